@@ -1,0 +1,300 @@
+"""The `xfer` command: parse, call one library function, format. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, pipeline
+from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, VerificationMismatch, XferError
+from .urls import mask
+
+log = logging.getLogger("xfer")
+
+
+def _setup_logging(debug: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("xfer: %(message)s"))
+    root = logging.getLogger("xfer")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
+    root.propagate = False
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Common options and the one place where errors become messages and exit codes."""
+
+    @click.option("--quiet", "-q", is_flag=True, help="No progress bars, no summary; errors only.")
+    @click.option("--debug", is_flag=True, help="Log every statement; show tracebacks.")
+    @wraps(fn)
+    def wrapper(*args: Any, quiet: bool, debug: bool, **kwargs: Any) -> None:
+        _setup_logging(debug, quiet)
+        try:
+            fn(*args, quiet=quiet, **kwargs)
+        except XferError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"error: {mask(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except Exception as exc:  # a bug: still one line, and the traceback on demand
+            if debug:
+                traceback.print_exc()
+            click.echo(f"error: internal error: {mask(repr(exc))} (run with --debug for details)", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def _progress(quiet: bool) -> pipeline.ProgressFactory:
+    if quiet or not sys.stderr.isatty():
+        return pipeline.no_progress
+    from tqdm import tqdm
+
+    def factory(name: str, total: int | None) -> pipeline.Progress:
+        return tqdm(total=total or None, desc=name, unit=" rows", unit_scale=True, file=sys.stderr, leave=False)
+
+    return factory
+
+
+def _write_report(report: pipeline.RunReport, path: Path | None) -> None:
+    if path is not None:
+        path.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+
+
+def _summary(report: pipeline.RunReport) -> str:
+    rows = [("table", "rows", "bytes", "seconds", "check")]
+    for t in report.tables:
+        check = {
+            "ok": "ok" if t.checksum_match else "ok (not checked)" if t.checksum_match is None else "ok",
+            "mismatch": "MISMATCH",
+            "missing": "MISSING",
+            "failed": "FAILED",
+            "created": "created (no data)",
+        }.get(t.status, t.status)
+        count = t.target_rows if t.target_rows is not None else t.source_rows
+        rows.append((t.name, _n(count), _bytes(t.bytes), f"{t.seconds:.2f}", check))
+    total_rows = sum((t.target_rows if t.target_rows is not None else t.source_rows) or 0 for t in report.tables)
+    bad = len(report.failed) + len(report.mismatched)
+    rows.append(
+        (
+            f"total ({len(report.tables)} tables)",
+            _n(total_rows),
+            _bytes(sum(t.bytes for t in report.tables)),
+            f"{report.seconds:.2f}",
+            "ok" if not bad else f"{bad} problem(s)",
+        )
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    line = "  ".join("-" * w for w in widths)
+    out = []
+    for i, r in enumerate(rows):
+        if i in (1, len(rows) - 1):
+            out.append(line)
+        out.append(
+            "  ".join(c.ljust(w) if j in (0, 4) else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
+    for t in report.tables:
+        if t.error:
+            out.append(f"{t.name}: {t.error}")
+    return "\n".join(out)
+
+
+def _n(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -> None:
+    _write_report(report, report_path)
+    if not quiet:
+        click.echo(_summary(report))
+    if report.failed:
+        names = ", ".join(t.name for t in report.failed)
+        raise XferError(
+            f"{len(report.failed)} table(s) failed: {names}" + (f"; report: {report_path}" if report_path else "")
+        )
+    if report.mismatched:
+        names = ", ".join(t.name for t in report.mismatched)
+        raise VerificationMismatch(f"verification found differences in {len(report.mismatched)} table(s): {names}")
+
+
+source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="SOURCE")
+target_arg = click.argument("target", envvar="XFER_TARGET", metavar="TARGET")
+
+
+def selection(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out tables matching GLOB (repeatable).")(
+        fn
+    )
+    fn = click.option("--tables", "-t", multiple=True, metavar="GLOB", help="Only tables matching GLOB (repeatable).")(
+        fn
+    )
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="xfer")
+def main() -> None:
+    """Move whole databases between engines and prove nothing was lost.
+
+    URLs: mysql://user:pass@host:3306/db, postgresql://user:pass@host:5432/db?schema=s,
+    sqlite:///path.db, duckdb:///path.duckdb. SOURCE and TARGET may come from XFER_SOURCE and
+    XFER_TARGET. Exit codes: 0 ok, 1 error, 2 usage, 3 verification mismatch.
+    """
+
+
+@main.command()
+@source_arg
+@target_arg
+@selection
+@click.option(
+    "--if-exists",
+    type=click.Choice(pipeline.IF_EXISTS),
+    default="fail",
+    show_default=True,
+    help="What to do with a target table that already has rows.",
+)
+@click.option("--schema-only", is_flag=True, help="Create tables, keys and indexes; copy no rows.")
+@click.option("--data-only", is_flag=True, help="Copy rows into existing tables; create nothing.")
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per batch (and per commit)."
+)
+@click.option("--no-verify", is_flag=True, help="Skip the row-count and checksum check after the copy.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
+)
+@command
+def migrate(
+    source: str,
+    target: str,
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    if_exists: str,
+    schema_only: bool,
+    data_only: bool,
+    batch_size: int,
+    no_verify: bool,
+    report_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Copy SOURCE's tables into TARGET, then verify counts and checksums.
+
+    Tables are created without keys, rows are copied in batches (one commit each), then
+    primary keys, indexes and foreign keys are built, then every table is checked.
+    """
+    opts = pipeline.Options(tables, exclude, if_exists, schema_only, data_only, batch_size, not no_verify)
+    report = pipeline.migrate(source, target, opts, _progress(quiet))
+    _finish(report, quiet, report_path)
+
+
+@main.command()
+@source_arg
+@target_arg
+@selection
+@click.option("--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per read batch.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON."
+)
+@command
+def verify(
+    source: str,
+    target: str,
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    batch_size: int,
+    report_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Compare row counts and checksums of every table; exit 3 when anything differs."""
+    opts = pipeline.Options(tables, exclude, batch_size=batch_size)
+    report = pipeline.verify(source, target, opts, _progress(quiet))
+    _finish(report, quiet, report_path)
+
+
+@main.command()
+@source_arg
+@target_arg
+@selection
+@command
+def plan(source: str, target: str, tables: tuple[str, ...], exclude: tuple[str, ...], quiet: bool) -> None:
+    """Show what `migrate` would do: tables, column types source -> target, the DDL. Changes nothing."""
+    the_plan, dialect = pipeline.plan(source, target, pipeline.Options(tables, exclude))
+    for note in the_plan.notes:
+        click.echo(f"note: {note}")
+    for tp in the_plan.tables:
+        rename = f" -> {tp.target.name}" if tp.target.name != tp.source.name else ""
+        est = f" (~{tp.source.row_estimate:,} rows)" if tp.source.row_estimate is not None else ""
+        click.echo(f"\n== {tp.source.name}{rename}{est}")
+        width = max(len(c.name) for c in tp.source.columns)
+        for sc, tc in zip(tp.source.columns, tp.target.columns, strict=True):
+            flag = "" if sc.nullable else " NOT NULL"
+            click.echo(f"  {sc.name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}")
+        for note in tp.notes:
+            click.echo(f"  note: {note}")
+        click.echo("  -- DDL")
+        ddl = (
+            dialect.create_table_sql(tp.target) + dialect.post_data_sql(tp.target) + dialect.foreign_keys_sql(tp.target)
+        )
+        for sql in ddl:
+            click.echo("  " + sql.replace("\n", "\n  ") + ";")
+
+
+@main.command()
+@click.argument("url", envvar="XFER_SOURCE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@command
+def inspect(url: str, as_json: bool, quiet: bool) -> None:
+    """List URL's tables with their columns, types, keys and exact row counts."""
+    tables = pipeline.inspect(url)
+    if as_json:
+        click.echo(json.dumps([_table_dict(t) for t in tables], indent=2))
+        return
+    for t in tables:
+        click.echo(f"{t.name}  ({t.row_estimate:,} rows)")
+        for c in t.columns:
+            marks = " PK" if c.name in t.primary_key else ""
+            marks += "" if c.nullable else " NOT NULL"
+            click.echo(f"  {c.name}  {c.native_type}{marks}")
+        for ix in t.indexes:
+            click.echo(f"  {'unique ' if ix.unique else ''}index {ix.name} ({', '.join(ix.columns)})")
+        for fk in t.foreign_keys:
+            click.echo(
+                f"  foreign key {fk.name} ({', '.join(fk.columns)}) -> {fk.ref_table} ({', '.join(fk.ref_columns)})"
+            )
+
+
+def _table_dict(t: Any) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "rows": t.row_estimate,
+        "columns": [{"name": c.name, "type": c.native_type, "nullable": c.nullable} for c in t.columns],
+        "primary_key": t.primary_key,
+        "indexes": [{"name": i.name, "columns": i.columns, "unique": i.unique} for i in t.indexes],
+        "foreign_keys": [
+            {"name": f.name, "columns": f.columns, "ref_table": f.ref_table, "ref_columns": f.ref_columns}
+            for f in t.foreign_keys
+        ],
+    }
+
+
+__all__ = ["main", "EXIT_USAGE", "EXIT_MISMATCH"]

@@ -1,0 +1,196 @@
+"""The contract every engine implements. One subclass per engine, one module per subclass.
+
+A dialect owns everything engine-specific: connecting, introspection, reading rows as Arrow
+record batches, writing them, DDL, and the engine's type tables (stated as data at the top of
+each module). The pipeline and the verifier only ever talk to this interface.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from ..errors import MissingDriverError
+from ..schema import Column, ForeignKey, Table
+from ..urls import Url
+
+
+def require(module: str, engine: str) -> Any:
+    """Import a driver lazily so `xfer --help` works without it, and say what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDriverError(
+            f"the {engine} driver ({module}) is not installed",
+            hint="pip install xfer  (or: pip install 'xfer[all]')",
+        ) from None
+
+
+class Dialect:
+    """One connection-holding object per URL. Subclasses set the class attributes below."""
+
+    name: ClassVar[str]
+    #: engine limit, stated once: longest identifier in bytes
+    max_identifier_length: ClassVar[int] = 10_000
+    #: False when PKs and FKs must be declared in CREATE TABLE (SQLite)
+    can_add_constraints_later: ClassVar[bool] = True
+    #: False when the engine cannot hold foreign keys usefully after load (DuckDB)
+    supports_foreign_keys: ClassVar[bool] = True
+
+    def __init__(self, url: Url) -> None:
+        self.url = url
+
+    # -- connection -----------------------------------------------------------------------
+    def connect(self) -> None:
+        """Open the connection(s); raise ConnectError naming host and database on failure."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Dialect:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- introspection --------------------------------------------------------------------
+    def list_tables(self) -> list[str]:
+        """Base tables (not views) of the database/schema the URL names, in name order."""
+        raise NotImplementedError
+
+    def introspect(self, names: Iterable[str]) -> list[Table]:
+        """Full `Table` models for `names`: columns with their neutral Arrow types, primary key,
+        indexes (not the PK's), foreign keys, and a row estimate (cheap, may be None)."""
+        raise NotImplementedError
+
+    def count_rows(self, table: str) -> int:
+        """Exact row count."""
+        raise NotImplementedError
+
+    # -- reading --------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Make every read inside the block see one consistent point in time."""
+        yield
+
+    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Stream every row of `table` as record batches of at most `batch_rows` rows whose
+        schema is `table.arrow_schema` (the neutral types introspection gave). Never holds the
+        whole table in memory. NULLs stay NULL; values are exact (no float or decimal text
+        round-trips that lose digits)."""
+        raise NotImplementedError
+
+    # -- types ----------------------------------------------------------------------------
+    def arrow_type(self, native_type: str) -> pa.DataType:
+        """The neutral Arrow type of a native type string of this engine."""
+        raise NotImplementedError
+
+    def native_type(self, column: Column) -> str:
+        """The native type this engine uses to hold `column`'s values (as a target)."""
+        raise NotImplementedError
+
+    def column_meta(self, native_type: str) -> dict[str, Any]:
+        """Facts Arrow cannot carry about a native type (json, declared length, char)."""
+        return {}
+
+    # -- writing --------------------------------------------------------------------------
+    def quote(self, ident: str) -> str:
+        """Quote an identifier so any name (quotes, spaces, keywords) is safe."""
+        return '"' + ident.replace('"', '""') + '"'
+
+    def qualified(self, table: str) -> str:
+        return self.quote(table)
+
+    def create_table_sql(self, table: Table) -> list[str]:
+        """Statements creating `table` without indexes (and, where the engine allows adding
+        them later, without primary or foreign keys: those come after the data)."""
+        cols = [self.column_ddl(c) for c in table.columns]
+        if not self.can_add_constraints_later:
+            if table.primary_key:
+                cols.append(f"PRIMARY KEY ({self.column_list(table.primary_key)})")
+            cols.extend(self.foreign_key_ddl(fk) for fk in table.foreign_keys)
+        return [f"CREATE TABLE {self.qualified(table.name)} (\n  " + ",\n  ".join(cols) + "\n)"]
+
+    def column_ddl(self, c: Column) -> str:
+        ddl = f"{self.quote(c.name)} {c.native_type}"
+        return ddl if c.nullable else ddl + " NOT NULL"
+
+    def column_list(self, names: Iterable[str]) -> str:
+        return ", ".join(self.quote(n) for n in names)
+
+    def foreign_key_ddl(self, fk: ForeignKey) -> str:
+        sql = (
+            f"CONSTRAINT {self.quote(fk.name)} FOREIGN KEY ({self.column_list(fk.columns)}) "
+            f"REFERENCES {self.qualified(fk.ref_table)} ({self.column_list(fk.ref_columns)})"
+        )
+        if fk.on_delete and fk.on_delete != "NO ACTION":
+            sql += f" ON DELETE {fk.on_delete}"
+        if fk.on_update and fk.on_update != "NO ACTION":
+            sql += f" ON UPDATE {fk.on_update}"
+        return sql
+
+    def post_data_sql(self, table: Table) -> list[str]:
+        """Primary key and indexes, run after the rows are in."""
+        out = []
+        if table.primary_key and self.can_add_constraints_later:
+            out.append(
+                f"ALTER TABLE {self.qualified(table.name)} ADD PRIMARY KEY ({self.column_list(table.primary_key)})"
+            )
+        for ix in table.indexes:
+            unique = "UNIQUE " if ix.unique else ""
+            out.append(
+                f"CREATE {unique}INDEX {self.quote(ix.name)} ON {self.qualified(table.name)} "
+                f"({self.column_list(ix.columns)})"
+            )
+        return out
+
+    def foreign_keys_sql(self, table: Table) -> list[str]:
+        """Foreign keys, run once every table's data and keys are in."""
+        if not (self.can_add_constraints_later and self.supports_foreign_keys):
+            return []
+        return [f"ALTER TABLE {self.qualified(table.name)} ADD {self.foreign_key_ddl(fk)}" for fk in table.foreign_keys]
+
+    def execute(self, sql: str) -> None:
+        """Run one DDL/DML statement and commit."""
+        raise NotImplementedError
+
+    def table_exists(self, name: str) -> bool:
+        return name in self.list_tables()
+
+    def drop_table(self, name: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {self.qualified(name)}")
+
+    def truncate_table(self, name: str) -> None:
+        self.execute(f"DELETE FROM {self.qualified(name)}")
+
+    def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
+        """Append `batches` (schema = `table.arrow_schema`, already in this engine's types)
+        to the existing `table`, committing after each batch; yield the rows of each batch
+        once it is committed, so a caller can report progress."""
+        raise NotImplementedError
+
+    def prepare_for_load(self) -> None:
+        """Session settings for a bulk load (optional)."""
+
+
+_PARAMS = re.compile(r"^\s*([a-zA-Z ]+?)\s*(?:\((\d+)(?:\s*,\s*(\d+))?\))?\s*(unsigned)?\s*$")
+
+
+def split_type(native: str) -> tuple[str, int | None, int | None, bool]:
+    """ "numeric(12, 2)" -> ("numeric", 12, 2, False); "int(10) unsigned" -> ("int", 10, None, True).
+    Types with other shapes (enum('a','b'), timestamp with time zone) return the base name."""
+    m = _PARAMS.match(native.lower())
+    if not m:
+        base = native.lower().split("(", 1)[0].strip()
+        return base, None, None, "unsigned" in native.lower()
+    p = int(m[2]) if m[2] else None
+    s = int(m[3]) if m[3] else None
+    return m[1].strip(), p, s, bool(m[4])

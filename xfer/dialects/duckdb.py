@@ -1,0 +1,198 @@
+"""DuckDB (source and target), embedded: the URL is a file path (`duckdb:///path.duckdb`).
+
+DuckDB speaks Arrow natively: reads stream record batches straight out of the engine and
+writes insert a registered Arrow batch, so no value passes through Python. Foreign keys are
+not created (DuckDB cannot add them after the data and does not support ON DELETE actions);
+the plan says so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import ConnectError, CopyError, XferError
+from ..schema import Column, ForeignKey, Index, Table
+from .base import Dialect, require
+
+ARROW_TO_DUCKDB: dict[pa.DataType, str] = {
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.uint8(): "UTINYINT",
+    pa.uint16(): "USMALLINT",
+    pa.uint32(): "UINTEGER",
+    pa.uint64(): "UBIGINT",
+    pa.float32(): "REAL",
+    pa.float64(): "DOUBLE",
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.binary(): "BLOB",
+    pa.large_binary(): "BLOB",
+    pa.date32(): "DATE",
+    pa.timestamp("us"): "TIMESTAMP",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+    pa.time64("us"): "TIME",
+    pa.duration("us"): "INTERVAL",
+}
+MAX_DECIMAL_PRECISION = 38  # https://duckdb.org/docs/sql/data_types/numeric
+
+
+class DuckDB(Dialect):
+    name = "duckdb"
+    supports_foreign_keys = False
+
+    def connect(self) -> None:
+        duckdb = self._duckdb = require("duckdb", "DuckDB")
+        path = self.url.path
+        try:
+            self.conn = duckdb.connect(path)
+            self.conn.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error as exc:
+            raise ConnectError(f"DuckDB database {path!r}: {str(exc).splitlines()[0]}") from None
+
+    def require_existing(self) -> None:
+        """A source must exist: opening a missing file would silently create an empty one."""
+        if self.url.path != ":memory:" and not os.path.exists(self.url.path):
+            raise ConnectError(f"DuckDB database {self.url.path!r} does not exist")
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, args).fetchall() if args is not None else self.conn.execute(sql).fetchall()
+
+    def execute(self, sql: str) -> None:
+        try:
+            self.conn.execute(sql)
+        except self._duckdb.Error as exc:
+            raise XferError(f"DuckDB refused: {sql.splitlines()[0][:120]}: {str(exc).splitlines()[0]}") from None
+
+    # -- introspection --------------------------------------------------------------------
+    def list_tables(self) -> list[str]:
+        rows = self._query(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND NOT internal "
+            "AND database_name = current_database() ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+    def introspect(self, names: Iterable[str]) -> list[Table]:
+        out = []
+        for name in names:
+            arrow_schema = self.conn.sql(f"SELECT * FROM {self.quote(name)} LIMIT 0").to_arrow_table().schema
+            cols = []
+            info = self._query(
+                "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
+                "WHERE schema_name = 'main' AND table_name = ? AND database_name = current_database() "
+                "ORDER BY column_index",
+                [name],
+            )
+            for (cname, ctype, nullable, default), field in zip(info, arrow_schema, strict=True):
+                cols.append(Column(cname, ctype, field.type, bool(nullable), default, meta=self.column_meta(ctype)))
+            table = Table(name, cols)
+            for ctype, ccols, rtable, rcols, cname in self._query(
+                "SELECT constraint_type, constraint_column_names, referenced_table, "
+                "referenced_column_names, constraint_name FROM duckdb_constraints() "
+                "WHERE schema_name = 'main' AND table_name = ? AND database_name = current_database()",
+                [name],
+            ):
+                if ctype == "PRIMARY KEY":
+                    table.primary_key = list(ccols)
+                elif ctype == "UNIQUE":
+                    table.indexes.append(Index(cname or f"{name}_{'_'.join(ccols)}_key", list(ccols), True))
+                elif ctype == "FOREIGN KEY":
+                    table.foreign_keys.append(ForeignKey(cname, list(ccols), rtable, list(rcols)))
+            for iname, unique, exprs in self._query(
+                "SELECT index_name, is_unique, expressions FROM duckdb_indexes() "
+                "WHERE schema_name = 'main' AND table_name = ? AND database_name = current_database()",
+                [name],
+            ):
+                cols_ = _index_columns(exprs)
+                if cols_ and all(c in {col.name for col in cols} for c in cols_):
+                    table.indexes.append(Index(iname, cols_, bool(unique)))
+            (est,) = self._query(
+                "SELECT estimated_size FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ? "
+                "AND database_name = current_database()",
+                [name],
+            )[0]
+            table.row_estimate = est
+            out.append(table)
+        return out
+
+    def count_rows(self, table: str) -> int:
+        return int(self._query(f"SELECT count(*) FROM {self.quote(table)}")[0][0])
+
+    def table_has_rows(self, table: str) -> bool:
+        return bool(self._query(f"SELECT 1 FROM {self.quote(table)} LIMIT 1"))
+
+    # -- types ----------------------------------------------------------------------------
+    def arrow_type(self, native_type: str) -> pa.DataType:
+        # DuckDB knows its own types best: ask it for the Arrow type of a typed NULL.
+        return self.conn.sql(f"SELECT CAST(NULL AS {native_type}) AS x").to_arrow_table().schema.field(0).type
+
+    def column_meta(self, native_type: str) -> dict[str, Any]:
+        return {"json": True} if native_type.upper() == "JSON" else {}
+
+    def native_type(self, column: Column) -> str:
+        t = column.arrow
+        if column.meta.get("json"):
+            return "JSON"
+        if pa.types.is_decimal(t):
+            if t.precision > MAX_DECIMAL_PRECISION:
+                return "VARCHAR"  # exact digits kept as text; the plan notes it
+            return f"DECIMAL({t.precision},{t.scale})"
+        if pa.types.is_timestamp(t):
+            return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+        if pa.types.is_list(t):
+            return self.native_type(Column(column.name, "", t.value_type)) + "[]"
+        if t in ARROW_TO_DUCKDB:
+            return ARROW_TO_DUCKDB[t]
+        raise XferError(f"column {column.name!r}: no DuckDB type for Arrow type {t}")
+
+    # -- reading and writing --------------------------------------------------------------
+    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        cols = ", ".join(self.quote(c.name) for c in table.columns)
+        schema = table.arrow_schema
+        reader = self.conn.sql(f"SELECT {cols} FROM {self.quote(table.name)}").to_arrow_reader(batch_rows)
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays(
+                [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)], schema=schema
+            )
+
+    def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
+        cols = self.column_list(c.name for c in table.columns)
+        for batch in batches:
+            self.conn.register("xfer_batch", batch)
+            try:
+                self.conn.execute("BEGIN")
+                self.conn.execute(f"INSERT INTO {self.quote(table.name)} ({cols}) SELECT * FROM xfer_batch")
+                self.conn.execute("COMMIT")
+            except self._duckdb.Error as exc:
+                self.conn.execute("ROLLBACK")
+                raise CopyError(f"writing {table.name}: DuckDB refused a batch: {str(exc).splitlines()[0]}") from None
+            finally:
+                self.conn.unregister("xfer_batch")
+            yield batch.num_rows
+
+
+def _index_columns(expressions: str | list[str] | None) -> list[str]:
+    """duckdb_indexes().expressions is '[a, "b c"]' text: plain column references only."""
+    if not expressions:
+        return []
+    items = expressions if isinstance(expressions, list) else expressions.strip("[]").split(", ")
+    out = []
+    for item in items:
+        item = item.strip()
+        if item.startswith('"') and item.endswith('"'):
+            item = item[1:-1].replace('""', '"')
+        elif not item.replace("_", "").isalnum():
+            return []  # an expression index: not carried
+        out.append(item)
+    return out

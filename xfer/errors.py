@@ -1,0 +1,54 @@
+"""The errors xfer raises, each with the exit code the CLI maps it to.
+
+Exit codes (documented in the README): 0 success, 1 error, 2 usage, 3 verification mismatch.
+Messages are one line, say what and where, and never contain a password.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MISMATCH = 3
+
+
+class XferError(Exception):
+    """Base of every error xfer reports to a user; anything else is a bug."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class UsageError(XferError):
+    """The command line, a URL or a mapping file is wrong: nothing was touched."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConnectError(XferError):
+    """A server could not be reached, refused the login, or the database does not exist."""
+
+
+class MissingDriverError(XferError):
+    """The Python driver for an engine is not installed."""
+
+
+class TargetExistsError(XferError):
+    """A target table already holds rows and --if-exists did not say what to do."""
+
+
+class CopyError(XferError):
+    """Reading, converting or writing a table's rows failed."""
+
+
+class VerificationMismatch(XferError):
+    """Source and target differ: row counts or checksums."""
+
+    exit_code = EXIT_MISMATCH

@@ -1,0 +1,131 @@
+"""Planning: which tables, and how each becomes a table of the target engine.
+
+A plan is computed from the source's catalogue and the target dialect alone; it changes
+nothing, so `xfer plan` prints exactly what `xfer migrate` will do.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass, field, replace
+
+from .dialects.base import Dialect
+from .errors import UsageError
+from .schema import ForeignKey, Index, Table
+
+
+@dataclass
+class TablePlan:
+    source: Table
+    target: Table
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def json_columns(self) -> set[str]:
+        return {c.name for c in self.target.columns if c.meta.get("json")}
+
+
+@dataclass
+class Plan:
+    tables: list[TablePlan]
+    notes: list[str] = field(default_factory=list)
+
+
+def select_tables(available: list[str], include: tuple[str, ...], exclude: tuple[str, ...], where: str) -> list[str]:
+    """Apply --tables / --exclude globs; a glob that matches nothing is a usage error
+    (a typo must not silently migrate nothing)."""
+    chosen = list(available)
+    if include:
+        for g in include:
+            if not fnmatch.filter(available, g):
+                raise UsageError(f"--tables {g!r} matches no table in {where}", hint=_suggest(g, available))
+        chosen = [t for t in available if any(fnmatch.fnmatchcase(t, g) for g in include)]
+    for g in exclude:
+        if not fnmatch.filter(available, g):
+            raise UsageError(f"--exclude {g!r} matches no table in {where}", hint=_suggest(g, available))
+    chosen = [t for t in chosen if not any(fnmatch.fnmatchcase(t, g) for g in exclude)]
+    if not chosen:
+        raise UsageError(f"no tables to migrate in {where}" + (" after --exclude" if exclude else ""))
+    return chosen
+
+
+def _suggest(glob: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(glob, names, n=3)
+    if close:
+        return "did you mean " + ", ".join(repr(c) for c in close) + "?"
+    return "tables there: " + (", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "none")
+
+
+def shorten(name: str, limit: int) -> str:
+    """Names over the target's identifier limit (bytes) get a stable hash suffix, so two long
+    names that share a prefix never collide and a re-run picks the same name."""
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    head = name.encode()[: limit - 9].decode(errors="ignore")
+    return f"{head}_{digest}"
+
+
+def build_plan(source: Dialect, target: Dialect, tables: list[Table]) -> Plan:
+    selected = {t.name for t in tables}
+    plan = Plan([])
+    if not target.supports_foreign_keys and any(t.foreign_keys for t in tables):
+        plan.notes.append(f"{target.name}: foreign keys are not created (the engine cannot add them after the data)")
+    for t in tables:
+        plan.tables.append(translate(t, target, selected))
+    return plan
+
+
+def translate(table: Table, target: Dialect, selected: set[str]) -> TablePlan:
+    limit = target.max_identifier_length
+    notes: list[str] = []
+    cols = []
+    for c in table.columns:
+        native = target.native_type(c)
+        arrow = target.arrow_type(native)
+        meta = dict(c.meta)
+        cols.append(replace(c, name=shorten(c.name, limit), native_type=native, arrow=arrow, meta=meta))
+        if "decision" in c.meta:
+            notes.append(f"{c.name}: {c.meta['decision']}")
+    renamed = {c.name: shorten(c.name, limit) for c in table.columns}
+    name = shorten(table.name, limit)
+    if name != table.name:
+        notes.append(f"table name shortened to {name!r} ({limit}-byte limit)")
+    for old, new in renamed.items():
+        if old != new:
+            notes.append(f"column {old!r} shortened to {new!r} ({limit}-byte limit)")
+    indexes = [
+        # Index names share one namespace per schema in PostgreSQL and SQLite: prefix the table.
+        Index(shorten(f"{name}_{ix.name}", limit), [renamed[c] for c in ix.columns], ix.unique)
+        for ix in table.indexes
+    ]
+    fks = []
+    for fk in table.foreign_keys:
+        if fk.ref_table not in selected:
+            notes.append(f"foreign key {fk.name!r} skipped: it references {fk.ref_table!r}, which is not migrated")
+            continue
+        fks.append(
+            ForeignKey(
+                shorten(fk.name, limit),
+                [renamed[c] for c in fk.columns],
+                shorten(fk.ref_table, limit),
+                [shorten(c, limit) for c in fk.ref_columns],
+                fk.on_delete,
+                fk.on_update,
+            )
+        )
+    out = Table(
+        name=name,
+        columns=cols,
+        primary_key=[renamed[c] for c in table.primary_key],
+        indexes=indexes,
+        foreign_keys=fks,
+        row_estimate=table.row_estimate,
+        comment=table.comment,
+    )
+    if not table.primary_key:
+        notes.append("no primary key: copied as is; verification compares the rows as a multiset")
+    return TablePlan(table, out, notes)
