@@ -75,7 +75,10 @@ def _write_report(report: pipeline.RunReport, path: Path | None) -> None:
 
 
 def _summary(report: pipeline.RunReport) -> str:
-    rows = [("table", "rows", "bytes", "seconds", "check")]
+    is_verify = report.command == "verify"
+    rows = [
+        ("table", "source rows" if is_verify else "rows", "target rows" if is_verify else "bytes", "seconds", "check")
+    ]
     for t in report.tables:
         check = {
             "ok": "ok" if t.checksum_match else "ok (not checked)" if t.checksum_match is None else "ok",
@@ -85,14 +88,17 @@ def _summary(report: pipeline.RunReport) -> str:
             "created": "created (no data)",
         }.get(t.status, t.status)
         count = t.target_rows if t.target_rows is not None else t.source_rows
-        rows.append((t.name, _n(count), _bytes(t.bytes), f"{t.seconds:.2f}", check))
+        third = _n(t.target_rows) if is_verify else _bytes(t.bytes)
+        rows.append((t.name, _n(t.source_rows if is_verify else count), third, f"{t.seconds:.2f}", check))
     total_rows = sum((t.target_rows if t.target_rows is not None else t.source_rows) or 0 for t in report.tables)
     bad = len(report.failed) + len(report.mismatched)
     rows.append(
         (
             f"total ({len(report.tables)} tables)",
-            _n(total_rows),
-            _bytes(sum(t.bytes for t in report.tables)),
+            _n(sum(t.source_rows or 0 for t in report.tables) if is_verify else total_rows),
+            _n(sum(t.target_rows or 0 for t in report.tables))
+            if is_verify
+            else _bytes(sum(t.bytes for t in report.tables)),
             f"{report.seconds:.2f}",
             "ok" if not bad else f"{bad} problem(s)",
         )

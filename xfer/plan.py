@@ -74,12 +74,20 @@ def build_plan(source: Dialect, target: Dialect, tables: list[Table]) -> Plan:
     plan = Plan([])
     if not target.supports_foreign_keys and any(t.foreign_keys for t in tables):
         plan.notes.append(f"{target.name}: foreign keys are not created (the engine cannot add them after the data)")
+    # Index names share one namespace with tables in PostgreSQL and SQLite schemas: keep a
+    # source name when it is unique there, else prefix it with its table's name.
+    seen: dict[str, int] = {}
+    for name in [ix.name for t in tables for ix in t.indexes] + [t.name for t in tables]:
+        seen[name] = seen.get(name, 0) + 1
+    clashing = {n for n, k in seen.items() if k > 1}
     for t in tables:
-        plan.tables.append(translate(t, target, selected))
+        plan.tables.append(translate(t, target, selected, clashing))
     return plan
 
 
-def translate(table: Table, target: Dialect, selected: set[str]) -> TablePlan:
+def translate(
+    table: Table, target: Dialect, selected: set[str], clashing: frozenset[str] | set[str] = frozenset()
+) -> TablePlan:
     limit = target.max_identifier_length
     notes: list[str] = []
     cols = []
@@ -98,8 +106,11 @@ def translate(table: Table, target: Dialect, selected: set[str]) -> TablePlan:
         if old != new:
             notes.append(f"column {old!r} shortened to {new!r} ({limit}-byte limit)")
     indexes = [
-        # Index names share one namespace per schema in PostgreSQL and SQLite: prefix the table.
-        Index(shorten(f"{name}_{ix.name}", limit), [renamed[c] for c in ix.columns], ix.unique)
+        Index(
+            shorten(f"{name}_{ix.name}" if ix.name in clashing else ix.name, limit),
+            [renamed[c] for c in ix.columns],
+            ix.unique,
+        )
         for ix in table.indexes
     ]
     fks = []

@@ -125,7 +125,11 @@ class Postgres(Dialect):
         where = f"PostgreSQL at {self.url.host or '127.0.0.1'}:{self.url.port or 5432}, database {self.url.database!r}"
         what = CONNECT_HINTS.get(getattr(exc, "sqlstate", None) or "")
         if what is None:
-            text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            text = str(exc).strip() or type(exc).__name__
+            # libpq: 'connection to server at "h", port p failed: FATAL:  database "x" does not exist'
+            text = text.split("FATAL:", 1)[-1].strip().splitlines()[0]
+            if "failed:" in text:
+                text = text.rsplit("failed:", 1)[-1].strip() or text
             what = redact(text, self.url.password)
         return ConnectError(f"{where}: {what}")
 
