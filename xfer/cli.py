@@ -15,6 +15,7 @@ import click
 
 from . import __version__, pipeline
 from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, VerificationMismatch, XferError
+from .report import render_text
 from .urls import mask
 
 log = logging.getLogger("xfer")
@@ -74,66 +75,10 @@ def _write_report(report: pipeline.RunReport, path: Path | None) -> None:
         path.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
 
 
-def _summary(report: pipeline.RunReport) -> str:
-    is_verify = report.command == "verify"
-    rows = [
-        ("table", "source rows" if is_verify else "rows", "target rows" if is_verify else "bytes", "seconds", "check")
-    ]
-    for t in report.tables:
-        check = {
-            "ok": "ok" if t.checksum_match else "ok (not checked)" if t.checksum_match is None else "ok",
-            "mismatch": "MISMATCH",
-            "missing": "MISSING",
-            "failed": "FAILED",
-            "created": "created (no data)",
-        }.get(t.status, t.status)
-        count = t.target_rows if t.target_rows is not None else t.source_rows
-        third = _n(t.target_rows) if is_verify else _bytes(t.bytes)
-        rows.append((t.name, _n(t.source_rows if is_verify else count), third, f"{t.seconds:.2f}", check))
-    total_rows = sum((t.target_rows if t.target_rows is not None else t.source_rows) or 0 for t in report.tables)
-    bad = len(report.failed) + len(report.mismatched)
-    rows.append(
-        (
-            f"total ({len(report.tables)} tables)",
-            _n(sum(t.source_rows or 0 for t in report.tables) if is_verify else total_rows),
-            _n(sum(t.target_rows or 0 for t in report.tables))
-            if is_verify
-            else _bytes(sum(t.bytes for t in report.tables)),
-            f"{report.seconds:.2f}",
-            "ok" if not bad else f"{bad} problem(s)",
-        )
-    )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    line = "  ".join("-" * w for w in widths)
-    out = []
-    for i, r in enumerate(rows):
-        if i in (1, len(rows) - 1):
-            out.append(line)
-        out.append(
-            "  ".join(c.ljust(w) if j in (0, 4) else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True)))
-        )
-    for t in report.tables:
-        if t.error:
-            out.append(f"{t.name}: {t.error}")
-    return "\n".join(out)
-
-
-def _n(v: int | None) -> str:
-    return "-" if v is None else f"{v:,}"
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -> None:
     _write_report(report, report_path)
     if not quiet:
-        click.echo(_summary(report))
+        click.echo(render_text(report))
     if report.failed:
         names = ", ".join(t.name for t in report.failed)
         raise XferError(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from .dialects.base import Dialect
 from .errors import UsageError
+from .options import Options
 from .schema import ForeignKey, Index, Table
 
 
@@ -140,3 +141,8 @@ def translate(
     if not table.primary_key:
         notes.append("no primary key: copied as is; verification compares the rows as a multiset")
     return TablePlan(table, out, notes)
+
+
+def make_plan(source: Dialect, target: Dialect, options: Options) -> Plan:
+    names = select_tables(source.list_tables(), options.tables, options.exclude, where=str(source.url))
+    return build_plan(source, target, source.introspect(names))

@@ -1,0 +1,54 @@
+"""Copying one table: read batches from the source, convert them to the target's types,
+hash them for verification on the way, and write them (one commit per batch)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from .checksum import Checksum, Hasher
+from .dialects.base import Dialect
+from .errors import XferError
+from .options import Options
+from .plan import TablePlan
+from .progress import ProgressFactory
+from .report import TableResult
+from .transform import conform
+
+log = logging.getLogger("xfer")
+
+
+def copy_table(
+    source: Dialect, target: Dialect, tp: TablePlan, r: TableResult, options: Options, progress: ProgressFactory
+) -> Checksum:
+    t0 = time.monotonic()
+    hasher = Hasher(tp.target.arrow_schema, tp.json_columns)
+    bar = progress(tp.target.name, tp.source.row_estimate)
+    schema = tp.target.arrow_schema
+    rows = 0
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in source.read_batches(tp.source, options.batch_size):
+            out = conform(batch, schema, tp.source.name)
+            hasher.update(out)
+            r.bytes += out.nbytes
+            yield out
+
+    try:
+        for n in target.write_batches(tp.target, batches()):
+            rows += n
+            bar.update(n)
+        r.source_rows = hasher.checksum.rows
+    except XferError as exc:
+        r.status = "failed"
+        r.error = str(exc) + (f" ({rows} rows had been committed)" if rows else "")
+        r.source_rows = None
+        log.error("%s: %s", tp.source.name, r.error)
+    finally:
+        bar.close()
+        hasher.close()
+        r.seconds = time.monotonic() - t0
+    return hasher.checksum

@@ -1,0 +1,18 @@
+"""The options of a run, shared by every command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IF_EXISTS = ("fail", "truncate", "append", "replace")
+
+
+@dataclass
+class Options:
+    tables: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    if_exists: str = "fail"
+    schema_only: bool = False
+    data_only: bool = False
+    batch_size: int = 50_000
+    verify: bool = True

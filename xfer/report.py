@@ -1,0 +1,142 @@
+"""What a run found: per-table results, totals, and their renderings (JSON, terminal table)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TableResult:
+    name: str
+    target_name: str
+    status: str = "pending"  # ok | mismatch | failed | created | missing
+    source_rows: int | None = None
+    target_rows: int | None = None
+    checksum_match: bool | None = None
+    source_checksum: str | None = None
+    target_checksum: str | None = None
+    bytes: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunReport:
+    command: str
+    source: str
+    target: str
+    tables: list[TableResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[TableResult]:
+        return [t for t in self.tables if t.status == "failed"]
+
+    @property
+    def mismatched(self) -> list[TableResult]:
+        return [t for t in self.tables if t.status in ("mismatch", "missing")]
+
+    @property
+    def status(self) -> str:
+        if self.failed:
+            return "failed"
+        if self.mismatched:
+            return "mismatch"
+        return "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "xfer_report": 1,
+            "command": self.command,
+            "status": self.status,
+            "source": self.source,
+            "target": self.target,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "seconds": round(self.seconds, 3),
+            "notes": self.notes,
+            "tables": [t.as_dict() for t in self.tables],
+            "totals": {
+                "tables": len(self.tables),
+                "source_rows": sum(t.source_rows or 0 for t in self.tables),
+                "target_rows": sum(t.target_rows or 0 for t in self.tables),
+                "bytes": sum(t.bytes for t in self.tables),
+                "failed": len(self.failed),
+                "mismatched": len(self.mismatched),
+            },
+        }
+
+
+def render_text(report: RunReport) -> str:
+    is_verify = report.command == "verify"
+    rows = [
+        ("table", "source rows" if is_verify else "rows", "target rows" if is_verify else "bytes", "seconds", "check")
+    ]
+    for t in report.tables:
+        check = {
+            "ok": "ok" if t.checksum_match else "ok (not checked)" if t.checksum_match is None else "ok",
+            "mismatch": "MISMATCH",
+            "missing": "MISSING",
+            "failed": "FAILED",
+            "created": "created (no data)",
+        }.get(t.status, t.status)
+        count = t.target_rows if t.target_rows is not None else t.source_rows
+        third = _n(t.target_rows) if is_verify else _bytes(t.bytes)
+        rows.append((t.name, _n(t.source_rows if is_verify else count), third, f"{t.seconds:.2f}", check))
+    total_rows = sum((t.target_rows if t.target_rows is not None else t.source_rows) or 0 for t in report.tables)
+    bad = len(report.failed) + len(report.mismatched)
+    rows.append(
+        (
+            f"total ({len(report.tables)} tables)",
+            _n(sum(t.source_rows or 0 for t in report.tables) if is_verify else total_rows),
+            _n(sum(t.target_rows or 0 for t in report.tables))
+            if is_verify
+            else _bytes(sum(t.bytes for t in report.tables)),
+            f"{report.seconds:.2f}",
+            "ok" if not bad else f"{bad} problem(s)",
+        )
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    line = "  ".join("-" * w for w in widths)
+    out = []
+    for i, r in enumerate(rows):
+        if i in (1, len(rows) - 1):
+            out.append(line)
+        out.append(
+            "  ".join(c.ljust(w) if j in (0, 4) else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
+    for t in report.tables:
+        if t.error:
+            out.append(f"{t.name}: {t.error}")
+    return "\n".join(out)
+
+
+def _n(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _n(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
