@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -48,6 +49,11 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # `xfer inspect … | head`: the reader has gone; stop quietly, as other tools do.
+            # Point stdout at devnull so the interpreter's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
         except click.exceptions.Exit:
             raise
         except Exception as exc:  # a bug: still one line, and the traceback on demand
@@ -81,6 +87,8 @@ def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -
         click.echo(render_text(report))
     if report.failed:
         names = ", ".join(t.name for t in report.failed)
+        if quiet:  # no summary was printed: say why the first one failed
+            names += f" ({report.failed[0].name}: {report.failed[0].error})"
         raise XferError(
             f"{len(report.failed)} table(s) failed: {names}" + (f"; report: {report_path}" if report_path else "")
         )

@@ -46,7 +46,7 @@ def copy_table(
         r.status = "failed"
         r.error = str(exc) + (f" ({rows} rows had been committed)" if rows else "")
         r.source_rows = None
-        log.error("%s: %s", tp.source.name, r.error)
+        log.debug("%s: %s", tp.source.name, r.error)  # the summary and the exit message say it
     finally:
         bar.close()
         hasher.close()

@@ -143,6 +143,34 @@ def translate(
     return TablePlan(table, out, notes)
 
 
-def make_plan(source: Dialect, target: Dialect, options: Options) -> Plan:
+def source_tables(source: Dialect, options: Options) -> list[Table]:
+    """The selected source tables, introspected."""
     names = select_tables(source.list_tables(), options.tables, options.exclude, where=str(source.url))
-    return build_plan(source, target, source.introspect(names))
+    return source.introspect(names)
+
+
+def make_plan(source: Dialect, target: Dialect, options: Options, tables: list[Table] | None = None) -> Plan:
+    return build_plan(source, target, source_tables(source, options) if tables is None else tables)
+
+
+def load_order(the_plan: Plan) -> list[TablePlan]:
+    """Parents before children, so rows can go into tables whose foreign keys already exist
+    (--data-only, --if-exists truncate). Cycles keep their plan order."""
+    by_name = {tp.target.name: tp for tp in the_plan.tables}
+    done: list[TablePlan] = []
+    seen: set[str] = set()
+
+    def visit(tp: TablePlan, path: set[str]) -> None:
+        if tp.target.name in seen or tp.target.name in path:
+            return
+        path.add(tp.target.name)
+        for fk in tp.target.foreign_keys:
+            parent = by_name.get(fk.ref_table)
+            if parent is not None and parent is not tp:
+                visit(parent, path)
+        seen.add(tp.target.name)
+        done.append(tp)
+
+    for tp in the_plan.tables:
+        visit(tp, set())
+    return done

@@ -23,7 +23,9 @@ class TableResult:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["seconds"] = round(self.seconds, 3)
+        return out
 
 
 @dataclass

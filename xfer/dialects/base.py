@@ -54,6 +54,14 @@ class Dialect:
     def close(self) -> None:
         raise NotImplementedError
 
+    def check_exists(self) -> None:
+        """Before connecting to a database that must already exist: raise ConnectError if it
+        does not (embedded engines would otherwise create an empty file)."""
+
+    def check_source(self) -> None:
+        """After connecting to a database read from: raise ConnectError if what the URL names
+        inside it (e.g. a PostgreSQL schema) does not exist."""
+
     def __enter__(self) -> Dialect:
         self.connect()
         return self
@@ -168,8 +176,10 @@ class Dialect:
     def drop_table(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {self.qualified(name)}")
 
-    def truncate_table(self, name: str) -> None:
-        self.execute(f"DELETE FROM {self.qualified(name)}")
+    def truncate_tables(self, names: list[str]) -> None:
+        """Empty `names` (given parents first) and nothing else."""
+        for name in reversed(names):
+            self.execute(f"DELETE FROM {self.qualified(name)}")
 
     def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
         """Append `batches` (schema = `table.arrow_schema`, already in this engine's types)

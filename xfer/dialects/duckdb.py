@@ -56,7 +56,7 @@ class DuckDB(Dialect):
         except duckdb.Error as exc:
             raise ConnectError(f"DuckDB database {path!r}: {str(exc).splitlines()[0]}") from None
 
-    def require_existing(self) -> None:
+    def check_exists(self) -> None:
         """A source must exist: opening a missing file would silently create an empty one."""
         if self.url.path != ":memory:" and not os.path.exists(self.url.path):
             raise ConnectError(f"DuckDB database {self.url.path!r} does not exist")

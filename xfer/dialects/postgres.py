@@ -133,6 +133,10 @@ class Postgres(Dialect):
             what = redact(text, self.url.password)
         return ConnectError(f"{where}: {what}")
 
+    def check_source(self) -> None:
+        if not self.schema_exists():
+            raise ConnectError(f"PostgreSQL database {self.url.database!r} has no schema {self.schema!r}")
+
     def close(self) -> None:
         conn = getattr(self, "conn", None)
         if conn is not None:
@@ -331,8 +335,18 @@ class Postgres(Dialect):
     def drop_table(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {self.qualified(name)} CASCADE")
 
-    def truncate_table(self, name: str) -> None:
-        self.execute(f"TRUNCATE {self.qualified(name)} CASCADE")
+    def truncate_tables(self, names: list[str]) -> None:
+        # One statement, no CASCADE: a table outside the run that references one of these
+        # makes PostgreSQL refuse, instead of silently emptying that table too.
+        tables = ", ".join(self.qualified(n) for n in names)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(f"TRUNCATE {tables}")
+        except self._psycopg.Error as exc:
+            raise XferError(
+                f"cannot empty the target tables: {_pg_message(exc)}",
+                hint="include the referencing tables in the run (--tables), or use --if-exists replace",
+            ) from None
 
     def prepare_for_load(self) -> None:
         # Losing the last commits in a server crash is acceptable mid-load (the run is

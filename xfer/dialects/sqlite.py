@@ -45,7 +45,7 @@ ARROW_TO_SQLITE: dict[pa.DataType, str] = {
     pa.uint8(): "INTEGER",
     pa.uint16(): "INTEGER",
     pa.uint32(): "INTEGER",
-    pa.uint64(): "NUMERIC(20,0)",  # above 2**63-1 SQLite keeps it as text: still exact
+    pa.uint64(): "DECIMAL_TEXT(20,0)",  # above 2**63-1: kept as exact text (see native_type)
     pa.float32(): "REAL",
     pa.float64(): "REAL",
     pa.string(): "TEXT",
@@ -58,6 +58,10 @@ ARROW_TO_SQLITE: dict[pa.DataType, str] = {
     pa.time64("us"): "TIME",
     pa.duration("us"): "INTERVAL_US",  # stored as integer microseconds
 }
+
+
+# A double holds every decimal of up to 15 significant digits exactly (DBL_DIG)
+MAX_EXACT_REAL_DIGITS = 15
 
 
 class SQLite(Dialect):
@@ -73,7 +77,7 @@ class SQLite(Dialect):
         except sqlite3.Error as exc:
             raise ConnectError(f"SQLite database {self.url.path!r}: {exc}") from None
 
-    def require_existing(self) -> None:
+    def check_exists(self) -> None:
         """A source must exist: sqlite3 would silently create an empty file."""
         if self.url.path != ":memory:" and not os.path.exists(self.url.path):
             raise ConnectError(f"SQLite database {self.url.path!r} does not exist")
@@ -151,8 +155,10 @@ class SQLite(Dialect):
     # -- types ----------------------------------------------------------------------------
     def arrow_type(self, native_type: str) -> pa.DataType:
         declared = native_type.lower().strip()
-        if declared == "numeric(20,0)":
-            return pa.decimal128(20, 0)
+        if declared.startswith("decimal_text("):
+            _, p, s, _ = split_type(declared.replace("decimal_text", "decimal"))
+            p, s = p or 38, s or 0
+            return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
         if declared == "interval_us":
             return pa.duration("us")
         if declared == "timestamptz":
@@ -173,8 +179,13 @@ class SQLite(Dialect):
         t = column.arrow
         if column.meta.get("json"):
             return "JSON"
-        if pa.types.is_decimal(t):
-            return f"DECIMAL({t.precision},{t.scale})"
+        if pa.types.is_decimal(t) or t == pa.uint64():
+            p, s = (20, 0) if t == pa.uint64() else (t.precision, t.scale)
+            if p > MAX_EXACT_REAL_DIGITS:
+                # NUMERIC affinity would store a REAL (about 15 significant digits): declare a
+                # type with TEXT affinity (its name contains "TEXT") so the digits stay exact.
+                return f"DECIMAL_TEXT({p},{s})"
+            return f"DECIMAL({p},{s})"
         if pa.types.is_timestamp(t):
             return "TIMESTAMPTZ" if t.tz else "DATETIME"
         if t in ARROW_TO_SQLITE:
@@ -229,7 +240,10 @@ def _to_arrow(values: tuple[Any, ...], col: Column) -> pa.Array:
         text = pa.array([None if v is None else str(v) for v in values], pa.string())
         if pa.types.is_timestamp(t):
             text = pc.replace_substring(text, "T", " ")
-            return text.cast(pa.timestamp("us")).cast(t) if t.tz else text.cast(t)
+            if t.tz:  # written as UTC with a "Z" (or an offset of zero); Arrow wants it bare
+                text = pc.replace_substring_regex(text, r"(Z|[+-]00:?00)$", "")
+                return text.cast(pa.timestamp("us")).cast(t)
+            return text.cast(t)
         return text.cast(t)
     if pa.types.is_boolean(t):
         return pa.array([None if v is None else bool(v) for v in values], t)
@@ -242,7 +256,9 @@ def _to_arrow(values: tuple[Any, ...], col: Column) -> pa.Array:
 
 def _to_python(arr: pa.Array) -> list[Any]:
     t = arr.type
-    if pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t):
+    if t == pa.uint64():
+        arr = arr.cast(pa.string())  # above 2**63-1 sqlite3 cannot bind it as an integer
+    elif pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t):
         arr = arr.cast(pa.string())  # ISO text: what SQLite's date functions read
     elif pa.types.is_duration(t):
         arr = arr.cast(pa.int64())
