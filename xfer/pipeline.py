@@ -16,6 +16,7 @@ from .copy import copy_table
 from .dialects import dialect_for
 from .dialects.base import Dialect
 from .errors import TargetExistsError, UsageError, XferError
+from .mapping.hooks import run_hooks
 from .options import IF_EXISTS, Options
 from .plan import Plan, make_plan
 from .progress import Progress, ProgressFactory, no_progress
@@ -79,6 +80,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         for tp in the_plan.tables:
             results[tp.source.name].notes.extend(tp.notes)
         existing = _preflight(target, the_plan, options)
+        run_hooks(the_plan.before, source, target, report)
         target.prepare_for_load()
         _create_tables(target, the_plan, options, existing)
         sums: dict[str, Checksum] = {}
@@ -87,6 +89,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
                 for tp in the_plan.tables:
                     sums[tp.source.name] = copy_table(source, target, tp, results[tp.source.name], options, progress)
         _build_constraints(target, the_plan, results, existing)
+        run_hooks(the_plan.after, source, target, report)
         if options.schema_only:
             for r in report.tables:
                 r.status = "created" if r.status == "pending" else r.status
