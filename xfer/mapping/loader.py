@@ -89,6 +89,8 @@ def _explain(err: Any) -> Iterator[tuple[Path, str, str | None, bool]]:
         for k in inst:
             if k not in allowed:
                 hint = did_you_mean(k, allowed, listing="keys allowed here")
+                if k.endswith(")") and "(" not in k:  # {type: numeric(12,2)}: the comma split the value
+                    hint = 'inside { } a comma separates entries: quote the value, e.g. {type: "numeric(12,2)"}'
                 yield path + (k,), f"unknown key {k!r} in {what}", hint, True
     elif v == "required":
         for k in err.validator_value:

@@ -225,7 +225,7 @@ def _unique_columns(cols: list[OutCol], table: str, problems: Problems) -> None:
                 c.path + ("rename",) if renamed else c.path,
                 f"two columns would be named {c.name!r} in target table {table!r} ({first.label!r} and {c.label!r})",
                 "rename one of them",
-                key=True,
+                key=not renamed,
             )
         seen.setdefault(c.name, c)
 
@@ -247,13 +247,14 @@ def _unique_targets(drafts: list[Draft], target: Dialect, problems: Problems) ->
 # -- keys, indexes, foreign keys --------------------------------------------------------------
 def _keys(drafts: list[Draft], problems: Problems) -> None:
     one_to_one = {d.inputs[0].table.name: d for d in drafts if not d.split and not d.merged}
+    migrated = {s.table.name for d in drafts for s in d.inputs}
     for d in drafts:
         names = [c.name for c in d.cols]
         pk = _primary_key(d, names, problems)
         if d.merged:
             indexes, fks = _merged_indexes(d, names), []
         else:
-            indexes, fks = _single_indexes(d), _foreign_keys(d, one_to_one)
+            indexes, fks = _single_indexes(d), _foreign_keys(d, one_to_one, migrated)
         d.keys = Table(d.target, [], pk, indexes, fks)
 
 
@@ -312,7 +313,7 @@ def _merged_indexes(d: Draft, names: list[str]) -> list[Index]:
     return out
 
 
-def _foreign_keys(d: Draft, one_to_one: dict[str, Draft]) -> list[ForeignKey]:
+def _foreign_keys(d: Draft, one_to_one: dict[str, Draft], migrated: set[str]) -> list[ForeignKey]:
     s = d.inputs[0]
     out = []
     for fk in s.table.foreign_keys:
@@ -320,8 +321,10 @@ def _foreign_keys(d: Draft, one_to_one: dict[str, Draft]) -> list[ForeignKey]:
         why = None
         if any(c not in s.renames for c in fk.columns):
             why = "a column of it is not copied"
+        elif ref is None and fk.ref_table not in migrated:
+            why = f"it references {fk.ref_table!r}, which is not migrated"
         elif ref is None:
-            why = f"{fk.ref_table!r} is not migrated as one table"
+            why = f"it references {fk.ref_table!r}, which is split or merged (no single target table)"
         elif any(c not in ref.inputs[0].renames for c in fk.ref_columns):
             why = f"a referenced column of {fk.ref_table!r} is not copied"
         if why or ref is None:

@@ -32,7 +32,11 @@ def read_yaml(text: str, marks: Marks, problems: Problems, env: Mapping[str, str
         if mark is not None:
             marks.values[("<syntax>",)] = Mark(mark.line + 1, mark.column + 1)
             where = ("<syntax>",)
-        problems.add(where, f"not valid YAML: {exc.problem or exc.context}")
+        problem = exc.problem or exc.context
+        hint = None
+        if "mapping values are not allowed" in str(problem):  # where: a: b, or SQL holding ': '
+            hint = "a value holding ': ' must be quoted: where: \"note = 'a: b'\""
+        problems.add(where, f"not valid YAML: {problem}", hint)
         return None
     except yaml.YAMLError as exc:  # e.g. a reader error: bytes that are not text
         problems.add((), f"not valid YAML: {exc}")
