@@ -239,6 +239,17 @@ BAD = {
         "2:3: table 'customers_eu' is merged into 'c'",
         "merge.c.from.customers_eu",
     ),
+    "merge source left out by include": (
+        "include: [customers_eu]\nmerge:\n  c:\n    from: [customers_eu, customers_us]\n",
+        "3:3: merge into 'c' needs 'customers_us', which include/exclude leave out",
+        "select every table it merges",
+    ),
+    "two types for one merged column": (
+        "merge:\n  c:\n    from:\n      customers_eu: {columns: {name: {type: text}}}\n"
+        "      customers_us: {columns: {name: {type: 'varchar(5)'}}}\n",
+        "5:45: merged column 'name' is given two types: 'text' and 'varchar(5)'",
+        "one type",
+    ),
     "ignored column that does not exist": (
         "tables:\n  orders:\n    verify: {ignore_columns: [notes]}\n",
         "3:31: 'notes' is not a column of target table 'orders'",
