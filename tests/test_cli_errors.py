@@ -171,7 +171,7 @@ def test_usage_errors_exit_2(run_cli: RunCli, tmp_path: Path, monkeypatch: pytes
 
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert "Error:" in result.output
+    assert "error:" in result.output.lower()
     assert list(tmp_path.iterdir()) == []
 
 

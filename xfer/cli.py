@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from . import __version__, pipeline
-from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, VerificationMismatch, XferError
+from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, UsageError, VerificationMismatch, XferError
 from .report import render_text
 from .urls import mask
 
@@ -29,6 +30,8 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
     root.propagate = False
+    # a mapping file's hooks are part of the run's story: shown unless --quiet
+    logging.getLogger("xfer.hooks").setLevel(logging.ERROR if quiet else logging.INFO)
 
 
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,8 +100,42 @@ def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -
         raise VerificationMismatch(f"verification found differences in {len(report.mismatched)} table(s): {names}")
 
 
-source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="SOURCE")
-target_arg = click.argument("target", envvar="XFER_TARGET", metavar="TARGET")
+source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="[SOURCE]", required=False)
+target_arg = click.argument("target", envvar="XFER_TARGET", metavar="[TARGET]", required=False)
+mapping_opt = click.option(
+    "--mapping",
+    "-m",
+    "mapping_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Mapping file (YAML): renames, filters, types, split/merge, hooks. Its source, target and "
+    "options apply where the command line gives none.",
+)
+
+
+def _resolve(
+    source: str | None, target: str | None, mapping_path: Path | None, opts: pipeline.Options
+) -> tuple[str, str, pipeline.Options]:
+    """SOURCE/TARGET and options from the command line, else the mapping file, else XFER_SOURCE/XFER_TARGET."""
+    ctx = click.get_current_context()
+    given = {n for n in ctx.params if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE}
+    mapping = None
+    if mapping_path is not None:
+        from .mapping import load_mapping
+        from .mapping.options import with_file_options
+
+        mapping = load_mapping(mapping_path)
+        opts = with_file_options(mapping, opts, given)
+    ends = []
+    for name, value in (("source", source), ("target", target)):
+        from_file = getattr(mapping, name, None) if mapping is not None else None
+        chosen = value if name in given or not from_file else from_file
+        if not chosen:
+            raise UsageError(
+                f"missing {name.upper()}",
+                hint=f"give it as an argument, in XFER_{name.upper()}, or as `{name}:` in a mapping file (-m)",
+            )
+        ends.append(chosen)
+    return ends[0], ends[1], opts
 
 
 def selection(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -142,10 +179,11 @@ def main() -> None:
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
 )
+@mapping_opt
 @command
 def migrate(
-    source: str,
-    target: str,
+    source: str | None,
+    target: str | None,
     tables: tuple[str, ...],
     exclude: tuple[str, ...],
     if_exists: str,
@@ -154,6 +192,7 @@ def migrate(
     batch_size: int,
     no_verify: bool,
     report_path: Path | None,
+    mapping_path: Path | None,
     quiet: bool,
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
@@ -162,6 +201,7 @@ def migrate(
     primary keys, indexes and foreign keys are built, then every table is checked.
     """
     opts = pipeline.Options(tables, exclude, if_exists, schema_only, data_only, batch_size, not no_verify)
+    source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.migrate(source, target, opts, _progress(quiet))
     _finish(report, quiet, report_path)
 
@@ -174,18 +214,24 @@ def migrate(
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON."
 )
+@mapping_opt
 @command
 def verify(
-    source: str,
-    target: str,
+    source: str | None,
+    target: str | None,
     tables: tuple[str, ...],
     exclude: tuple[str, ...],
     batch_size: int,
     report_path: Path | None,
+    mapping_path: Path | None,
     quiet: bool,
 ) -> None:
-    """Compare row counts and checksums of every table; exit 3 when anything differs."""
+    """Compare row counts and checksums of every table; exit 3 when anything differs.
+
+    With -m FILE the source is compared *as the mapping file maps it* (renamed, filtered,
+    transformed, computed) with the target."""
     opts = pipeline.Options(tables, exclude, batch_size=batch_size)
+    source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.verify(source, target, opts, _progress(quiet))
     _finish(report, quiet, report_path)
 
@@ -194,20 +240,34 @@ def verify(
 @source_arg
 @target_arg
 @selection
+@mapping_opt
 @command
-def plan(source: str, target: str, tables: tuple[str, ...], exclude: tuple[str, ...], quiet: bool) -> None:
+def plan(
+    source: str | None,
+    target: str | None,
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    mapping_path: Path | None,
+    quiet: bool,
+) -> None:
     """Show what `migrate` would do: tables, column types source -> target, the DDL. Changes nothing."""
-    the_plan, dialect = pipeline.plan(source, target, pipeline.Options(tables, exclude))
+    source, target, opts = _resolve(source, target, mapping_path, pipeline.Options(tables, exclude))
+    the_plan, dialect = pipeline.plan(source, target, opts)
     for note in the_plan.notes:
         click.echo(f"note: {note}")
     for tp in the_plan.tables:
-        rename = f" -> {tp.target.name}" if tp.target.name != tp.source.name else ""
+        shown = tp.source.name == tp.target.name or tp.source.name.endswith(f" -> {tp.target.name}")  # split parts
+        rename = "" if shown else f" -> {tp.target.name}"
         est = f" (~{tp.source.row_estimate:,} rows)" if tp.source.row_estimate is not None else ""
         click.echo(f"\n== {tp.source.name}{rename}{est}")
-        width = max(len(c.name) for c in tp.source.columns)
-        for sc, tc in zip(tp.source.columns, tp.target.columns, strict=True):
+        names = [
+            s.name if s.name == t.name else f"{s.name} -> {t.name}"
+            for s, t in zip(tp.source.columns, tp.target.columns, strict=True)
+        ]
+        width = max(len(n) for n in names)
+        for name, sc, tc in zip(names, tp.source.columns, tp.target.columns, strict=True):
             flag = "" if sc.nullable else " NOT NULL"
-            click.echo(f"  {sc.name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}")
+            click.echo(f"  {name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}")
         for note in tp.notes:
             click.echo(f"  note: {note}")
         click.echo("  -- DDL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 
 from . import urls
@@ -17,6 +18,21 @@ def open_source(raw: str, stack: ExitStack) -> Dialect:
     stack.callback(d.close)
     d.check_source()
     return d
+
+
+def new_embedded_file(raw: str) -> str | None:
+    """The path of an embedded target database that does not exist yet (None otherwise), so
+    a run that stops before creating anything can leave no empty file behind."""
+    url = urls.parse(raw, role="target")
+    if url.engine in ("sqlite", "duckdb") and url.path != ":memory:" and not os.path.exists(url.path):
+        return url.path
+    return None
+
+
+def discard_file(path: str) -> None:
+    for p in (path, path + ".wal"):
+        if os.path.exists(p):
+            os.remove(p)
 
 
 def open_target(raw: str, stack: ExitStack, *, must_exist: bool = False) -> Dialect:

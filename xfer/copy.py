@@ -25,15 +25,15 @@ def copy_table(
     source: Dialect, target: Dialect, tp: TablePlan, r: TableResult, options: Options, progress: ProgressFactory
 ) -> Checksum:
     t0 = time.monotonic()
-    hasher = Hasher(tp.target.arrow_schema, tp.json_columns)
+    hasher = Hasher(tp.hash_schema, tp.json_columns)
     bar = progress(tp.target.name, tp.source.row_estimate)
     schema = tp.target.arrow_schema
     rows = 0
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in source.read_batches(tp.source, options.batch_size):
+        for batch in tp.read(source, options.batch_size):
             out = conform(batch, schema, tp.source.name)
-            hasher.update(out)
+            hasher.update(tp.for_hash(out))
             r.bytes += out.nbytes
             yield out
 

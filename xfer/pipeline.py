@@ -11,11 +11,12 @@ from contextlib import ExitStack
 
 from . import urls
 from .checksum import Checksum
-from .connect import open_source, open_target
+from .connect import discard_file, new_embedded_file, open_source, open_target
 from .copy import copy_table
 from .dialects import dialect_for
 from .dialects.base import Dialect
 from .errors import ConnectError, TargetExistsError, UsageError, XferError
+from .mapping.hooks import run_hooks
 from .options import IF_EXISTS, Options
 from .plan import Plan, load_order, make_plan, source_tables
 from .progress import Progress, ProgressFactory, no_progress
@@ -72,6 +73,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         source = open_source(source_url, stack)
         # Select tables before opening the target: a usage error must leave no trace there.
         tables = source_tables(source, options)
+        fresh_file = new_embedded_file(target_url)
         try:
             target = open_target(target_url, stack, must_exist=options.data_only)
         except ConnectError as exc:
@@ -79,13 +81,20 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
                 raise
             raise UsageError(f"--data-only: {exc.message}", hint="run without --data-only to create it") from None
         report = RunReport("migrate", str(source.url), str(target.url))
-        the_plan = make_plan(source, target, options, tables)
+        try:
+            the_plan = make_plan(source, target, options, tables)
+            existing = _preflight(target, the_plan, options)
+        except XferError:
+            if fresh_file:  # nothing was created in it: leave no empty database file behind
+                target.close()
+                discard_file(fresh_file)
+            raise
         report.notes.extend(the_plan.notes)
         results = {tp.source.name: TableResult(tp.source.name, tp.target.name) for tp in the_plan.tables}
         report.tables = list(results.values())
         for tp in the_plan.tables:
             results[tp.source.name].notes.extend(tp.notes)
-        existing = _preflight(target, the_plan, options)
+        run_hooks(the_plan.before, source, target, report)
         target.prepare_for_load()
         _create_tables(target, the_plan, options, existing)
         sums: dict[str, Checksum] = {}
@@ -94,6 +103,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
                 for tp in load_order(the_plan):
                     sums[tp.source.name] = copy_table(source, target, tp, results[tp.source.name], options, progress)
         _build_constraints(target, the_plan, results, existing)
+        run_hooks(the_plan.after, source, target, report)
         if options.schema_only:
             for r in report.tables:
                 r.status = "created" if r.status == "pending" else r.status

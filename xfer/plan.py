@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from .dialects.base import Dialect
 from .errors import UsageError
 from .options import Options
 from .schema import ForeignKey, Index, Table
+
+if TYPE_CHECKING:
+    from .mapping.read import MappedRead
 
 
 @dataclass
@@ -21,16 +28,43 @@ class TablePlan:
     source: Table
     target: Table
     notes: list[str] = field(default_factory=list)
+    #: set by a mapping file: how the rows are read and shaped, and what verification compares
+    #: (then `source` describes the mapped rows, and its name labels the table in reports)
+    mapped: MappedRead | None = None
 
     @property
     def json_columns(self) -> set[str]:
         return {c.name for c in self.target.columns if c.meta.get("json")}
+
+    def read(self, source: Dialect, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The source's rows as the target is to hold them (column for column, before the
+        cast to the target's types): what is copied, and what verification hashes."""
+        if self.mapped is None:
+            return source.read_batches(self.source, batch_rows)
+        return self.mapped.batches(source, batch_rows)
+
+    @property
+    def skip_verify(self) -> bool:
+        return self.mapped is not None and self.mapped.check.skip
+
+    @property
+    def hash_schema(self) -> pa.Schema:
+        """The columns verification compares (a mapping may leave some out or round floats)."""
+        schema = self.target.arrow_schema
+        return schema if self.mapped is None else self.mapped.check.schema(schema)
+
+    def for_hash(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """A batch in the target's types -> what is hashed (both sides alike)."""
+        return batch if self.mapped is None else self.mapped.check.apply(batch)
 
 
 @dataclass
 class Plan:
     tables: list[TablePlan]
     notes: list[str] = field(default_factory=list)
+    #: a mapping file's hooks (xfer.mapping.hooks.BoundHook), run by `migrate` before and after the data
+    before: list[Any] = field(default_factory=list)
+    after: list[Any] = field(default_factory=list)
 
 
 def select_tables(available: list[str], include: tuple[str, ...], exclude: tuple[str, ...], where: str) -> list[str]:
@@ -143,13 +177,20 @@ def translate(
     return TablePlan(table, out, notes)
 
 
-def source_tables(source: Dialect, options: Options) -> list[Table]:
-    """The selected source tables, introspected."""
+def source_tables(source: Dialect, options: Options) -> list[Table] | None:
+    """The selected source tables, introspected (None with a mapping file: the mapping
+    selects and checks its own tables)."""
+    if options.mapping is not None:
+        return None
     names = select_tables(source.list_tables(), options.tables, options.exclude, where=str(source.url))
     return source.introspect(names)
 
 
 def make_plan(source: Dialect, target: Dialect, options: Options, tables: list[Table] | None = None) -> Plan:
+    if options.mapping is not None:
+        from .mapping.plan import plan_mapping
+
+        return plan_mapping(options.mapping, source, target, options)
     return build_plan(source, target, source_tables(source, options) if tables is None else tables)
 
 

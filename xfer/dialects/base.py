@@ -89,11 +89,13 @@ class Dialect:
         """Make every read inside the block see one consistent point in time."""
         yield
 
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         """Stream every row of `table` as record batches of at most `batch_rows` rows whose
         schema is `table.arrow_schema` (the neutral types introspection gave). Never holds the
         whole table in memory. NULLs stay NULL; values are exact (no float or decimal text
-        round-trips that lose digits)."""
+        round-trips that lose digits). `where` (a mapping file's row filter, an SQL condition
+        in this engine's dialect) keeps only the rows it holds for; an invalid one raises
+        CopyError with the engine's message."""
         raise NotImplementedError
 
     # -- types ----------------------------------------------------------------------------
@@ -186,6 +188,14 @@ class Dialect:
         to the existing `table`, committing after each batch; yield the rows of each batch
         once it is committed, so a caller can report progress."""
         raise NotImplementedError
+
+    def type_exists(self, native_type: str) -> bool | None:
+        """Whether this engine knows the type (as a target); None when it cannot tell."""
+        return None
+
+    def known_type_names(self) -> set[str]:
+        """Base type names this engine can report (as a source); empty when it cannot tell."""
+        return set()
 
     def prepare_for_load(self) -> None:
         """Session settings for a bulk load (optional)."""

@@ -157,10 +157,14 @@ class DuckDB(Dialect):
         raise XferError(f"column {column.name!r}: no DuckDB type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
-        reader = self.conn.sql(f"SELECT {cols} FROM {self.quote(table.name)}").to_arrow_reader(batch_rows)
+        sql = f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else "")
+        try:
+            reader = self.conn.sql(sql).to_arrow_reader(batch_rows)
+        except self._duckdb.Error as exc:
+            raise CopyError(f"reading {table.name}: {str(exc).splitlines()[0]}") from None
         for batch in reader:
             yield pa.RecordBatch.from_arrays(
                 [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)], schema=schema

@@ -239,6 +239,17 @@ class MySQL(Dialect):
     def count_rows(self, table: str) -> int:
         return int(self._query(f"SELECT COUNT(*) FROM {self.quote(table)}")[0][0])
 
+    def execute(self, sql: str) -> None:
+        """One statement (a mapping file's hook on the source), autocommitted."""
+        try:
+            self._query(sql)
+        except self._pymysql.err.MySQLError as exc:
+            msg = redact(str(exc.args[-1] if exc.args else exc), self.url.password)
+            raise XferError(f"MySQL refused: {sql.splitlines()[0][:120]}: {msg}") from None
+
+    def known_type_names(self) -> set[str]:
+        return set(INTEGERS) | set(SIMPLE) | TEXT | BINARY | GEOMETRY | {"decimal", "numeric", "dec", "fixed", "bit"}
+
     # -- types ----------------------------------------------------------------------------
     def arrow_type(self, native_type: str) -> pa.DataType:
         base, p, s, unsigned = split_type(native_type)
@@ -297,7 +308,7 @@ class MySQL(Dialect):
             return f"ST_AsBinary({q})"
         return q
 
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         conn = self.reader
         own = conn is None
         if own:
@@ -306,7 +317,7 @@ class MySQL(Dialect):
         schema = table.arrow_schema
         try:
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {cols} FROM {self.quote(table.name)}")
+                cur.execute(f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else ""))
                 while True:
                     rows = cur.fetchmany(batch_rows)
                     if not rows:

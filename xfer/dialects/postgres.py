@@ -75,6 +75,9 @@ PG_TO_ARROW: dict[str, pa.DataType] = {
     "interval": pa.duration("us"),
 }
 
+# Short names PostgreSQL accepts besides format_type()'s spelling (for "did you mean" only)
+TYPE_ALIASES = ("int", "int2", "int4", "int8", "float4", "float8", "bool", "varchar", "char", "timestamptz", "decimal")
+
 # SQLSTATE classes that mean "your URL is wrong"
 CONNECT_HINTS = {
     "28P01": "password authentication failed",
@@ -234,6 +237,19 @@ class Postgres(Dialect):
     def count_rows(self, table: str) -> int:
         return int(self._query(f"SELECT count(*) FROM {self.qualified(table)}")[0][0])
 
+    def type_exists(self, native_type: str) -> bool | None:
+        try:
+            return self._query("SELECT to_regtype(%s) IS NOT NULL", (native_type,))[0][0]
+        except self._psycopg.Error:  # a syntax error in the type name itself
+            return False
+
+    def known_type_names(self) -> set[str]:
+        rows = self._query(
+            "SELECT format_type(oid, NULL) FROM pg_type WHERE typtype IN ('b', 'd', 'e', 'r', 'm') "
+            "AND typname NOT LIKE '\\_%%' AND typisdefined"
+        )
+        return {r[0] for r in rows} | set(TYPE_ALIASES)
+
     def table_has_rows(self, table: str) -> bool:
         return bool(self._query(f"SELECT 1 FROM {self.qualified(table)} LIMIT 1"))
 
@@ -305,7 +321,7 @@ class Postgres(Dialect):
             return f"(extract(epoch FROM {q}) * 1000000)::bigint"
         return q
 
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.select_expr(c) for c in table.columns)
         schema = table.arrow_schema
         # A named (server-side) cursor streams; it needs a transaction, which snapshot() or
@@ -316,7 +332,7 @@ class Postgres(Dialect):
         try:
             with self.conn.cursor(name="xfer_read") as cur:
                 cur.itersize = batch_rows
-                cur.execute(f"SELECT {cols} FROM {self.qualified(table.name)}")
+                cur.execute(f"SELECT {cols} FROM {self.qualified(table.name)}" + (f" WHERE ({where})" if where else ""))
                 while rows := cur.fetchmany(batch_rows):
                     columns = list(zip(*rows, strict=True))
                     arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]

@@ -193,10 +193,15 @@ class SQLite(Dialect):
         raise XferError(f"column {column.name!r}: no SQLite type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
-        cur = self.conn.execute(f"SELECT {cols} FROM {self.quote(table.name)}")
+        try:
+            cur = self.conn.execute(
+                f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else "")
+            )
+        except self._sqlite3.Error as exc:
+            raise CopyError(f"reading {table.name}: {exc}") from None
         while rows := cur.fetchmany(batch_rows):
             columns = list(zip(*rows, strict=True))
             try:
