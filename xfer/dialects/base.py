@@ -7,6 +7,7 @@ each module). The pipeline and the verifier only ever talk to this interface.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from ..errors import MissingDriverError
+from ..errors import ConnectError, MissingDriverError
 from ..schema import Column, ForeignKey, Table
 from ..urls import Url
 
@@ -199,6 +200,23 @@ class Dialect:
 
     def prepare_for_load(self) -> None:
         """Session settings for a bulk load (optional)."""
+
+
+class EmbeddedDialect(Dialect):
+    """An engine whose database is a file named by the URL's path (SQLite, DuckDB)."""
+
+    label: ClassVar[str]  # "SQLite", "DuckDB": how messages name the engine
+    conn: Any
+
+    def check_exists(self) -> None:
+        # Opening a missing file would silently create an empty database.
+        if self.url.path != ":memory:" and not os.path.exists(self.url.path):
+            raise ConnectError(f"{self.label} database {self.url.path!r} does not exist")
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
 
 
 _PARAMS = re.compile(r"^\s*([a-zA-Z ]+?)\s*(?:\((\d+)(?:\s*,\s*(\d+))?\))?\s*(unsigned)?\s*$")

@@ -9,7 +9,6 @@ CREATE TABLE: they are, and indexes still come after the data.
 from __future__ import annotations
 
 import decimal
-import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -19,7 +18,7 @@ import pyarrow.compute as pc
 
 from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
-from .base import Dialect, split_type
+from .base import EmbeddedDialect, split_type
 
 # Declared type -> Arrow type: first matching rule wins (SQLite's own affinity rules, made
 # finer for the names other engines write: DATE, DATETIME, DECIMAL(p,s), BOOLEAN, JSON).
@@ -64,7 +63,8 @@ ARROW_TO_SQLITE: dict[pa.DataType, str] = {
 MAX_EXACT_REAL_DIGITS = 15
 
 
-class SQLite(Dialect):
+class SQLite(EmbeddedDialect):
+    label = "SQLite"
     name = "sqlite"
     can_add_constraints_later = False
 
@@ -76,16 +76,6 @@ class SQLite(Dialect):
             self.conn = sqlite3.connect(self.url.path, isolation_level=None)
         except sqlite3.Error as exc:
             raise ConnectError(f"SQLite database {self.url.path!r}: {exc}") from None
-
-    def check_exists(self) -> None:
-        """A source must exist: sqlite3 would silently create an empty file."""
-        if self.url.path != ":memory:" and not os.path.exists(self.url.path):
-            raise ConnectError(f"SQLite database {self.url.path!r} does not exist")
-
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
 
     def _query(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
         try:
