@@ -15,6 +15,7 @@ import click
 
 from . import __version__, pipeline
 from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, VerificationMismatch, XferError
+from .options import ENUMS, IDENTIFIERS, NUL_BYTES, ZERO_DATES
 from .report import render_text
 from .urls import mask
 
@@ -87,10 +88,55 @@ def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -
     if report.mismatched:
         names = ", ".join(t.name for t in report.mismatched)
         raise VerificationMismatch(f"verification found differences in {len(report.mismatched)} table(s): {names}")
+    if report.rejected_rows:
+        names = ", ".join(t.name for t in report.tables if t.rejected_rows)
+        raise XferError(
+            f"{report.rejected_rows} row(s) rejected ({names}); they are in {report.reject_file}",
+            hint="each line names the table, key, column, value and reason; fix them and copy those rows again",
+        )
 
 
 source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="SOURCE")
 target_arg = click.argument("target", envvar="XFER_TARGET", metavar="TARGET")
+
+
+def policies(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The value policies and naming options that `migrate` and `plan` share."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--zero-dates",
+                type=click.Choice(ZERO_DATES),
+                default="null",
+                show_default=True,
+                help="MySQL zero/partial dates ('0000-00-00', '2021-00-15'): NULL (counted) or reject the row.",
+            ),
+            click.option(
+                "--nul-bytes",
+                type=click.Choice(NUL_BYTES),
+                default="reject",
+                show_default=True,
+                help="Text holding U+0000 (PostgreSQL cannot store it): reject the row, or strip it (counted).",
+            ),
+            click.option(
+                "--enum",
+                "enum_as",
+                type=click.Choice(ENUMS),
+                default="text",
+                show_default=True,
+                help="MySQL ENUM as text + CHECK (labels), or as a PostgreSQL enum type.",
+            ),
+            click.option(
+                "--identifiers",
+                type=click.Choice(IDENTIFIERS),
+                default="lower",
+                show_default=True,
+                help="Target names lower-cased (usable unquoted) or kept as in the source.",
+            ),
+        ]
+    ):
+        fn = decorator(fn)
+    return fn
 
 
 def selection(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,6 +180,12 @@ def main() -> None:
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
 )
+@policies
+@click.option(
+    "--reject-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where rejected rows go, as JSON lines [default: next to --report, else ./xfer-rejects.jsonl].",
+)
 @command
 def migrate(
     source: str,
@@ -146,6 +198,11 @@ def migrate(
     batch_size: int,
     no_verify: bool,
     report_path: Path | None,
+    zero_dates: str,
+    nul_bytes: str,
+    enum_as: str,
+    identifiers: str,
+    reject_file: Path | None,
     quiet: bool,
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
@@ -153,7 +210,22 @@ def migrate(
     Tables are created without keys, rows are copied in batches (one commit each), then
     primary keys, indexes and foreign keys are built, then every table is checked.
     """
-    opts = pipeline.Options(tables, exclude, if_exists, schema_only, data_only, batch_size, not no_verify)
+    if reject_file is None:
+        reject_file = report_path.with_name(report_path.stem + ".rejects.jsonl") if report_path else None
+    opts = pipeline.Options(
+        tables,
+        exclude,
+        if_exists,
+        schema_only,
+        data_only,
+        batch_size,
+        not no_verify,
+        zero_dates=zero_dates,
+        nul_bytes=nul_bytes,
+        enum=enum_as,
+        identifiers=identifiers,
+        reject_file=str(reject_file) if reject_file else None,
+    )
     report = pipeline.migrate(source, target, opts, _progress(quiet))
     _finish(report, quiet, report_path)
 
@@ -186,10 +258,25 @@ def verify(
 @source_arg
 @target_arg
 @selection
+@policies
 @command
-def plan(source: str, target: str, tables: tuple[str, ...], exclude: tuple[str, ...], quiet: bool) -> None:
-    """Show what `migrate` would do: tables, column types source -> target, the DDL. Changes nothing."""
-    the_plan, dialect = pipeline.plan(source, target, pipeline.Options(tables, exclude))
+def plan(
+    source: str,
+    target: str,
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    zero_dates: str,
+    nul_bytes: str,
+    enum_as: str,
+    identifiers: str,
+    quiet: bool,
+) -> None:
+    """Show what `migrate` would do: tables, column types source -> target with the decisions
+    and value policies behind them, renames, views, the DDL. Changes nothing."""
+    opts = pipeline.Options(
+        tables, exclude, zero_dates=zero_dates, nul_bytes=nul_bytes, enum=enum_as, identifiers=identifiers
+    )
+    the_plan, dialect = pipeline.plan(source, target, opts)
     for note in the_plan.notes:
         click.echo(f"note: {note}")
     for tp in the_plan.tables:
@@ -199,7 +286,10 @@ def plan(source: str, target: str, tables: tuple[str, ...], exclude: tuple[str, 
         width = max(len(c.name) for c in tp.source.columns)
         for sc, tc in zip(tp.source.columns, tp.target.columns, strict=True):
             flag = "" if sc.nullable else " NOT NULL"
-            click.echo(f"  {sc.name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}")
+            renamed = f" (as {tc.name})" if tc.name != sc.name else ""
+            click.echo(f"  {sc.name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}{renamed}")
+            for why in tp.column_notes.get(sc.name, []):
+                click.echo(f"  {''.ljust(width)}    {why}")
         for note in tp.notes:
             click.echo(f"  note: {note}")
         click.echo("  -- DDL")
@@ -208,6 +298,18 @@ def plan(source: str, target: str, tables: tuple[str, ...], exclude: tuple[str, 
         )
         for sql in ddl:
             click.echo("  " + sql.replace("\n", "\n  ") + ";")
+    if the_plan.renames:
+        click.echo("\n== renames")
+        for rn in the_plan.renames:
+            click.echo(f"  {rn}")
+    if the_plan.views:
+        click.echo("\n== views")
+        for v in the_plan.views:
+            if v.sql:
+                click.echo(f"  {v.name}: created as {v.target_name} (translated)")
+                click.echo("    " + v.sql)
+            else:
+                click.echo(f"  {v.name}: NOT created ({v.reason})")
 
 
 @main.command()

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 IF_EXISTS = ("fail", "truncate", "append", "replace")
+ZERO_DATES = ("null", "error")  # zero/partial dates: NULL (counted) or the row rejected
+NUL_BYTES = ("reject", "strip")  # NUL characters in text bound for PostgreSQL
+ENUMS = ("text", "native")  # MySQL ENUM -> text + CHECK, or a PostgreSQL enum type
+IDENTIFIERS = ("lower", "preserve")  # target names lower-cased (unquoted use works) or kept
 
 
 @dataclass
@@ -16,3 +20,8 @@ class Options:
     data_only: bool = False
     batch_size: int = 50_000
     verify: bool = True
+    zero_dates: str = "null"
+    nul_bytes: str = "reject"
+    enum: str = "text"
+    identifiers: str = "lower"
+    reject_file: str | None = None  # where rejected rows go (JSON lines); default: cwd

@@ -81,11 +81,13 @@ class Dialect:
         """Make every read inside the block see one consistent point in time."""
         yield
 
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, policies: Any = None) -> Iterator[pa.RecordBatch]:
         """Stream every row of `table` as record batches of at most `batch_rows` rows whose
         schema is `table.arrow_schema` (the neutral types introspection gave). Never holds the
         whole table in memory. NULLs stay NULL; values are exact (no float or decimal text
-        round-trips that lose digits)."""
+        round-trips that lose digits). A value the neutral type cannot hold (a MySQL zero date)
+        goes through `policies` (`xfer.policies.ValuePolicies`): counted as NULL, or its row
+        left out of the batch and recorded as rejected."""
         raise NotImplementedError
 
     # -- types ----------------------------------------------------------------------------
@@ -179,6 +181,9 @@ class Dialect:
 
     def prepare_for_load(self) -> None:
         """Session settings for a bulk load (optional)."""
+
+    #: False when text cannot hold U+0000 (PostgreSQL): the NUL-byte policy then applies
+    text_holds_nul: ClassVar[bool] = True
 
 
 _PARAMS = re.compile(r"^\s*([a-zA-Z ]+?)\s*(?:\((\d+)(?:\s*,\s*(\d+))?\))?\s*(unsigned)?\s*$")

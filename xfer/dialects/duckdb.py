@@ -157,7 +157,7 @@ class DuckDB(Dialect):
         raise XferError(f"column {column.name!r}: no DuckDB type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, policies: Any = None) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
         reader = self.conn.sql(f"SELECT {cols} FROM {self.quote(table.name)}").to_arrow_reader(batch_rows)

@@ -182,7 +182,7 @@ class SQLite(Dialect):
         raise XferError(f"column {column.name!r}: no SQLite type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(self, table: Table, batch_rows: int, policies: Any = None) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
         cur = self.conn.execute(f"SELECT {cols} FROM {self.quote(table.name)}")
