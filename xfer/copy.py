@@ -9,6 +9,7 @@ written.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -100,7 +101,8 @@ def copy_table(
 def _drain(records: list[dict[str, Any]], rejects: RejectFile | None, r: TableResult) -> None:
     if not records:
         return
-    r.rejected_rows += len(records)
+    # a line per refused value; a row with several is still one row
+    r.rejected_rows += len({json.dumps(rec["key"], sort_keys=True, default=str) for rec in records})
     if rejects is None:
         raise CopyError(f"{r.name}: {len(records)} row(s) rejected and no reject file to write them to")
     rejects.write(records)
