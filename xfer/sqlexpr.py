@@ -68,6 +68,8 @@ def translate(
         return node
 
     tree = tree.transform(rename)
+    while isinstance(tree, exp.Paren):  # MySQL 8 wraps stored expressions in parentheses
+        tree = tree.this
     try:
         return tree.sql(dialect=write, identify=True)
     except Exception as exc:

@@ -592,22 +592,24 @@ def zero_dates(col: Column, raw: pa.Array) -> pa.Array | None:
     mask, or None for other columns or when there is none."""
     if not (pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow)):
         return None
-    text = raw.cast(pa.string())
-    mask = pc.or_(pc.match_substring_regex(text, _ZERO_DATE), pc.is_null(_valid_dates(text)))
-    mask = pc.and_(mask, pc.is_valid(text))
+    mask = pc.fill_null(_bad_dates(raw.cast(pa.string())), False)
     return mask if pc.any(mask).as_py() else None
 
 
-def _valid_dates(text: pa.Array) -> pa.Array:
-    """The date part parsed where it is a real calendar date, else NULL."""
-    return pc.strptime(pc.utf8_slice_codeunits(text, 0, 10), "%Y-%m-%d", "s", error_is_null=True)
+def _bad_dates(text: pa.Array) -> pa.Array:
+    """True where the date part is zero, partial or not on the calendar (strptime would roll
+    '2021-02-31' over to March: a round trip through it tells)."""
+    day = pc.utf8_slice_codeunits(text, 0, 10)
+    parsed = pc.strptime(day, "%Y-%m-%d", "s", error_is_null=True)
+    real = pc.fill_null(pc.equal(pc.strftime(parsed, "%Y-%m-%d"), day), False)
+    bad = pc.or_kleene(pc.match_substring_regex(text, _ZERO_DATE), pc.invert(real))
+    return pc.and_(bad, pc.is_valid(text))
 
 
 def _parse_temporal(text: pa.Array, t: pa.DataType) -> pa.Array:
     # Zero, partial and impossible dates have no value in any other engine: NULL here, and
     # the declared policy (counted, or the row rejected) is applied by the reader.
-    bad = pc.or_(pc.match_substring_regex(text, _ZERO_DATE), pc.is_null(_valid_dates(text)))
-    text = pc.if_else(bad, pa.scalar(None, pa.string()), text)
+    text = pc.if_else(pc.fill_null(_bad_dates(text), False), pa.scalar(None, pa.string()), text)
     if pa.types.is_date(t):
         return text.cast(t)
     return text.cast(pa.timestamp("us")).cast(t) if t.tz else text.cast(t)

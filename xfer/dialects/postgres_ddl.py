@@ -206,7 +206,7 @@ class PostgresDDL:
                 floor = table.auto_increment or 1
                 out.append(
                     f"SELECT setval(pg_get_serial_sequence({literal(target)}, {literal(c.name)}), "
-                    f"GREATEST(COALESCE(MAX({self.quote(c.name)}), 0) + 1, {int(floor)}), false) FROM {target}"
+                    f"GREATEST(COALESCE(MAX({self.quote(c.name)}), 0) + 1, {int(floor)})::bigint, false) FROM {target}"
                 )
         out.extend(self.on_update_sql(table))
         return out
