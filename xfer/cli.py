@@ -310,6 +310,15 @@ def plan(
                 click.echo("    " + v.sql)
             else:
                 click.echo(f"  {v.name}: NOT created ({v.reason})")
+    if the_plan.triggers:
+        click.echo("\n== triggers")
+        for tr in the_plan.triggers:
+            if tr.statements:
+                click.echo(f"  {tr.name} on {tr.table}: created (translated)")
+                for sql in tr.statements:
+                    click.echo("    " + sql.replace("\n", "\n    ") + ";")
+            else:
+                click.echo(f"  {tr.name} on {tr.table}: NOT created ({tr.reason})")
 
 
 @main.command()

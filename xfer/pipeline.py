@@ -98,6 +98,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         _build_constraints(target, the_plan, results, existing)
         if not options.data_only:
             report.views = _create_views(target, the_plan)
+            report.triggers = _create_triggers(target, the_plan)
         if options.schema_only:
             for r in report.tables:
                 r.status = "created" if r.status == "pending" else r.status
@@ -178,6 +179,21 @@ def _create_tables(
                 results[tp.source.name].notes.append(note)
             target.drop_table(name)
             _run(target, target.create_table_sql(tp.target))
+
+
+def _create_triggers(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
+    """Translated triggers, after the data (a trigger must not fire on copied rows). One that
+    PostgreSQL refuses is reported with its reason; it never fails the run."""
+    for tr in the_plan.triggers:
+        if not tr.statements:
+            continue
+        try:
+            _run(target, tr.statements)
+            tr.status = "created"
+        except XferError as exc:
+            tr.status, tr.reason = "failed", str(exc)
+            log.warning("trigger %s: %s", tr.name, exc)
+    return [{"name": t.name, "table": t.table, "status": t.status, "reason": t.reason} for t in the_plan.triggers]
 
 
 def _run(target: Dialect, statements: list[str]) -> None:

@@ -17,7 +17,7 @@ from . import typemap
 from .dialects.base import Dialect
 from .errors import UsageError
 from .options import Options
-from .schema import Check, Column, ForeignKey, Index, Table, View
+from .schema import Check, Column, ForeignKey, Index, Table, Trigger, View
 
 
 @dataclass
@@ -61,11 +61,21 @@ class ViewPlan:
 
 
 @dataclass
+class TriggerPlan:
+    name: str
+    table: str  # source table
+    statements: list[str]  # the target's DDL; empty when it cannot be translated
+    status: str = "planned"  # planned | not translated | created | failed
+    reason: str | None = None
+
+
+@dataclass
 class Plan:
     tables: list[TablePlan]
     notes: list[str] = field(default_factory=list)
     renames: list[Rename] = field(default_factory=list)
     views: list[ViewPlan] = field(default_factory=list)
+    triggers: list[TriggerPlan] = field(default_factory=list)
 
 
 def select_tables(available: list[str], include: tuple[str, ...], exclude: tuple[str, ...], where: str) -> list[str]:
@@ -395,15 +405,34 @@ def _policies(c: Column, options: Options) -> list[str]:
     return out
 
 
+def _plan_trigger(trig: Trigger, source: Dialect, target: Dialect, namer: Namer) -> TriggerPlan:
+    make = getattr(target, "trigger_sql", None)
+    if trig.table not in namer.tables:
+        return TriggerPlan(trig.name, trig.table, [], "not translated", "its table is not migrated")
+    if make is None:
+        return TriggerPlan(trig.name, trig.table, [], "not translated", f"{target.name} targets get no triggers")
+    try:
+        sql = make(trig.name, trig.table, trig.timing, trig.event, trig.body, source.name, namer)
+        return TriggerPlan(trig.name, trig.table, sql)
+    except Exception as exc:
+        return TriggerPlan(trig.name, trig.table, [], "not translated", str(exc))
+
+
 def make_plan(source: Dialect, target: Dialect, options: Options) -> Plan:
     names = select_tables(source.list_tables(), options.tables, options.exclude, where=str(source.url))
     views = source.list_views() if hasattr(source, "list_views") else []
     plan = build_plan(source, target, source.introspect(names), options, views)
+    namer = Namer([], [], target, options.identifiers)
+    namer.tables = {tp.source.name: tp.target.name for tp in plan.tables}
+    namer.columns = {tp.source.name: {s.name: t.name for s, t in zip(tp.source.columns, tp.target.columns, strict=True)}
+                     for tp in plan.tables}  # fmt: skip
     for trig in source.list_triggers() if hasattr(source, "list_triggers") else []:
-        plan.notes.append(
-            f"trigger {trig.name!r} ({trig.timing} {trig.event} ON {trig.table}) not migrated: trigger bodies are "
-            "not translated; recreate it in the target if it is still needed"
-        )
+        plan.triggers.append(_plan_trigger(trig, source, target, namer))
+    for tr in plan.triggers:
+        if tr.status == "not translated":
+            plan.notes.append(
+                f"trigger {tr.name!r} on {tr.table} not migrated: {tr.reason}; recreate it in the target if needed"
+            )
     if hasattr(source, "catalogue_notes"):
         plan.notes.extend(source.catalogue_notes())
     return plan

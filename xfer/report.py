@@ -39,6 +39,7 @@ class RunReport:
     seconds: float = 0.0
     renames: list[str] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)  # name, target_name, status, reason
+    triggers: list[dict[str, Any]] = field(default_factory=list)  # name, table, status, reason
     reject_file: str | None = None
 
     @property
@@ -75,6 +76,7 @@ class RunReport:
             "notes": self.notes,
             "renames": self.renames,
             "views": self.views,
+            "triggers": self.triggers,
             "reject_file": self.reject_file,
             "tables": [t.as_dict() for t in self.tables],
             "totals": {
@@ -146,9 +148,21 @@ def _policy_lines(report: RunReport) -> list[str]:
                 f"{t.name}: {t.rejected_rows:,} row(s) rejected"
                 + (f" -> {report.reject_file}" if report.reject_file else "")
             )
+    created = [v for v in report.views if v["status"] == "created"]
+    if created:
+        out.append(f"views: {len(created)} created ({', '.join(v['target_name'] for v in created)})")
     for v in report.views:
         if v["status"] != "created":
             out.append(f"view {v['name']}: {v['status']}" + (f": {v['reason']}" if v.get("reason") else ""))
+    made = [t["name"] for t in report.triggers if t["status"] == "created"]
+    if made:
+        out.append(f"triggers: {len(made)} created ({', '.join(made)})")
+    for t in report.triggers:
+        if t["status"] == "failed":
+            out.append(f"trigger {t['name']}: failed: {t['reason']}")
+    if report.renames:
+        out.append(f"renamed: {len(report.renames)} name(s) (listed in the plan and the JSON report)")
+    out.extend(f"note: {n}" for n in report.notes)
     return out
 
 

@@ -27,9 +27,11 @@ def translate(
     column: Callable[[str], str] | None = None,
     table: Callable[[str], str | None] | None = None,
     schema: str | None = None,
+    known: Callable[[str], bool] | None = None,
 ) -> str:
     """Translate one expression or statement. `column` maps column names, `table` maps table
-    names (None: leave it), `schema` replaces every table's database/schema qualifier."""
+    names (None: leave it), `schema` replaces every table's database/schema qualifier (and is
+    added to the tables `known` says are migrated ones)."""
     import sqlglot
     from sqlglot import exp
 
@@ -50,7 +52,8 @@ def translate(
             new = table(name) if table else None
             if new is not None:
                 node.set("this", exp.to_identifier(new, quoted=True))
-            if schema is not None and node.args.get("db") is not None:
+            # qualified in the source, or one of the migrated tables: name the target schema
+            if schema is not None and (node.args.get("db") is not None or (known and known(name))):
                 node.set("db", exp.to_identifier(schema, quoted=True))
                 node.set("catalog", None)
         elif isinstance(node, exp.Column) and column is not None:

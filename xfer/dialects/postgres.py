@@ -21,7 +21,7 @@ from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
 from ..urls import redact
 from .base import Dialect, require, split_type
-from .postgres_ddl import PostgresDDL
+from .postgres_ddl import PostgresDDL, PostgresTriggers
 
 # Neutral Arrow type -> PostgreSQL type. PostgreSQL has no unsigned integers: each unsigned
 # type goes to the next wider signed one, and uint64 to numeric(20,0), which holds 2**64-1.
@@ -88,7 +88,7 @@ FK_ACTIONS = {"a": None, "r": None, "c": "CASCADE", "n": "SET NULL", "d": "SET D
 COPY_CHUNK = 128 * 1024  # psycopg copy.write() works best with writes of this size or less
 
 
-class Postgres(PostgresDDL, Dialect):
+class Postgres(PostgresDDL, PostgresTriggers, Dialect):
     name = "postgres"
     max_identifier_length = 63  # NAMEDATALEN - 1, https://www.postgresql.org/docs/current/limits.html
     text_holds_nul = False  # https://www.postgresql.org/docs/current/datatype-character.html

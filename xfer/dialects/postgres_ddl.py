@@ -247,3 +247,84 @@ class PostgresDDL:
 
         select = translate(definition, source, "postgres", column=column, table=table, schema=self.schema)
         return f"CREATE VIEW {self.qualified(name)} AS {select}"
+
+
+_SET = re.compile(r"^\s*set\s+(.*)$", re.I | re.S)
+_ASSIGN = re.compile(r"^\s*(new)\.`?([^`=\s]+)`?\s*=\s*(.+)$", re.I | re.S)
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split at `sep` outside quotes and parentheses."""
+    out, cur, depth, quote = [], "", 0, ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur)
+    return [p for p in (x.strip() for x in out) if p]
+
+
+class PostgresTriggers:
+    """MySQL triggers whose body is assignments to NEW (`SET NEW.x = ...`) and plain
+    INSERT/UPDATE/DELETE statements become a PL/pgSQL function and a trigger; anything with
+    control flow is reported as not translated."""
+
+    quote: Any
+    qualified: Any
+    schema: str
+    max_identifier_length: int
+
+    def trigger_sql(
+        self, name: str, table: str, timing: str, event: str, body: str, source: str, namer: Any
+    ) -> list[str]:
+        from ..plan import shorten
+
+        text = body.strip()
+        if re.match(r"^begin\b", text, re.I):
+            text = re.sub(r"^begin\b|\bend\s*;?\s*$", "", text, flags=re.I).strip()
+        if re.search(r"\b(if|while|loop|repeat|declare|call|signal|case|leave|iterate|cursor)\b", text, re.I):
+            raise ValueError("its body has control flow, which is not translated")
+        lines = []
+        for stmt in _split_top(text, ";"):
+            if m := _SET.match(stmt):
+                for assign in _split_top(m[1], ","):
+                    a = _ASSIGN.match(assign)
+                    if not a:
+                        raise ValueError(f"cannot translate {assign!r}")
+                    expr = translate(a[3], source, "postgres", column=lambda n: namer.column(table, n))
+                    lines.append(f"  NEW.{self.quote(namer.column(table, a[2]))} := {expr};")
+            else:
+                lines.append("  " + self._statement(stmt, source, namer) + ";")
+        returns = "NEW" if timing.upper() == "BEFORE" and event.upper() != "DELETE" else "OLD"
+        if timing.upper() == "AFTER":
+            returns = "NULL"
+        target = namer.table(table) or table
+        fn = self.qualified(shorten(f"{target}_{name}", self.max_identifier_length))
+        trig = self.quote(shorten(name.lower() if namer.policy == "lower" else name, self.max_identifier_length))
+        return [
+            f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $xfer$\nBEGIN\n"
+            + "\n".join(lines)
+            + f"\n  RETURN {returns};\nEND\n$xfer$",
+            f"CREATE TRIGGER {trig} {timing.upper()} {event.upper()} ON {self.qualified(target)} "
+            f"FOR EACH ROW EXECUTE FUNCTION {fn}()",
+        ]
+
+    def _statement(self, stmt: str, source: str, namer: Any) -> str:
+        def table(n: str) -> str:
+            return namer.table(n) or (n.lower() if namer.policy == "lower" else n)
+
+        def column(n: str) -> str:
+            return n.lower() if namer.policy == "lower" else n
+
+        known = lambda n: namer.table(n) is not None  # noqa: E731
+        return translate(stmt, source, "postgres", column=column, table=table, schema=self.schema, known=known)
