@@ -18,6 +18,7 @@ from .dialects.base import Dialect
 from .errors import UsageError
 from .options import Options
 from .schema import Check, Column, ForeignKey, Index, Table, Trigger, View
+from .sqlexpr import tables_in
 
 
 @dataclass
@@ -247,6 +248,10 @@ def _plan_view(v: View, source: Dialect, target: Dialect, namer: Namer) -> ViewP
     if make is None:
         return ViewPlan(v.name, name, v.definition, None, "not translated", f"{target.name} targets get no views")
     try:
+        missing = sorted(tables_in(v.definition, source.name) - set(namer.tables))
+        if missing:
+            why = f"it uses {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not migrated"
+            return ViewPlan(v.name, name, v.definition, None, "not translated", why)
         return ViewPlan(v.name, name, v.definition, make(name, v.definition, source.name, namer))
     except Exception as exc:  # a view is reported, never a reason to stop the run
         return ViewPlan(v.name, name, v.definition, None, "not translated", str(exc))

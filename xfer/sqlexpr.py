@@ -77,3 +77,18 @@ def translate(
         return tree.sql(dialect=write, identify=True)
     except Exception as exc:
         raise TranslateError(f"cannot write for {target}: {str(exc).splitlines()[0]}") from None
+
+
+def tables_in(sql: str, source: str) -> set[str]:
+    """The names of the tables (and views) a statement reads or writes, CTE names excluded."""
+    import sqlglot
+    from sqlglot import exp
+
+    if source == "mysql":
+        sql = _INTRODUCER.sub("", sql)
+    try:
+        tree = sqlglot.parse_one(sql, read=source)
+    except Exception as exc:
+        raise TranslateError(f"cannot parse: {str(exc).splitlines()[0]}") from None
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    return {t.name for t in tree.find_all(exp.Table) if t.name not in ctes}

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..schema import Check, Column, Index, Table
-from ..sqlexpr import translate
+from ..sqlexpr import tables_in, translate
 from .base import split_type
 
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
@@ -327,4 +327,7 @@ class PostgresTriggers:
             return n.lower() if namer.policy == "lower" else n
 
         known = lambda n: namer.table(n) is not None  # noqa: E731
+        missing = sorted(n for n in tables_in(stmt, source) if not known(n))
+        if missing:
+            raise ValueError(f"it uses {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not migrated")
         return translate(stmt, source, "postgres", column=column, table=table, schema=self.schema, known=known)
