@@ -551,9 +551,14 @@ class MySQL(Dialect):
                     arrays, flags = [], []
                     for col, values in zip(table.columns, zip(*rows, strict=True), strict=True):
                         raw = pa.array(values, pa.binary())
-                        arrays.append(parse_column(col, raw))
-                        if (zero := zero_dates(col, raw)) is not None:
-                            flags.append(Flag(col.name, zero, raw.cast(pa.string()), "zero date"))
+                        if pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow):
+                            text = raw.cast(pa.string())
+                            arr, zero = parse_temporal(text, col.arrow)
+                            arrays.append(arr)
+                            if zero is not None:
+                                flags.append(Flag(col.name, zero, text, "zero date"))
+                        else:
+                            arrays.append(parse_column(col, raw))
                     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
                     if flags and policies is not None:
                         batch = policies.apply_flags(batch, flags)
@@ -580,7 +585,7 @@ def parse_column(col: Column, values: pa.Array | Iterable[bytes | None]) -> pa.A
     if pa.types.is_boolean(t):
         return pc.not_equal(text.cast(pa.int64()), 0)
     if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return _parse_temporal(text, t)
+        return parse_temporal(text, t)[0]
     if pa.types.is_duration(t):
         return _parse_time(text)
     return text.cast(t)
@@ -592,27 +597,40 @@ def zero_dates(col: Column, raw: pa.Array) -> pa.Array | None:
     mask, or None for other columns or when there is none."""
     if not (pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow)):
         return None
-    mask = pc.fill_null(_bad_dates(raw.cast(pa.string())), False)
-    return mask if pc.any(mask).as_py() else None
+    return parse_temporal(raw.cast(pa.string()), col.arrow)[1]
 
 
-def _bad_dates(text: pa.Array) -> pa.Array:
-    """True where the date part is zero, partial or not on the calendar (strptime would roll
-    '2021-02-31' over to March: a round trip through it tells)."""
-    day = pc.utf8_slice_codeunits(text, 0, 10)
-    parsed = pc.strptime(day, "%Y-%m-%d", "s", error_is_null=True)
-    real = pc.fill_null(pc.equal(pc.strftime(parsed, "%Y-%m-%d"), day), False)
-    bad = pc.or_kleene(pc.match_substring_regex(text, _ZERO_DATE), pc.invert(real))
-    return pc.and_(bad, pc.is_valid(text))
+def parse_temporal(text: pa.Array, t: pa.DataType) -> tuple[pa.Array, pa.Array | None]:
+    """MySQL date/time text -> (date32 or timestamp array, mask of the values that have no date
+    in any other engine, or None). Those come out NULL; the reader applies the declared policy
+    to them. Valid data costs one regex and one cast; the per-value calendar check runs only
+    when the cast finds a date that does not exist."""
+    zero = pc.match_substring_regex(text, _ZERO_DATE)
+    bad = zero if pc.any(zero).as_py() else None
+    if bad is not None:
+        text = pc.if_else(pc.fill_null(bad, False), pa.scalar(None, pa.string()), text)
+    try:
+        out = _cast_temporal(text, t)
+    except pa.ArrowInvalid:  # '2021-02-31': find the impossible ones, NULL them
+        impossible = _impossible_dates(text)
+        bad = impossible if bad is None else pc.or_(pc.fill_null(bad, False), impossible)
+        out = _cast_temporal(pc.if_else(impossible, pa.scalar(None, pa.string()), text), t)
+    return out, (pc.fill_null(bad, False) if bad is not None else None)
 
 
-def _parse_temporal(text: pa.Array, t: pa.DataType) -> pa.Array:
-    # Zero, partial and impossible dates have no value in any other engine: NULL here, and
-    # the declared policy (counted, or the row rejected) is applied by the reader.
-    text = pc.if_else(pc.fill_null(_bad_dates(text), False), pa.scalar(None, pa.string()), text)
+def _cast_temporal(text: pa.Array, t: pa.DataType) -> pa.Array:
     if pa.types.is_date(t):
         return text.cast(t)
     return text.cast(pa.timestamp("us")).cast(t) if t.tz else text.cast(t)
+
+
+def _impossible_dates(text: pa.Array) -> pa.Array:
+    """True where the date part is not on the calendar (strptime would roll '2021-02-31' over to
+    March: a round trip through it tells)."""
+    day = pc.utf8_slice_codeunits(text, 0, 10)
+    parsed = pc.strptime(day, "%Y-%m-%d", "s", error_is_null=True)
+    real = pc.fill_null(pc.equal(pc.strftime(parsed, "%Y-%m-%d"), day), False)
+    return pc.fill_null(pc.and_(pc.invert(real), pc.is_valid(text)), False)
 
 
 def _parse_bits(raw: pa.Array, t: pa.DataType, n: int) -> pa.Array:
