@@ -277,7 +277,7 @@ def plan(
         tables, exclude, zero_dates=zero_dates, nul_bytes=nul_bytes, enum=enum_as, identifiers=identifiers
     )
     the_plan, dialect = pipeline.plan(source, target, opts)
-    for note in the_plan.notes:
+    for note in the_plan.policies + the_plan.notes:
         click.echo(f"note: {note}")
     for tp in the_plan.tables:
         rename = f" -> {tp.target.name}" if tp.target.name != tp.source.name else ""

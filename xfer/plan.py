@@ -77,6 +77,7 @@ class Plan:
     renames: list[Rename] = field(default_factory=list)
     views: list[ViewPlan] = field(default_factory=list)
     triggers: list[TriggerPlan] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)  # value policies that apply to the whole run
 
 
 def select_tables(available: list[str], include: tuple[str, ...], exclude: tuple[str, ...], where: str) -> list[str]:
@@ -228,6 +229,11 @@ def build_plan(
         plan.notes.append(f"{target.name}: foreign keys are not created (the engine cannot add them after the data)")
     namer = Namer(tables, views, target, options.identifiers)
     types = typemap.default_map(source.name, target.name)
+    if not target.text_holds_nul:
+        plan.policies.append(
+            "text holding a NUL byte (U+0000), which PostgreSQL cannot store: "
+            + ("the row is rejected (--nul-bytes strip removes it)" if options.nul_bytes == "reject" else "stripped")
+        )
     for t in tables:
         plan.tables.append(
             translate(t, target, selected, namer=namer, types=types, options=options, source=source.name)

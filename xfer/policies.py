@@ -54,13 +54,15 @@ class ValuePolicies:
         """Record the rows where `rows` (boolean) is true as rejected."""
         idx = pc.indices_nonzero(pc.fill_null(rows, False)).to_pylist()
         take = pa.array(idx, pa.int64())
-        keys = {k: batch.column(k).take(take).to_pylist() for k in self.key if k in batch.schema.names}
+        # no primary key: the whole row is what identifies it
+        names = [k for k in self.key if k in batch.schema.names] or batch.schema.names
+        keys = {k: batch.column(k).take(take).to_pylist() for k in names}
         vals = values.take(take).to_pylist()
-        for n, i in enumerate(idx):
+        for n in range(len(idx)):
             self.rejects.append(
                 {
                     "table": self.table,
-                    "key": {k: jsonable(v[n]) for k, v in keys.items()} or {"row": i},
+                    "key": {k: jsonable(v[n]) for k, v in keys.items()},
                     "column": column,
                     "value": jsonable(vals[n]),
                     "reason": reason,
