@@ -228,7 +228,7 @@ class PostgresDDL:
                 now += f"({_precision(native)})"
             q = self.quote(c.name)
             # MySQL semantics: set when some other column changed and this one was not set
-            sets.append(f"  IF NEW.{q} IS NOT DISTINCT FROM OLD.{q} THEN NEW.{q} := {now}; END IF;")
+            sets.append(f"    IF NEW.{q} IS NOT DISTINCT FROM OLD.{q} THEN NEW.{q} := {now}; END IF;")
         body = "\n".join(sets)
         trig = self.quote(shorten(f"{table.name}_on_update", self.max_identifier_length))
         return [
