@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
+import re
 import struct
 from decimal import Decimal
 from pathlib import Path
@@ -284,3 +285,21 @@ def test_enum_native_option(mysql_url, mysql_conn, pg_url, pg_conn, run_cli) -> 
 def test_fixture_files_exist() -> None:
     here = Path(__file__).parent / "fixtures"
     assert (here / "all_types.sql").exists() and (here / "sakila_like.sql").exists()
+
+
+def test_table_without_primary_key_copies_duplicates_and_rejects_by_whole_row(
+    mysql_url, mysql_conn, pg_url, pg_conn, run_cli, tmp_path
+) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE log (at DATETIME, msg VARCHAR(20))")
+        cur.execute(
+            "INSERT INTO log VALUES ('2024-01-01 00:00:00', 'twice'), ('2024-01-01 00:00:00', 'twice'), "
+            "(NULL, NULL), ('2024-01-02 00:00:00', CONCAT('bad', CHAR(0)))"
+        )
+    rejects = tmp_path / "r.jsonl"
+    result = run_cli("migrate", mysql_url, pg_url, "--reject-file", rejects)
+    assert result.exit_code == 1 and "1 row(s) rejected (log)" in result.output
+    assert re.search(r"^log +3 .* ok", result.output, re.M)  # verified: both identical rows are there
+    (line,) = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert line["key"] == {"at": "2024-01-02T00:00:00", "msg": "bad\x00"}
+    assert pg_conn.execute("SELECT count(*) FROM log WHERE msg = 'twice'").fetchone() == (2,)
