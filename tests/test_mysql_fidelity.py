@@ -303,3 +303,23 @@ def test_table_without_primary_key_copies_duplicates_and_rejects_by_whole_row(
     (line,) = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert line["key"] == {"at": "2024-01-02T00:00:00", "msg": "bad\x00"}
     assert pg_conn.execute("SELECT count(*) FROM log WHERE msg = 'twice'").fetchone() == (2,)
+
+
+def test_generated_column_postgres_refuses_becomes_a_plain_column(
+    mysql_url, mysql_conn, pg_url, pg_conn, run_cli, tmp_path
+) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE ev (id INT PRIMARY KEY, d DATE, yr VARCHAR(20) AS (CONCAT('#', d)) STORED, "
+            "twice INT AS (id * 2) VIRTUAL)"
+        )
+        cur.execute("INSERT INTO ev (id, d) VALUES (1, '2024-05-06'), (2, NULL)")
+    report = tmp_path / "r.json"
+    result = run_cli("migrate", mysql_url, pg_url, "--report", report)
+    assert result.exit_code == 0, result.output
+    (table,) = json.loads(report.read_text())["tables"]
+    assert any("created as plain columns" in n and "yr" in n for n in table["notes"])
+    assert pg_conn.execute("SELECT id, yr, twice FROM ev ORDER BY id").fetchall() == [
+        (1, "#2024-05-06", 2),
+        (2, None, 4),
+    ]
