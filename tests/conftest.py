@@ -317,6 +317,13 @@ def pg_conn(pg_url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
 # --------------------------------------------------------------------------- CLI
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own empty working directory, so files xfer writes there by
+    default (a reject file, a relative DuckDB path) never land in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def run_cli() -> RunCli:
     """``run_cli(*args, env=None)`` runs ``xfer`` in-process and returns click's ``Result``.

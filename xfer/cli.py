@@ -17,6 +17,7 @@ from click.core import ParameterSource
 
 from . import __version__, pipeline
 from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, UsageError, VerificationMismatch, XferError
+from .options import ENUMS, IDENTIFIERS, NUL_BYTES, ZERO_DATES
 from .report import render_text
 from .urls import mask
 
@@ -98,6 +99,12 @@ def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -
     if report.mismatched:
         names = ", ".join(t.name for t in report.mismatched)
         raise VerificationMismatch(f"verification found differences in {len(report.mismatched)} table(s): {names}")
+    if report.rejected_rows:
+        names = ", ".join(t.name for t in report.tables if t.rejected_rows)
+        raise XferError(
+            f"{report.rejected_rows} row(s) rejected ({names}); they are in {report.reject_file}",
+            hint="each line names the table, key, column, value and reason; fix them and copy those rows again",
+        )
 
 
 source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="[SOURCE]", required=False)
@@ -136,6 +143,45 @@ def _resolve(
             )
         ends.append(chosen)
     return ends[0], ends[1], opts
+
+
+def policies(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The value policies and naming options that `migrate` and `plan` share."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--zero-dates",
+                type=click.Choice(ZERO_DATES),
+                default="null",
+                show_default=True,
+                help="MySQL zero/partial dates ('0000-00-00', '2021-00-15'): NULL (counted) or reject the row.",
+            ),
+            click.option(
+                "--nul-bytes",
+                type=click.Choice(NUL_BYTES),
+                default="reject",
+                show_default=True,
+                help="Text holding U+0000 (PostgreSQL cannot store it): reject the row, or strip it (counted).",
+            ),
+            click.option(
+                "--enum",
+                "enum_as",
+                type=click.Choice(ENUMS),
+                default="text",
+                show_default=True,
+                help="MySQL ENUM as text + CHECK (labels), or as a PostgreSQL enum type.",
+            ),
+            click.option(
+                "--identifiers",
+                type=click.Choice(IDENTIFIERS),
+                default="lower",
+                show_default=True,
+                help="Target names lower-cased (usable unquoted) or kept as in the source.",
+            ),
+        ]
+    ):
+        fn = decorator(fn)
+    return fn
 
 
 def selection(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -180,6 +226,12 @@ def main() -> None:
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
 )
 @mapping_opt
+@policies
+@click.option(
+    "--reject-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where rejected rows go, as JSON lines [default: next to --report, else ./xfer-rejects.jsonl].",
+)
 @command
 def migrate(
     source: str | None,
@@ -193,6 +245,11 @@ def migrate(
     no_verify: bool,
     report_path: Path | None,
     mapping_path: Path | None,
+    zero_dates: str,
+    nul_bytes: str,
+    enum_as: str,
+    identifiers: str,
+    reject_file: Path | None,
     quiet: bool,
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
@@ -200,7 +257,22 @@ def migrate(
     Tables are created without keys, rows are copied in batches (one commit each), then
     primary keys, indexes and foreign keys are built, then every table is checked.
     """
-    opts = pipeline.Options(tables, exclude, if_exists, schema_only, data_only, batch_size, not no_verify)
+    if reject_file is None:
+        reject_file = report_path.with_name(report_path.stem + ".rejects.jsonl") if report_path else None
+    opts = pipeline.Options(
+        tables,
+        exclude,
+        if_exists,
+        schema_only,
+        data_only,
+        batch_size,
+        not no_verify,
+        zero_dates=zero_dates,
+        nul_bytes=nul_bytes,
+        enum=enum_as,
+        identifiers=identifiers,
+        reject_file=str(reject_file) if reject_file else None,
+    )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.migrate(source, target, opts, _progress(quiet))
     _finish(report, quiet, report_path)
@@ -241,6 +313,7 @@ def verify(
 @target_arg
 @selection
 @mapping_opt
+@policies
 @command
 def plan(
     source: str | None,
@@ -248,12 +321,20 @@ def plan(
     tables: tuple[str, ...],
     exclude: tuple[str, ...],
     mapping_path: Path | None,
+    zero_dates: str,
+    nul_bytes: str,
+    enum_as: str,
+    identifiers: str,
     quiet: bool,
 ) -> None:
-    """Show what `migrate` would do: tables, column types source -> target, the DDL. Changes nothing."""
-    source, target, opts = _resolve(source, target, mapping_path, pipeline.Options(tables, exclude))
+    """Show what `migrate` would do: tables, column types source -> target with the decisions
+    and value policies behind them, renames, views, the DDL. Changes nothing."""
+    opts = pipeline.Options(
+        tables, exclude, zero_dates=zero_dates, nul_bytes=nul_bytes, enum=enum_as, identifiers=identifiers
+    )
+    source, target, opts = _resolve(source, target, mapping_path, opts)
     the_plan, dialect = pipeline.plan(source, target, opts)
-    for note in the_plan.notes:
+    for note in the_plan.policies + the_plan.notes:
         click.echo(f"note: {note}")
     for tp in the_plan.tables:
         shown = tp.source.name == tp.target.name or tp.source.name.endswith(f" -> {tp.target.name}")  # split parts
@@ -268,6 +349,8 @@ def plan(
         for name, sc, tc in zip(names, tp.source.columns, tp.target.columns, strict=True):
             flag = "" if sc.nullable else " NOT NULL"
             click.echo(f"  {name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}")
+            for why in tp.column_notes.get(sc.name, []):
+                click.echo(f"  {''.ljust(width)}    {why}")
         for note in tp.notes:
             click.echo(f"  note: {note}")
         click.echo("  -- DDL")
@@ -276,6 +359,27 @@ def plan(
         )
         for sql in ddl:
             click.echo("  " + sql.replace("\n", "\n  ") + ";")
+    if the_plan.renames:
+        click.echo("\n== renames")
+        for rn in the_plan.renames:
+            click.echo(f"  {rn}")
+    if the_plan.views:
+        click.echo("\n== views")
+        for v in the_plan.views:
+            if v.sql:
+                click.echo(f"  {v.name}: created as {v.target_name} (translated)")
+                click.echo("    " + v.sql)
+            else:
+                click.echo(f"  {v.name}: NOT created ({v.reason})")
+    if the_plan.triggers:
+        click.echo("\n== triggers")
+        for tr in the_plan.triggers:
+            if tr.statements:
+                click.echo(f"  {tr.name} on {tr.table}: created (translated)")
+                for sql in tr.statements:
+                    click.echo("    " + sql.replace("\n", "\n    ") + ";")
+            else:
+                click.echo(f"  {tr.name} on {tr.table}: NOT created ({tr.reason})")
 
 
 @main.command()

@@ -9,6 +9,10 @@ if TYPE_CHECKING:
     from .mapping.model import Mapping
 
 IF_EXISTS = ("fail", "truncate", "append", "replace")
+ZERO_DATES = ("null", "error")  # zero/partial dates: NULL (counted) or the row rejected
+NUL_BYTES = ("reject", "strip")  # NUL characters in text bound for PostgreSQL
+ENUMS = ("text", "native")  # MySQL ENUM -> text + CHECK, or a PostgreSQL enum type
+IDENTIFIERS = ("lower", "preserve")  # target names lower-cased (unquoted use works) or kept
 
 
 @dataclass
@@ -20,9 +24,11 @@ class Options:
     data_only: bool = False
     batch_size: int = 50_000
     verify: bool = True
-    # Conversion policies (a mapping file's `options:`)
+    # Conversion policies (CLI flags, or a mapping file's `options:`)
     zero_dates: str = "null"  # null | error
+    nul_bytes: str = "reject"  # reject | strip
     enum: str = "text"  # text | native
     identifiers: str = "lower"  # lower | preserve
+    reject_file: str | None = None  # where rejected rows go (JSON lines); default: cwd
     #: a mapping file (`-m FILE`): renames, filters, computed columns, split/merge, hooks
     mapping: Mapping | None = None

@@ -17,8 +17,9 @@ from .dialects import dialect_for
 from .dialects.base import Dialect
 from .errors import ConnectError, TargetExistsError, UsageError, XferError
 from .mapping.hooks import run_hooks
-from .options import IF_EXISTS, Options
+from .options import IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
 from .plan import Plan, load_order, make_plan, source_tables
+from .policies import RejectFile
 from .progress import Progress, ProgressFactory, no_progress
 from .report import RunReport, TableResult
 from .schema import Table
@@ -68,6 +69,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         raise UsageError(f"--if-exists must be one of {', '.join(IF_EXISTS)}")
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other")
+    check_policy_options(options)
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
@@ -90,19 +92,29 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
                 discard_file(fresh_file)
             raise
         report.notes.extend(the_plan.notes)
+        report.renames = [str(rn) for rn in the_plan.renames]
         results = {tp.source.name: TableResult(tp.source.name, tp.target.name) for tp in the_plan.tables}
         report.tables = list(results.values())
         for tp in the_plan.tables:
             results[tp.source.name].notes.extend(tp.notes)
         run_hooks(the_plan.before, source, target, report)
         target.prepare_for_load()
-        _create_tables(target, the_plan, options, existing)
+        _create_tables(target, the_plan, options, existing, results)
         sums: dict[str, Checksum] = {}
+        rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl")
         if not options.schema_only:
-            with source.snapshot():
-                for tp in load_order(the_plan):
-                    sums[tp.source.name] = copy_table(source, target, tp, results[tp.source.name], options, progress)
+            try:
+                with source.snapshot():
+                    for tp in load_order(the_plan):
+                        r = results[tp.source.name]
+                        sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
+            finally:
+                rejects.close()
+        report.reject_file = str(rejects.path) if rejects.rows else None
         _build_constraints(target, the_plan, results, existing)
+        if not options.data_only:
+            report.views = _create_views(target, the_plan)
+            report.triggers = _create_triggers(target, the_plan)
         run_hooks(the_plan.after, source, target, report)
         if options.schema_only:
             for r in report.tables:
@@ -138,7 +150,16 @@ def _preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
     return existing
 
 
-def _create_tables(target: Dialect, the_plan: Plan, options: Options, existing: set[str]) -> None:
+def check_policy_options(options: Options) -> None:
+    if options.zero_dates not in ZERO_DATES:
+        raise UsageError(f"--zero-dates must be one of {', '.join(ZERO_DATES)}")
+    if options.nul_bytes not in NUL_BYTES:
+        raise UsageError(f"--nul-bytes must be one of {', '.join(NUL_BYTES)}")
+
+
+def _create_tables(
+    target: Dialect, the_plan: Plan, options: Options, existing: set[str], results: dict[str, TableResult] | None = None
+) -> None:
     if hasattr(target, "create_schema"):
         target.create_schema()
     if options.data_only:
@@ -154,11 +175,74 @@ def _create_tables(target: Dialect, the_plan: Plan, options: Options, existing: 
             target.drop_table(name)
             existing.discard(name)
     for tp in the_plan.tables:
-        if tp.target.name in existing:
+        name = tp.target.name
+        if name in existing:
             continue  # truncate / append: the table keeps its own shape, keys and indexes
-        for sql in target.create_table_sql(tp.target):
-            log.debug("%s", sql)
-            target.execute(sql)
+        try:
+            _run(target, target.create_table_sql(tp.target))
+        except XferError as exc:
+            generated = [c for c in tp.target.columns if c.generated]
+            if not generated:
+                raise
+            # PostgreSQL refused a translated generation expression (e.g. a function that is
+            # not IMMUTABLE there): keep the columns as plain ones holding the copied values.
+            for c in generated:
+                c.generated = None
+            note = f"generated column(s) {', '.join(c.name for c in generated)} created as plain columns: {exc}"
+            log.warning("%s: %s", tp.source.name, note)
+            if results is not None:
+                results[tp.source.name].notes.append(note)
+            target.drop_table(name)
+            _run(target, target.create_table_sql(tp.target))
+
+
+def _create_triggers(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
+    """Translated triggers, after the data (a trigger must not fire on copied rows). One that
+    PostgreSQL refuses is reported with its reason; it never fails the run."""
+    for tr in the_plan.triggers:
+        if not tr.statements:
+            continue
+        try:
+            _run(target, tr.statements)
+            tr.status = "created"
+        except XferError as exc:
+            tr.status, tr.reason = "failed", str(exc)
+            log.warning("trigger %s: %s", tr.name, exc)
+    return [{"name": t.name, "table": t.table, "status": t.status, "reason": t.reason} for t in the_plan.triggers]
+
+
+def _run(target: Dialect, statements: list[str]) -> None:
+    for sql in statements:
+        log.debug("%s", sql)
+        target.execute(sql)
+
+
+def _create_views(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
+    """Create the translated views; a view may use another, so retry until nothing moves.
+    A view that fails is reported with PostgreSQL's reason; it never fails the run."""
+    pending = [v for v in the_plan.views if v.sql]
+    errors: dict[str, str] = {}
+    while pending:
+        left = []
+        for v in pending:
+            try:
+                target.execute(f"DROP VIEW IF EXISTS {target.qualified(v.target_name)} CASCADE")
+                target.execute(v.sql or "")
+                v.status, v.reason = "created", None
+            except XferError as exc:
+                errors[v.name] = str(exc)
+                left.append(v)
+        if len(left) == len(pending):
+            for v in left:
+                v.status, v.reason = "failed", errors[v.name]
+            break
+        pending = left
+    for v in the_plan.views:
+        if v.status != "created":
+            log.warning("view %s: %s: %s", v.name, v.status, v.reason)
+    return [
+        {"name": v.name, "target_name": v.target_name, "status": v.status, "reason": v.reason} for v in the_plan.views
+    ]
 
 
 def _build_constraints(target: Dialect, the_plan: Plan, results: dict[str, TableResult], existing: set[str]) -> None:

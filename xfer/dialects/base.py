@@ -90,13 +90,17 @@ class Dialect:
         """Make every read inside the block see one consistent point in time."""
         yield
 
-    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+    ) -> Iterator[pa.RecordBatch]:
         """Stream every row of `table` as record batches of at most `batch_rows` rows whose
         schema is `table.arrow_schema` (the neutral types introspection gave). Never holds the
         whole table in memory. NULLs stay NULL; values are exact (no float or decimal text
         round-trips that lose digits). `where` (a mapping file's row filter, an SQL condition
         in this engine's dialect) keeps only the rows it holds for; an invalid one raises
-        CopyError with the engine's message."""
+        CopyError with the engine's message. A value the neutral type cannot hold (a MySQL zero
+        date) goes through `policies` (`xfer.policies.ValuePolicies`): counted as NULL, or its
+        row left out of the batch and recorded as rejected."""
         raise NotImplementedError
 
     # -- types ----------------------------------------------------------------------------
@@ -200,6 +204,9 @@ class Dialect:
 
     def prepare_for_load(self) -> None:
         """Session settings for a bulk load (optional)."""
+
+    #: False when text cannot hold U+0000 (PostgreSQL): the NUL-byte policy then applies
+    text_holds_nul: ClassVar[bool] = True
 
 
 class EmbeddedDialect(Dialect):

@@ -147,7 +147,9 @@ class DuckDB(EmbeddedDialect):
         raise XferError(f"column {column.name!r}: no DuckDB type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+    ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
         sql = f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else "")

@@ -183,7 +183,9 @@ class SQLite(EmbeddedDialect):
         raise XferError(f"column {column.name!r}: no SQLite type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+    ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
         try:

@@ -10,9 +10,10 @@ from .model import Mapping
 
 # mapping-file key -> (Options field, command-line parameter that overrides it)
 FILE_OPTIONS = {
-    "zero_dates": ("zero_dates", None),
-    "enum": ("enum", None),
-    "identifiers": ("identifiers", None),
+    "zero_dates": ("zero_dates", "zero_dates"),
+    "nul_bytes": ("nul_bytes", "nul_bytes"),
+    "enum": ("enum", "enum_as"),
+    "identifiers": ("identifiers", "identifiers"),
     "if_exists": ("if_exists", "if_exists"),
     "batch_size": ("batch_size", "batch_size"),
     "verify": ("verify", "no_verify"),

@@ -15,8 +15,9 @@ import pyarrow as pa
 from ..dialects.base import Dialect
 from ..errors import UsageError, XferError
 from ..options import Options
-from ..plan import Plan, TablePlan, shorten, translate
+from ..plan import Namer, Plan, TablePlan, shorten, translate
 from ..schema import Column, Table
+from ..typemap import TypeMap, default_map
 from .checks import check_cast, check_type, check_type_rules, probe_filters, verify_settings
 from .draft import Draft
 from .hooks import bind_hooks
@@ -79,7 +80,9 @@ def plan_mapping(m: Mapping, source: Dialect, target: Dialect, options: Options)
     problems.raise_if_any()  # the rest needs every column in place
 
     plan_keys(drafts, problems)
-    plans = [_translate(d, m, target, drafts, problems) for d in drafts]
+    namer = _namer(drafts, target)
+    types = default_map(source.name, target.name)
+    plans = [_translate(d, m, target, drafts, problems, namer, types, options) for d in drafts]
     problems.raise_if_any()
 
     before, after = bind_hooks(m)
@@ -245,7 +248,27 @@ def _unique_targets(drafts: list[Draft], target: Dialect, problems: Problems) ->
 
 
 # -- types -------------------------------------------------------------------------------------
-def _translate(d: Draft, m: Mapping, target: Dialect, drafts: list[Draft], problems: Problems) -> TablePlan:
+def _namer(drafts: list[Draft], target: Dialect) -> Namer:
+    """One namer over every output table, so foreign keys and indexes agree on names. A
+    mapping's names are the file's own choices: kept as written (shortened only past the
+    target's identifier limit)."""
+    tables = [
+        Table(d.target, [Column(c.name, "", pa.null()) for c in d.cols], indexes=list(d.keys.indexes if d.keys else []))
+        for d in drafts
+    ]
+    return Namer(tables, [], target, "preserve")
+
+
+def _translate(
+    d: Draft,
+    m: Mapping,
+    target: Dialect,
+    drafts: list[Draft],
+    problems: Problems,
+    namer: Namer,
+    types: TypeMap | None,
+    options: Options,
+) -> TablePlan:
     vcols = []
     for i, c in enumerate(d.cols):
         vc = _virtual_column(c)
@@ -271,8 +294,8 @@ def _translate(d: Draft, m: Mapping, target: Dialect, drafts: list[Draft], probl
         vcols.append(vc)
     assert d.keys is not None
     virtual = replace(d.keys, columns=vcols, row_estimate=_estimate(d))
-    clashing = _clashing(drafts)
-    tp = translate(virtual, target, {x.target for x in drafts}, clashing)
+    selected = {x.target for x in drafts}
+    tp = translate(virtual, target, selected, namer=namer, types=types, options=options)
     for i, (native, _given) in d.overrides.items():
         col = tp.target.columns[i]
         tp.target.columns[i] = replace(
@@ -293,7 +316,8 @@ def _translate(d: Draft, m: Mapping, target: Dialect, drafts: list[Draft], probl
 def _virtual_column(c: OutCol) -> Column:
     if c.column is not None:
         return replace(c.column, name=c.name, arrow=c.arrow, nullable=c.nullable, meta=dict(c.column.meta))
-    return Column(c.name, c.label_type, c.arrow, nullable=c.nullable)
+    # a computed column has no source type for the default type rules to match
+    return Column(c.name, c.label_type, c.arrow, nullable=c.nullable, meta={"computed": True})
 
 
 def _label_column(c: OutCol, vc: Column) -> Column:
@@ -305,10 +329,3 @@ def _label_column(c: OutCol, vc: Column) -> Column:
 def _estimate(d: Draft) -> int | None:
     ests = [s.table.row_estimate for s in d.inputs]
     return None if any(e is None for e in ests) else sum(e or 0 for e in ests)
-
-
-def _clashing(drafts: list[Draft]) -> set[str]:
-    seen: dict[str, int] = {}
-    for name in [ix.name for d in drafts if d.keys for ix in d.keys.indexes] + [d.target for d in drafts]:
-        seen[name] = seen.get(name, 0) + 1
-    return {n for n, k in seen.items() if k > 1}

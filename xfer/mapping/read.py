@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -77,11 +78,11 @@ class MappedRead:
     target: pa.Schema  # the target table's Arrow schema (after shortening and type choices)
     check: Check = field(default_factory=Check)
 
-    def batches(self, source: Dialect, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def batches(self, source: Dialect, batch_rows: int, policies: Any = None) -> Iterator[pa.RecordBatch]:
         for inp in self.inputs:
             ev = Evaluator(inp.exprs, inp.expr_inputs) if inp.exprs else None
             try:
-                for batch in source.read_batches(inp.table, batch_rows, where=inp.where):
+                for batch in source.read_batches(inp.table, batch_rows, where=inp.where, policies=policies):
                     yield self.shape(inp, batch, ev)
             finally:
                 if ev is not None:
