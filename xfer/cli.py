@@ -421,3 +421,5 @@ def _table_dict(t: Any) -> dict[str, Any]:
 
 
 __all__ = ["main", "EXIT_USAGE", "EXIT_MISMATCH"]
+
+from . import cli_runs  # noqa: E402,F401  (registers runs, rollback, restore)

@@ -16,11 +16,15 @@ class XferError(Exception):
     """Base of every error xfer reports to a user; anything else is a bug."""
 
     exit_code = EXIT_ERROR
+    #: set where a driver error is converted: the engine's dialect says whether trying again
+    #: may work (a dropped connection, a deadlock) -- see Dialect.is_transient
+    transient = False
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, transient: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.transient = transient
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message

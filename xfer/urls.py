@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -31,6 +32,18 @@ class Url:
     port: int | None = None
     database: str | None = None
     query: dict[str, str] = field(default_factory=dict)
+    role: str = field(default="URL", compare=False)  # source | target | URL: which env var holds its password
+
+    @property
+    def secret(self) -> str | None:
+        """The password: the URL's, else $XFER_SOURCE_PASSWORD / $XFER_TARGET_PASSWORD (which keep
+        it out of process arguments and shell history). Engines add their own places (~/.my.cnf,
+        libpq's PGPASSWORD and ~/.pgpass) in their dialect."""
+        if self.password:
+            return self.password
+        if self.role in ("source", "target"):
+            return os.environ.get(f"XFER_{self.role.upper()}_PASSWORD") or None
+        return None
 
     def __str__(self) -> str:
         return mask(self.raw)
@@ -77,6 +90,7 @@ def parse(raw: str, *, role: str = "URL") -> Url:
         port=port,
         database=u.database,
         query=query,
+        role=role,
     )
 
 

@@ -44,6 +44,9 @@ class Dialect:
     #: False when the engine cannot hold foreign keys usefully after load (DuckDB)
     supports_foreign_keys: ClassVar[bool] = True
 
+    #: set by a journaled run (xfer.journal): every DDL statement `execute` runs goes through it
+    ddl_hook: Any = None
+
     def __init__(self, url: Url) -> None:
         self.url = url
 
@@ -54,6 +57,17 @@ class Dialect:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether the driver error `exc` may go away on its own (a dropped connection, a server
+        restart, a deadlock, a serialization failure), so the work is worth trying again.
+        Dialects set XferError.transient with it where they convert driver errors."""
+        return False
+
+    def reconnect(self) -> None:
+        """Replace a lost connection with a new one (same settings); raise ConnectError."""
+        self.close()
+        self.connect()
 
     def check_exists(self) -> None:
         """Before connecting to a database that must already exist: raise ConnectError if it
@@ -214,6 +228,17 @@ class EmbeddedDialect(Dialect):
 
     label: ClassVar[str]  # "SQLite", "DuckDB": how messages name the engine
     conn: Any
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether the driver error `exc` may go away on its own (a dropped connection, a server
+        restart, a deadlock, a serialization failure), so the work is worth trying again.
+        Dialects set XferError.transient with it where they convert driver errors."""
+        return False
+
+    def reconnect(self) -> None:
+        """Replace a lost connection with a new one (same settings); raise ConnectError."""
+        self.close()
+        self.connect()
 
     def check_exists(self) -> None:
         # Opening a missing file would silently create an empty database.

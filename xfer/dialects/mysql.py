@@ -30,6 +30,7 @@ from ..schema import Check, Column, ForeignKey, Index, Table, Trigger, View
 from ..typemap import parse_type
 from ..urls import redact
 from .base import Dialect, require, split_type
+from .mysql_auth import credentials, tls_options
 
 # MySQL type name -> neutral Arrow type (signed, unsigned). Parametrised types are code below.
 INTEGERS: dict[str, tuple[pa.DataType, pa.DataType]] = {
@@ -59,6 +60,17 @@ GEOMETRY = {
     "multipolygon", "geometrycollection", "geomcollection",
 }  # fmt: skip
 TEMPORAL = {"date", "datetime", "timestamp"}
+
+# MySQL/MariaDB error numbers worth another try: server gone away / lost connection (2006, 2013,
+# 2055), cannot connect (2003: restarting), connection killed (1927, MariaDB), query interrupted
+# by KILL (1317), server shutting down (1053), too many connections (1040), deadlock (1213),
+# lock wait timeout (1205).
+TRANSIENT_ERRORS = {2006, 2013, 2055, 2003, 1927, 1317, 1053, 1040, 1213, 1205}
+# ... and the same in words, for readers that give only text (connectorx)
+TRANSIENT_TEXT = (
+    "lost connection", "gone away", "connection reset", "broken pipe", "connection was killed",
+    "connection refused", "deadlock", "query execution was interrupted", "server shutdown", "unexpected eof",
+)  # fmt: skip
 
 # MySQL error numbers that mean "your URL is wrong", with what to say
 CONNECT_ERRORS = {
@@ -315,16 +327,18 @@ class MySQL(Dialect):
     def _open(self, *, streaming: bool) -> Any:
         pymysql = self._pymysql
         u = self.url
+        user, password = credentials(u)
         kwargs: dict[str, Any] = dict(
             host=u.host or "127.0.0.1",
             port=u.port or 3306,
-            user=u.username or "root",
-            password=u.password or "",
+            user=user,
+            password=password,
             database=u.database,
             charset="utf8mb4",
             autocommit=True,
             connect_timeout=10,
             init_command="SET time_zone = '+00:00'",
+            **tls_options(u),
         )
         if streaming:
             # Only the encoder half of pymysql's converters: every cell arrives as raw bytes
@@ -340,8 +354,34 @@ class MySQL(Dialect):
     def _connect_error(self, exc: Exception) -> XferError:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         where = f"MySQL at {self.url.host or '127.0.0.1'}:{self.url.port or 3306}, database {self.url.database!r}"
-        what = CONNECT_ERRORS.get(code or 0) or redact(str(exc.args[-1] if exc.args else exc), self.url.password)
-        return ConnectError(f"{where}: {what}")
+        what = CONNECT_ERRORS.get(code or 0) or redact(str(exc.args[-1] if exc.args else exc), self.secret)
+        return ConnectError(f"{where}: {what}", transient=self.is_transient(exc))
+
+    @property
+    def secret(self) -> str | None:
+        """The password in use, wherever it came from (masked in every message)."""
+        return credentials(self.url)[1] or None
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Lost or killed connections, a server going away or restarting, deadlocks and lock
+        wait timeouts: worth another try. Also connectorx's errors, which are only text."""
+        pymysql = self._pymysql
+        if isinstance(exc, pymysql.err.MySQLError):
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if isinstance(exc, pymysql.err.InterfaceError):  # the connection object is closed
+                return True
+            return code in TRANSIENT_ERRORS
+        text = str(exc).lower()
+        return any(s in text for s in TRANSIENT_TEXT)
+
+    def reconnect(self) -> None:
+        old = getattr(self, "meta", None)
+        if old is not None:
+            try:
+                old.close()
+            except Exception:  # already dead
+                pass
+        self.meta = self._open(streaming=False)
 
     def close(self) -> None:
         for conn in (getattr(self, "meta", None), getattr(self, "reader", None)):
@@ -499,8 +539,10 @@ class MySQL(Dialect):
         try:
             self._query(sql)
         except self._pymysql.err.MySQLError as exc:
-            msg = redact(str(exc.args[-1] if exc.args else exc), self.url.password)
-            raise XferError(f"MySQL refused: {sql.splitlines()[0][:120]}: {msg}") from None
+            msg = redact(str(exc.args[-1] if exc.args else exc), self.secret)
+            raise XferError(
+                f"MySQL refused: {sql.splitlines()[0][:120]}: {msg}", transient=self.is_transient(exc)
+            ) from None
 
     def known_type_names(self) -> set[str]:
         return set(INTEGERS) | set(SIMPLE) | TEXT | BINARY | GEOMETRY | {"decimal", "numeric", "dec", "fixed", "bit"}
@@ -575,7 +617,9 @@ class MySQL(Dialect):
                         batch = policies.apply_flags(batch, flags)
                     yield batch
         except self._pymysql.err.MySQLError as exc:
-            raise CopyError(f"reading {table.name}: {redact(str(exc), self.url.password)}") from None
+            raise CopyError(
+                f"reading {table.name}: {redact(str(exc), self.secret)}", transient=self.is_transient(exc)
+            ) from None
         finally:
             if own:
                 conn.close()

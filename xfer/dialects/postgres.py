@@ -21,6 +21,7 @@ from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
 from ..urls import redact
 from .base import Dialect, require, split_type
+from .postgres_catalog import PostgresCatalog
 from .postgres_ddl import PostgresDDL, PostgresTriggers
 
 # Neutral Arrow type -> PostgreSQL type. PostgreSQL has no unsigned integers: each unsigned
@@ -88,10 +89,17 @@ CONNECT_HINTS = {
 
 FK_ACTIONS = {"a": None, "r": None, "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
+# SQLSTATEs worth another try (besides class 08, connection exceptions): serialization failure,
+# deadlock, administrator/crash shutdown (pg_terminate_backend, a restart), cannot connect now
+# (starting up), too many connections.
+TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
+# URL query parameters passed to libpq as they are: TLS (sslmode=verify-full, sslrootcert=...)
+TLS_AND_SESSION_PARAMS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword", "application_name")
+
 COPY_CHUNK = 128 * 1024  # psycopg copy.write() works best with writes of this size or less
 
 
-class Postgres(PostgresDDL, PostgresTriggers, Dialect):
+class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
     name = "postgres"
     max_identifier_length = 63  # NAMEDATALEN - 1, https://www.postgresql.org/docs/current/limits.html
     text_holds_nul = False  # https://www.postgresql.org/docs/current/datatype-character.html
@@ -116,9 +124,9 @@ class Postgres(PostgresDDL, PostgresTriggers, Dialect):
             "options": "-c TimeZone=UTC",
             "autocommit": True,
         }
-        if u.password:
-            params["password"] = u.password
-        for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "application_name"):
+        if u.secret:  # else libpq looks in PGPASSWORD, PGPASSFILE and ~/.pgpass itself
+            params["password"] = u.secret
+        for k in TLS_AND_SESSION_PARAMS:
             if k in u.query:
                 params[k] = u.query[k]
         try:
@@ -135,8 +143,31 @@ class Postgres(PostgresDDL, PostgresTriggers, Dialect):
             text = text.split("FATAL:", 1)[-1].strip().splitlines()[0]
             if "failed:" in text:
                 text = text.rsplit("failed:", 1)[-1].strip() or text
-            what = redact(text, self.url.password)
-        return ConnectError(f"{where}: {what}")
+            what = redact(text, self.url.secret)
+        return ConnectError(f"{where}: {what}", transient=self.is_transient(exc))
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """A lost connection (terminated backend, server restart), a deadlock or a
+        serialization failure: trying again may work. Data and syntax errors never do."""
+        psycopg = self._psycopg
+        state = getattr(exc, "sqlstate", None) or ""
+        if state:
+            return state[:2] == "08" or state in TRANSIENT_SQLSTATES
+        # no SQLSTATE: the client lost the server ("server closed the connection", "the
+        # connection is closed", "consuming input failed")
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+    def reconnect(self) -> None:
+        """A fresh connection after a lost one, with the same session settings."""
+        old = getattr(self, "conn", None)
+        if old is not None:
+            try:
+                old.close()
+            except Exception:  # it is already dead
+                pass
+        self.conn = self._open()
+        if getattr(self, "_prepared", False):
+            self.prepare_for_load()
 
     def check_source(self) -> None:
         if not self.schema_exists():
@@ -153,11 +184,20 @@ class Postgres(PostgresDDL, PostgresTriggers, Dialect):
             return list(cur.fetchall()) if cur.description else []
 
     def execute(self, sql: str) -> None:
+        if self.ddl_hook is not None:  # a journaled run: the statement is a recorded step
+            self.ddl_hook(self, sql)
+            return
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql)
         except self._psycopg.Error as exc:
-            raise XferError(f"PostgreSQL refused: {sql.splitlines()[0][:120]}: {_pg_message(exc)}") from None
+            raise self.refused(sql, exc) from None
+
+    def refused(self, sql: str, exc: Exception) -> XferError:
+        """A driver error on `sql` as the error xfer reports (transient or not)."""
+        return XferError(
+            f"PostgreSQL refused: {sql.splitlines()[0][:120]}: {_pg_message(exc)}", transient=self.is_transient(exc)
+        )
 
     def qualified(self, table: str) -> str:
         return f"{self.quote(self.schema)}.{self.quote(table)}"
@@ -344,7 +384,7 @@ class Postgres(PostgresDDL, PostgresTriggers, Dialect):
                     arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]
                     yield pa.RecordBatch.from_arrays(arrays, schema=schema)
         except self._psycopg.Error as exc:
-            raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
+            raise CopyError(f"reading {table.name}: {_pg_message(exc)}", transient=self.is_transient(exc)) from None
         finally:
             if own_tx:
                 self.conn.rollback()
@@ -362,19 +402,28 @@ class Postgres(PostgresDDL, PostgresTriggers, Dialect):
         # makes PostgreSQL refuse, instead of silently emptying that table too.
         tables = ", ".join(self.qualified(n) for n in names)
         try:
+            if self.ddl_hook is not None:  # a journaled step: a resumed run must not empty them again
+                self.ddl_hook(self, f"TRUNCATE {tables}")
+                return
             with self.conn.cursor() as cur:
                 cur.execute(f"TRUNCATE {tables}")
-        except self._psycopg.Error as exc:
+        except (self._psycopg.Error, XferError) as exc:
+            if isinstance(exc, XferError) and exc.transient:
+                raise
+            why = exc.message.rsplit(": ", 1)[-1] if isinstance(exc, XferError) else _pg_message(exc)
             raise XferError(
-                f"cannot empty the target tables: {_pg_message(exc)}",
+                f"cannot empty the target tables: {why}",
                 hint="include the referencing tables in the run (--tables), or use --if-exists replace",
             ) from None
 
     def prepare_for_load(self) -> None:
         # Losing the last commits in a server crash is acceptable mid-load (the run is
         # re-done); waiting for each WAL flush is not.
-        self.execute("SET synchronous_commit = off")
-        self.execute("SET maintenance_work_mem = '256MB'")
+        # (committed chunks and their journal marks stay atomic: a crash loses both or neither)
+        with self.conn.cursor() as cur:  # session settings: not journaled steps
+            cur.execute("SET synchronous_commit = off")
+            cur.execute("SET maintenance_work_mem = '256MB'")
+        self._prepared = True
 
     def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
         # Generated columns are computed by PostgreSQL (and compared with the source's values
@@ -390,7 +439,10 @@ class Postgres(PostgresDDL, PostgresTriggers, Dialect):
                     for i in range(0, len(view), COPY_CHUNK):
                         cp.write(view[i : i + COPY_CHUNK])
             except self._psycopg.Error as exc:
-                err = CopyError(f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}")
+                err = CopyError(
+                    f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}",
+                    transient=self.is_transient(exc),
+                )
                 # data (22) and integrity (23) errors are about rows: the caller may isolate them
                 err.row_error = (getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23")
                 raise err from None

@@ -1,0 +1,143 @@
+"""PostgreSQL catalogue snapshots and the DDL that undoes a run (`xfer rollback`).
+
+A journaled run records what each of its DDL statements created by comparing the catalogue
+before and after the statement inside the statement's own REPEATABLE READ transaction: both
+snapshots see the same committed state of other sessions, so the difference is exactly what
+the statement made. Objects are recorded with their OID, so a rollback never drops a
+same-named object that someone (or a later run) created after them.
+
+A mixin of the `Postgres` dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+JOURNAL_SCHEMA = "_xfer"
+
+# Schemas whose contents are never a run's doing (and the journal's own schema, which the
+# journal tracks itself).
+_OWN_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema', %(journal)s) "
+    "AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'"
+)
+
+CATALOG_SQL = f"""
+SELECT 'schema', n.nspname, n.nspname, '', n.oid::bigint FROM pg_namespace n WHERE {_OWN_SCHEMAS}
+UNION ALL
+SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+         WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table'
+         ELSE 'index' END,
+       n.nspname, c.relname, '', c.oid::bigint
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND {_OWN_SCHEMAS}
+UNION ALL
+SELECT 'type', n.nspname, t.typname, '', t.oid::bigint
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+  LEFT JOIN pg_class r ON r.oid = t.typrelid
+ WHERE (t.typrelid = 0 OR r.relkind = 'c') AND NOT (t.typcategory = 'A' AND t.typelem <> 0) AND {_OWN_SCHEMAS}
+UNION ALL
+SELECT 'function', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.oid::bigint
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {_OWN_SCHEMAS}
+UNION ALL
+SELECT 'trigger', n.nspname, tg.tgname, c.relname, tg.oid::bigint
+  FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE NOT tg.tgisinternal AND {_OWN_SCHEMAS}
+UNION ALL
+SELECT 'constraint', n.nspname, co.conname, c.relname, co.oid::bigint
+  FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE {_OWN_SCHEMAS}
+"""
+
+# The order a rollback drops things in: dependents before what they depend on.
+DROP_ORDER = (
+    "view",
+    "materialized view",
+    "trigger",
+    "constraint",
+    "table",
+    "foreign table",
+    "index",
+    "sequence",
+    "function",
+    "type",
+    "schema",
+)
+
+
+@dataclass(frozen=True, order=True)
+class CatalogObject:
+    """One schema object: `ident` is a function's argument list, or the table a trigger or
+    constraint belongs to ('' otherwise)."""
+
+    kind: str
+    schema: str
+    name: str
+    ident: str = ""
+    oid: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.kind, self.schema, self.name, self.ident)
+
+    def __str__(self) -> str:
+        q = f"{self.schema}.{self.name}" if self.kind != "schema" else self.name
+        if self.kind == "function":
+            return f"function {q}({self.ident})"
+        if self.kind in ("trigger", "constraint"):
+            return f"{self.kind} {self.name} on {self.schema}.{self.ident}"
+        return f"{self.kind} {q}"
+
+
+class PostgresCatalog:
+    """Catalogue methods of the PostgreSQL dialect (needs `quote`)."""
+
+    quote: Any
+
+    def catalog_objects(self, cur: Any) -> set[CatalogObject]:
+        """Every user object of the database (outside the journal's schema), read on `cur`."""
+        cur.execute(CATALOG_SQL, {"journal": JOURNAL_SCHEMA})
+        return {CatalogObject(*row) for row in cur.fetchall()}
+
+    def drop_objects_sql(self, objects: Iterable[CatalogObject]) -> list[str]:
+        """Statements dropping `objects` (and nothing else: no CASCADE), dependents first.
+        Triggers, constraints and indexes of tables dropped here go with their table."""
+        objs = sorted(set(objects), key=lambda o: (DROP_ORDER.index(o.kind), o.schema, o.name))
+        tables = {(o.schema, o.name) for o in objs if o.kind in ("table", "foreign table")}
+        out: list[str] = []
+        q = self.quote
+
+        def names(kind: str) -> str:
+            return ", ".join(f"{q(o.schema)}.{q(o.name)}" for o in objs if o.kind == kind)
+
+        for kind, sql in (
+            ("view", "DROP VIEW IF EXISTS {}"),
+            ("materialized view", "DROP MATERIALIZED VIEW IF EXISTS {}"),
+        ):
+            if names(kind):
+                out.append(sql.format(names(kind)))
+        for o in objs:
+            if o.kind == "trigger" and (o.schema, o.ident) not in tables:
+                out.append(f"DROP TRIGGER IF EXISTS {q(o.name)} ON {q(o.schema)}.{q(o.ident)}")
+        # foreign keys first: a primary key may be what one of them references
+        for o in sorted((o for o in objs if o.kind == "constraint"), key=lambda o: o.name):
+            if (o.schema, o.ident) not in tables:
+                out.append(f"ALTER TABLE {q(o.schema)}.{q(o.ident)} DROP CONSTRAINT IF EXISTS {q(o.name)}")
+        if names("table"):
+            out.append(f"DROP TABLE IF EXISTS {names('table')}")  # one statement: FKs between them are fine
+        if names("foreign table"):
+            out.append(f"DROP FOREIGN TABLE IF EXISTS {names('foreign table')}")
+        for kind, sql in (("index", "DROP INDEX IF EXISTS {}"), ("sequence", "DROP SEQUENCE IF EXISTS {}")):
+            if names(kind):
+                out.append(sql.format(names(kind)))
+        for o in objs:
+            if o.kind == "function":
+                out.append(f"DROP FUNCTION IF EXISTS {q(o.schema)}.{q(o.name)}({o.ident})")
+        if names("type"):
+            out.append(f"DROP TYPE IF EXISTS {names('type')}")
+        for o in objs:
+            if o.kind == "schema":
+                out.append(f"DROP SCHEMA IF EXISTS {q(o.name)}")
+        return out
