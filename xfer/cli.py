@@ -94,17 +94,33 @@ def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -
         if quiet:  # no summary was printed: say why the first one failed
             names += f" ({report.failed[0].name}: {report.failed[0].error})"
         raise XferError(
-            f"{len(report.failed)} table(s) failed: {names}" + (f"; report: {report_path}" if report_path else "")
+            f"{len(report.failed)} table(s) failed: {names}" + (f"; report: {report_path}" if report_path else ""),
+            hint=_failure_hint(report),
         )
     if report.mismatched:
         names = ", ".join(t.name for t in report.mismatched)
         raise VerificationMismatch(f"verification found differences in {len(report.mismatched)} table(s): {names}")
-    if report.rejected_rows:
-        names = ", ".join(t.name for t in report.tables if t.rejected_rows)
-        raise XferError(
-            f"{report.rejected_rows} row(s) rejected ({names}); they are in {report.reject_file}",
-            hint="each line names the table, key, column, value and reason; fix them and copy those rows again",
+    if report.rejected_rows:  # within --max-errors (beyond it the table failed above): said, not an error
+        click.echo(
+            f"note: {report.rejected_rows} refused row(s) accepted (--max-errors); they are in {report.reject_file}",
+            err=True,
         )
+
+
+def _failure_hint(report: pipeline.RunReport) -> str | None:
+    """What to do next: fix refused rows, or resume / roll back the journaled run."""
+    hints = []
+    if any(t.rejected_rows for t in report.failed):
+        hints.append(
+            f"each line of {report.reject_file} names a refused row (table, key, column, value, reason): fix those "
+            "values in the source and copy the table again, or accept up to N refused rows with --max-errors N"
+        )
+    if report.run_id:
+        hints.append(
+            f"run {report.run_id} is recorded in the target: after fixing the cause, run the same command with "
+            f"--resume (copied chunks are kept), or undo it with `xfer rollback TARGET --run {report.run_id}`"
+        )
+    return "\n  hint: ".join(hints) or None
 
 
 source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="[SOURCE]", required=False)
@@ -232,6 +248,35 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where rejected rows go, as JSON lines [default: next to --report, else ./xfer-rejects.jsonl].",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue this migration's unfinished run (recorded in the target) from its last committed chunk.",
+)
+@click.option(
+    "--max-errors",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Rows a table may have refused (they go to the reject file) before it counts as failed.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Tries again after a transient error (lost connection, deadlock), with backoff.",
+)
+@click.option(
+    "--backup",
+    "backup_dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Save target tables --if-exists truncate|replace overwrites (Parquet); `xfer restore` puts them back.",
+)
+@click.option(
+    "--no-journal", is_flag=True, help="Keep no run journal in the target (then no --resume and no rollback)."
+)
 @command
 def migrate(
     source: str | None,
@@ -250,6 +295,11 @@ def migrate(
     enum_as: str,
     identifiers: str,
     reject_file: Path | None,
+    resume: bool,
+    max_errors: int,
+    retries: int,
+    backup_dir: str | None,
+    no_journal: bool,
     quiet: bool,
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
@@ -272,6 +322,11 @@ def migrate(
         enum=enum_as,
         identifiers=identifiers,
         reject_file=str(reject_file) if reject_file else None,
+        resume=resume,
+        max_errors=max_errors,
+        retries=retries,
+        backup=backup_dir,
+        journal=not no_journal,
     )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.migrate(source, target, opts, _progress(quiet))
@@ -355,7 +410,10 @@ def plan(
             click.echo(f"  note: {note}")
         click.echo("  -- DDL")
         ddl = (
-            dialect.create_table_sql(tp.target) + dialect.post_data_sql(tp.target) + dialect.foreign_keys_sql(tp.target)
+            dialect.create_table_sql(tp.target)
+            + getattr(dialect, "checks_sql", lambda t: [])(tp.target)
+            + dialect.post_data_sql(tp.target)
+            + dialect.foreign_keys_sql(tp.target)
         )
         for sql in ddl:
             click.echo("  " + sql.replace("\n", "\n  ") + ";")

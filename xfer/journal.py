@@ -79,6 +79,7 @@ SCHEMA_DDL = [
         rows bigint,
         rejected bigint,
         checksum text,
+        policies jsonb,
         done_at timestamptz,
         PRIMARY KEY (run_id, source_table, chunk),
         FOREIGN KEY (run_id, source_table) REFERENCES {S}.tables ON DELETE CASCADE)""",
@@ -145,6 +146,7 @@ class ChunkState:
     rows: int = 0
     rejected: int = 0
     checksum: Checksum = field(default_factory=Checksum)
+    policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values changed
 
 
 @dataclass
@@ -154,6 +156,7 @@ class ChunkMark:
     rows: int = 0
     checksum: Checksum = field(default_factory=Checksum)
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    policies: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _checksum_text(c: Checksum) -> str:
@@ -310,8 +313,9 @@ class Journal:
         rows = self.d._query(f"SELECT step FROM {S}.steps WHERE run_id = %s", (self.run_id,))
         self._steps = {r[0] for r in rows}
         self._chunks = {}
-        for table, n, key, lo, hi, rows_, rejected, checksum, done in self.d._query(
-            f"SELECT source_table, chunk, key_column, key_lo, key_hi, rows, rejected, checksum, done_at IS NOT NULL "
+        for table, n, key, lo, hi, rows_, rejected, checksum, policies, done in self.d._query(
+            f"SELECT source_table, chunk, key_column, key_lo, key_hi, rows, rejected, checksum, policies, "
+            "done_at IS NOT NULL "
             f"FROM {S}.chunks WHERE run_id = %s ORDER BY source_table, chunk",
             (self.run_id,),
         ):
@@ -326,6 +330,7 @@ class Journal:
                     rows_ or 0,
                     rejected or 0,
                     _checksum_of(checksum),
+                    policies or {},
                 )
             )
 
@@ -418,12 +423,13 @@ class Journal:
             yield mark
             with conn.cursor() as cur:
                 cur.execute(
-                    f"UPDATE {S}.chunks SET done_at = clock_timestamp(), rows = %s, rejected = %s, checksum = %s "
-                    "WHERE run_id = %s AND source_table = %s AND chunk = %s AND done_at IS NULL",
+                    f"UPDATE {S}.chunks SET done_at = clock_timestamp(), rows = %s, rejected = %s, checksum = %s, "
+                    "policies = %s WHERE run_id = %s AND source_table = %s AND chunk = %s AND done_at IS NULL",
                     (
                         mark.rows,
                         _rejected_rows(mark.rejects),
                         _checksum_text(mark.checksum),
+                        json.dumps(mark.policies),
                         self.run_id,
                         c.table,
                         c.chunk,
@@ -439,7 +445,7 @@ class Journal:
                             for i, r in enumerate(mark.rejects)
                         ],
                     )
-        c.done, c.rows, c.checksum = True, mark.rows, mark.checksum
+        c.done, c.rows, c.checksum, c.policies = True, mark.rows, mark.checksum, mark.policies
         c.rejected = _rejected_rows(mark.rejects)
 
     def rejects(self) -> list[dict[str, Any]]:

@@ -32,3 +32,9 @@ class Options:
     reject_file: str | None = None  # where rejected rows go (JSON lines); default: cwd
     #: a mapping file (`-m FILE`): renames, filters, computed columns, split/merge, hooks
     mapping: Mapping | None = None
+    # Reliability (xfer/journal.py, xfer/runs.py)
+    resume: bool = False  # continue the unfinished run of this migration
+    journal: bool = True  # keep the run journal in the target (PostgreSQL)
+    retries: int = 5  # tries again after transient errors, per chunk or statement
+    max_errors: int = 0  # refused rows a table may have before it is failed
+    backup: str | None = None  # directory: tables --if-exists truncate|replace overwrites, as Parquet

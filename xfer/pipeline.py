@@ -9,16 +9,18 @@ import logging
 import time
 from contextlib import ExitStack
 
-from . import urls
+from . import runs, urls
 from .checksum import Checksum
+from .chunked import copy_chunks
 from .connect import discard_file, new_embedded_file, open_source, open_target
 from .copy import copy_table
 from .dialects import dialect_for
 from .dialects.base import Dialect
 from .errors import ConnectError, TargetExistsError, UsageError, XferError
+from .journal import Journal
 from .mapping.hooks import run_hooks
 from .options import IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
-from .plan import Plan, load_order, make_plan, source_tables
+from .plan import Plan, TablePlan, load_order, make_plan, source_tables
 from .policies import RejectFile
 from .progress import Progress, ProgressFactory, no_progress
 from .report import RunReport, TableResult
@@ -85,47 +87,86 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         report = RunReport("migrate", str(source.url), str(target.url))
         try:
             the_plan = make_plan(source, target, options, tables)
-            existing = _preflight(target, the_plan, options)
+            resumable = runs.find_resumable(source, target, options, stack)
+            existing = set() if resumable else _preflight(target, the_plan, options)
+        except TargetExistsError as exc:
+            raise runs.explain_busy_target(exc, source, target) from None
         except XferError:
             if fresh_file:  # nothing was created in it: leave no empty database file behind
                 target.close()
                 discard_file(fresh_file)
             raise
-        report.notes.extend(the_plan.notes)
-        report.renames = [str(rn) for rn in the_plan.renames]
-        results = {tp.source.name: TableResult(tp.source.name, tp.target.name) for tp in the_plan.tables}
-        report.tables = list(results.values())
-        for tp in the_plan.tables:
-            results[tp.source.name].notes.extend(tp.notes)
-        run_hooks(the_plan.before, source, target, report)
-        target.prepare_for_load()
-        _create_tables(target, the_plan, options, existing, results)
-        sums: dict[str, Checksum] = {}
-        rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl")
-        if not options.schema_only:
-            try:
-                with source.snapshot():
-                    for tp in load_order(the_plan):
-                        r = results[tp.source.name]
-                        sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
-            finally:
-                rejects.close()
-        report.reject_file = str(rejects.path) if rejects.rows else None
-        _build_constraints(target, the_plan, results, existing)
-        if not options.data_only:
-            report.views = _create_views(target, the_plan)
-            report.triggers = _create_triggers(target, the_plan)
-        run_hooks(the_plan.after, source, target, report)
-        if options.schema_only:
-            for r in report.tables:
-                r.status = "created" if r.status == "pending" else r.status
-        elif options.verify:
-            compare_targets(target, the_plan, results, sums, options)
-        else:
-            for r in report.tables:
-                r.status = "ok" if r.status == "pending" else r.status
-        report.seconds = time.monotonic() - started
+        journal = runs.open_run(source, target, the_plan, options, resumable, existing, stack)
+        if journal is None:
+            return _migrate(source, target, the_plan, options, existing, report, progress, started, None)
+        if journal.resumed:
+            existing = runs.preexisting(journal)
+        report.run_id = journal.run_id
+        try:
+            _migrate(source, target, the_plan, options, existing, report, progress, started, journal)
+        except BaseException as exc:
+            runs.abandon(journal, exc)
+            raise
+        runs.finish(journal, report)
         return report
+
+
+def _migrate(
+    source: Dialect,
+    target: Dialect,
+    the_plan: Plan,
+    options: Options,
+    existing: set[str],
+    report: RunReport,
+    progress: ProgressFactory,
+    started: float,
+    journal: Journal | None,
+) -> RunReport:
+    report.notes.extend(the_plan.notes)
+    report.renames = [str(rn) for rn in the_plan.renames]
+    results = {tp.source.name: TableResult(tp.source.name, tp.target.name) for tp in the_plan.tables}
+    report.tables = list(results.values())
+    for tp in the_plan.tables:
+        results[tp.source.name].notes.extend(tp.notes)
+    run_hooks(the_plan.before, source, target, report)
+    target.prepare_for_load()
+    runs.take_backup(target, the_plan, options, existing, journal)
+    _create_tables(target, the_plan, options, existing, results)
+    sums: dict[str, Checksum] = {}
+    rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl")
+    if not options.schema_only:
+        try:
+            with source.snapshot():
+                for tp in load_order(the_plan):
+                    r = results[tp.source.name]
+                    if journal is not None:
+                        retry = runs.retry_policy(options)
+                        sums[tp.source.name] = copy_chunks(source, target, tp, r, options, progress, journal, retry)
+                    else:
+                        sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
+        finally:
+            rejects.close()
+    report.reject_file = str(rejects.path) if rejects.rows else None
+    if journal is not None:
+        report.reject_file = runs.write_rejects(journal, options.reject_file)
+        if note := runs.results_note(journal, results):
+            report.notes.append(note)
+    runs.enforce_max_errors(report, options, journal)
+    _build_constraints(target, the_plan, results, existing)
+    if not options.data_only:
+        report.views = _create_views(target, the_plan)
+        report.triggers = _create_triggers(target, the_plan)
+    run_hooks(the_plan.after, source, target, report)
+    if options.schema_only:
+        for r in report.tables:
+            r.status = "created" if r.status == "pending" else r.status
+    elif options.verify:
+        compare_targets(target, the_plan, results, sums, options)
+    else:
+        for r in report.tables:
+            r.status = "ok" if r.status == "pending" else r.status
+    report.seconds = time.monotonic() - started
+    return report
 
 
 # -- steps ------------------------------------------------------------------------------
@@ -194,6 +235,20 @@ def _create_tables(
                 results[tp.source.name].notes.append(note)
             target.drop_table(name)
             _run(target, target.create_table_sql(tp.target))
+        _add_checks(target, tp, results)
+
+
+def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] | None) -> None:
+    """CHECKs before the rows (a row breaking one is refused alone, into the reject file); one
+    the target refuses is reported, never fatal."""
+    for sql in getattr(target, "checks_sql", lambda t: [])(tp.target):
+        try:
+            _run(target, [sql])
+        except XferError as exc:
+            note = f"check not created: {exc}"
+            log.warning("%s: %s", tp.source.name, note)
+            if results is not None:
+                results[tp.source.name].notes.append(note)
 
 
 def _create_triggers(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:

@@ -43,6 +43,7 @@ class RunReport:
     views: list[dict[str, Any]] = field(default_factory=list)  # name, target_name, status, reason
     triggers: list[dict[str, Any]] = field(default_factory=list)  # name, table, status, reason
     reject_file: str | None = None
+    run_id: str | None = None  # the run's id in the target's journal (xfer runs / rollback)
 
     @property
     def rejected_rows(self) -> int:
@@ -80,6 +81,7 @@ class RunReport:
             "views": self.views,
             "triggers": self.triggers,
             "reject_file": self.reject_file,
+            "run_id": self.run_id,
             "tables": [t.as_dict() for t in self.tables],
             "totals": {
                 "tables": len(self.tables),

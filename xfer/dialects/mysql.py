@@ -16,6 +16,7 @@ on recorded rows.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -60,6 +61,8 @@ GEOMETRY = {
     "multipolygon", "geometrycollection", "geomcollection",
 }  # fmt: skip
 TEMPORAL = {"date", "datetime", "timestamp"}
+
+log = logging.getLogger("xfer")
 
 # MySQL/MariaDB error numbers worth another try: server gone away / lost connection (2006, 2013,
 # 2055), cannot connect (2003: restarting), connection killed (1927, MariaDB), query interrupted
@@ -375,13 +378,17 @@ class MySQL(Dialect):
         return any(s in text for s in TRANSIENT_TEXT)
 
     def reconnect(self) -> None:
-        old = getattr(self, "meta", None)
-        if old is not None:
-            try:
-                old.close()
-            except Exception:  # already dead
-                pass
-        self.meta = self._open(streaming=False)
+        """Replace whichever connection was lost. A lost snapshot reader cannot get its
+        snapshot back (MySQL cannot share or export one): the rest is read from a new one,
+        and the log says so."""
+        if not _alive(self.meta):
+            self.meta = self._open(streaming=False)
+        if getattr(self, "reader", None) is not None and not _alive(self.reader):
+            log.warning(
+                "the source connection holding the consistent snapshot was lost: the tables still to copy "
+                "are read from a new snapshot (run `xfer verify` afterwards if the source is being written to)"
+            )
+            self.reader = self._snapshot_reader()
 
     def close(self) -> None:
         for conn in (getattr(self, "meta", None), getattr(self, "reader", None)):
@@ -560,12 +567,7 @@ class MySQL(Dialect):
     # -- reading --------------------------------------------------------------------------
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        self.reader = self._open(streaming=True)
-        with self.reader.cursor() as cur:
-            # Streams of big tables can stall on a slow writer: don't let the server cut us off.
-            cur.execute("SET SESSION net_write_timeout = 3600, net_read_timeout = 3600")
-            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        self.reader = self._snapshot_reader()
         try:
             yield
         finally:
@@ -574,6 +576,15 @@ class MySQL(Dialect):
             finally:
                 self.reader.close()
                 self.reader = None
+
+    def _snapshot_reader(self) -> Any:
+        reader = self._open(streaming=True)
+        with reader.cursor() as cur:
+            # Streams of big tables can stall on a slow writer: don't let the server cut us off.
+            cur.execute("SET SESSION net_write_timeout = 3600, net_read_timeout = 3600")
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        return reader
 
     def select_expr(self, c: Column) -> str:
         q = self.quote(c.name)
@@ -623,6 +634,16 @@ class MySQL(Dialect):
         finally:
             if own:
                 conn.close()
+
+
+def _alive(conn: Any) -> bool:
+    if conn is None:
+        return False
+    try:
+        conn.ping(reconnect=False)
+        return True
+    except Exception:  # any failure means: replace it
+        return False
 
 
 # -- values: text-protocol bytes -> Arrow, one column at a time --------------------------

@@ -158,8 +158,10 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
     def reconnect(self) -> None:
-        """A fresh connection after a lost one, with the same session settings."""
+        """A fresh connection if the current one was lost, with the same session settings."""
         old = getattr(self, "conn", None)
+        if old is not None and self._alive():
+            return
         if old is not None:
             try:
                 old.close()
@@ -168,6 +170,16 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         self.conn = self._open()
         if getattr(self, "_prepared", False):
             self.prepare_for_load()
+
+    def _alive(self) -> bool:
+        conn = self.conn
+        if conn.closed or conn.broken:
+            return False
+        try:
+            conn.execute("SELECT 1")
+            return True
+        except self._psycopg.Error:
+            return False
 
     def check_source(self) -> None:
         if not self.schema_exists():

@@ -147,6 +147,15 @@ class PostgresDDL:
                 )
         return out
 
+    def checks_sql(self, table: Table) -> list[str]:
+        """CHECK constraints, added right after the table is created (before the rows), so a row
+        that breaks one is refused on its own -- into the reject file -- instead of failing the
+        constraint for the whole table after the copy."""
+        target = self.qualified(table.name)
+        return [
+            f"ALTER TABLE {target} ADD CONSTRAINT {self.quote(ck.name)} CHECK ({ck.expression})" for ck in table.checks
+        ]
+
     # -- after the data -------------------------------------------------------------------
     def index_note(self, ix: Index) -> str | None:
         if ix.kind == "fulltext":
@@ -187,7 +196,7 @@ class PostgresDDL:
         return f"CREATE {unique}INDEX {self.quote(ix.name)} ON {target} ({', '.join(parts)})"
 
     def post_data_sql(self, table: Table) -> list[str]:
-        """Primary key, indexes, checks, identities moved past the copied maximum, ON UPDATE
+        """Primary key, indexes, identities moved past the copied maximum, ON UPDATE
         triggers: run after the rows are in."""
         out = []
         target = self.qualified(table.name)
@@ -197,8 +206,6 @@ class PostgresDDL:
             sql = self.index_sql(table, ix)
             if sql:
                 out.append(sql)
-        for ck in table.checks:
-            out.append(f"ALTER TABLE {target} ADD CONSTRAINT {self.quote(ck.name)} CHECK ({ck.expression})")
         for c in table.columns:
             if c.autoincrement and not c.generated:
                 # continue after the copied maximum, and after the source counter (which may be
