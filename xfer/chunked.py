@@ -102,12 +102,12 @@ def copy_chunks(
         for c in chunks:
             if not c.done:
                 what = f"{name}: {describe(c, len(chunks))}"
-                journal.attempt(c)
-                retry.run(
-                    what,
-                    lambda c=c: _copy_one(source, target, tp, r, options, journal, c),  # type: ignore[misc]
-                    lambda: _reconnect(source, target),
-                )
+
+                def once(c: ChunkState = c) -> None:
+                    journal.attempt(c)
+                    _copy_one(source, target, tp, r, options, journal, c)
+
+                retry.run(what, once, lambda: _reconnect(source, target))
             for col, n in c.policies.items():
                 counts.setdefault(col, Counter()).update(n)
             bar.update(c.rows)
@@ -162,6 +162,14 @@ def _copy_one(
             mark.policies = {col: dict(n) for col, n in policies.counts.items()}
     finally:
         hasher.close()
+        # end the source's read now (a half-read MySQL stream would block the retry's query),
+        # not whenever the traceback that references it is collected
+        close = getattr(batches, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # a dead connection: the error that matters is already on its way
+                pass
 
 
 def _reconnect(source: Dialect, target: Dialect) -> None:

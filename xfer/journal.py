@@ -104,7 +104,7 @@ SCHEMA_DDL = [
         source_table text NOT NULL,
         chunk integer NOT NULL,
         n integer NOT NULL,
-        record jsonb NOT NULL,
+        record text NOT NULL,
         PRIMARY KEY (run_id, source_table, chunk, n),
         FOREIGN KEY (run_id, source_table, chunk) REFERENCES {S}.chunks ON DELETE CASCADE)""",
 ]
@@ -409,6 +409,17 @@ class Journal:
         block writes, the chunk's done mark and its refused rows commit together or not at
         all. Nested transactions inside (a writer's per-batch commit) become savepoints."""
         conn = d.conn  # type: ignore[attr-defined]
+        psycopg = d._psycopg  # type: ignore[attr-defined]
+        try:
+            with self._chunk_tx(conn, c) as mark:
+                yield mark
+        except psycopg.Error as exc:  # the journal's own statements, or the commit
+            raise d.refused(f"COMMIT of {c.table} chunk {c.chunk}", exc) from None  # type: ignore[attr-defined]
+        c.done, c.rows, c.checksum, c.policies = True, mark.rows, mark.checksum, mark.policies
+        c.rejected = _rejected_rows(mark.rejects)
+
+    @contextmanager
+    def _chunk_tx(self, conn: Any, c: ChunkState) -> Iterator[ChunkMark]:
         mark = ChunkMark()
         with conn.transaction():
             with conn.cursor() as cur:
@@ -445,14 +456,12 @@ class Journal:
                             for i, r in enumerate(mark.rejects)
                         ],
                     )
-        c.done, c.rows, c.checksum, c.policies = True, mark.rows, mark.checksum, mark.policies
-        c.rejected = _rejected_rows(mark.rejects)
 
     def rejects(self) -> list[dict[str, Any]]:
         rows = self.d._query(
             f"SELECT record FROM {S}.rejects WHERE run_id = %s ORDER BY source_table, chunk, n", (self.run_id,)
         )
-        return [r[0] for r in rows]
+        return [json.loads(r[0]) for r in rows]  # text, not jsonb: a refused value may hold U+0000
 
     # -- DDL steps -------------------------------------------------------------------------------
     def attach(self, d: Dialect) -> Dialect:

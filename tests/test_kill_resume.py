@@ -1,0 +1,123 @@
+"""Kill test: a migration SIGKILLed at random moments, again and again, and resumed each time,
+ends with the target equal to the source row for row and every chunk copied exactly once."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymysql
+from faults import chunks_done, mysql_rows, pg_rows, xfer_process
+
+KILLS = 20
+BIG = 200_000
+CHUNK = 1000
+
+
+def make_source(my: pymysql.connections.Connection) -> None:
+    with my.cursor() as cur:
+        cur.execute("CREATE TABLE digits (i INT)")
+        cur.execute("INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)")
+        cur.execute(
+            "CREATE TABLE big (id INT PRIMARY KEY, label VARCHAR(40), amount DECIMAL(12,2), at DATETIME(3), "
+            "ratio DOUBLE, note TEXT, raw VARBINARY(16))"
+        )
+        # 2 x 10^5 rows; every 7th has NULLs, labels carry non-ASCII text
+        cur.execute(
+            "INSERT INTO big SELECT n, CONCAT('row ', n, ' – é✓'), n / 7, "
+            "TIMESTAMP('2024-01-01') + INTERVAL n SECOND + INTERVAL (n % 1000) * 1000 MICROSECOND, n * 1.5, "
+            "IF(n % 7 = 0, NULL, REPEAT('x', n % 50)), IF(n % 7 = 0, NULL, UNHEX(LPAD(HEX(n), 8, '0'))) "
+            "FROM (SELECT 1 + a.i + 10 * b.i + 100 * c.i + 1000 * d.i + 10000 * e.i + 100000 * f.i AS n "
+            "FROM digits a, digits b, digits c, digits d, digits e, (SELECT 0 AS i UNION ALL SELECT 1) f) s"
+        )
+        cur.execute("CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20))")
+        cur.execute("INSERT INTO parent SELECT i, CONCAT('p', i) FROM digits")
+        cur.execute(
+            "CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) REFERENCES parent (id))"
+        )
+        cur.execute("INSERT INTO child SELECT a.i * 10 + b.i, b.i FROM digits a, digits b")
+        cur.execute("CREATE TABLE pairs (a INT, b VARCHAR(5), v INT, PRIMARY KEY (a, b))")
+        cur.execute("INSERT INTO pairs SELECT a.i, CONCAT('k', b.i), a.i * b.i FROM digits a, digits b")
+        cur.execute("CREATE TABLE loose (x INT, y TEXT)")  # no key: duplicates are data too
+        cur.execute("INSERT INTO loose VALUES (1, 'x'), (1, 'x'), (2, NULL)")
+
+
+def test_sigkill_at_random_moments_then_resume(
+    mysql_url: str,
+    mysql_conn: pymysql.connections.Connection,
+    pg_url: str,
+    pg_conn: psycopg.Connection[Any],
+    tmp_path: Path,
+) -> None:
+    make_source(mysql_conn)
+    rng = random.Random()  # a different schedule every time; printed so a failure can be replayed
+    seed = rng.randrange(2**32)
+    rng.seed(seed)
+    print(f"kill schedule seed {seed}")
+    args = ["migrate", mysql_url, pg_url, "--batch-size", str(CHUNK), "--resume", "-q"]
+    kills, cycles, ceiling, outputs = 0, 0, 2.0, []
+    while True:
+        cycles += 1
+        assert cycles < 200, "the migration never finished"
+        before = chunks_done(pg_conn)
+        p = xfer_process(args, tmp_path)
+        if kills < KILLS:
+            delay = rng.uniform(0.05, ceiling)
+            time.sleep(delay)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                kills += 1
+                made = chunks_done(pg_conn) - before
+                # keep the moments random but make sure the kills come before the end: shrink the
+                # window when a run got far, widen it when runs die before copying anything
+                ceiling = max(0.3, ceiling * 0.8) if made > 15 else min(4.0, ceiling * 1.15) if made == 0 else ceiling
+                outputs.append(p.stdout.read().decode(errors="replace") if p.stdout else "")
+                print(f"kill {kills} after {delay:.2f} s: {made} chunk(s) done in that run")
+                continue
+        out, _ = p.communicate(timeout=600)
+        text = out.decode(errors="replace")
+        print(text)
+        assert p.returncode == 0, text
+        if kills >= KILLS:
+            break
+        # it finished before enough kills: that is a failure of the schedule, not of xfer
+        raise AssertionError(f"the migration finished after only {kills} kills")
+
+    assert kills >= KILLS
+    # the target equals the source, row for row (read with the drivers, not with xfer)
+    for table, cols in [
+        ("big", "id, label, amount, at, ratio, note, raw"),
+        ("parent", "*"),
+        ("child", "*"),
+        ("pairs", "*"),
+        ("loose", "*"),
+    ]:
+        assert mysql_rows(mysql_conn, table, cols) == pg_rows(pg_conn, table, columns=cols), table
+    # every chunk done, once; the key ranges tile the key space
+    rows = pg_conn.execute(
+        "SELECT source_table, chunk, key_lo, key_hi, rows, attempts, done_at IS NOT NULL "
+        "FROM _xfer.chunks ORDER BY source_table, chunk"
+    ).fetchall()
+    big = [r for r in rows if r[0] == "big"]
+    assert all(r[6] for r in rows)
+    assert sum(r[4] for r in big) == BIG
+    assert len(big) == BIG // CHUNK
+    assert big[0][2] is None and big[-1][3] is None
+    assert all(a[3] == b[2] for a, b in zip(big, big[1:], strict=False))
+    assert pg_conn.execute("SELECT count(*), count(DISTINCT id) FROM big").fetchone() == (BIG, BIG)
+    assert any(r[5] > 1 for r in big), "no chunk was ever interrupted"
+    # one run, resumed many times, finished
+    (status, resumes), *more = pg_conn.execute("SELECT status, resumes FROM _xfer.runs").fetchall()
+    assert not more and status == "done" and resumes >= 1
+    # keys and indexes were built once, at the end
+    assert pg_conn.execute(
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'big'::regclass AND contype = 'p'"
+    ).fetchone() == (1,)
+    assert pg_conn.execute(
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'child'::regclass AND contype = 'f'"
+    ).fetchone() == (1,)

@@ -1,0 +1,102 @@
+"""Rows the target refuses (a NUL byte in text, a CHECK violation) go to the reject file, the
+others into the target; past --max-errors the table fails, and the message says what to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymysql
+from conftest import RunCli
+
+
+def make_source(my: pymysql.connections.Connection) -> None:
+    with my.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE stock (id INT PRIMARY KEY, name VARCHAR(30), qty INT, "
+            "CONSTRAINT qty_positive CHECK (qty > 0))"
+        )
+        cur.execute("INSERT INTO stock VALUES (1, 'bolt', 5), (2, 'nut', 7), (3, 'nail', 9), (5, 'pin', 1)")
+        cur.execute("INSERT INTO stock VALUES (4, CONCAT('wa', CHAR(0), 'sher'), 3)")  # PostgreSQL cannot store U+0000
+        cur.execute("SET SESSION check_constraint_checks = 0")  # MariaDB: let a violating row in
+        cur.execute("INSERT INTO stock VALUES (6, 'screw', -2)")
+        cur.execute("SET SESSION check_constraint_checks = 1")
+        cur.execute("CREATE TABLE fine (id INT PRIMARY KEY)")
+        cur.execute("INSERT INTO fine VALUES (1), (2)")
+
+
+def test_refused_rows_go_to_the_reject_file_and_the_run_fails(
+    mysql_url: str,
+    mysql_conn: pymysql.connections.Connection,
+    pg_url: str,
+    pg_conn: psycopg.Connection[Any],
+    run_cli: RunCli,
+    tmp_path: Path,
+) -> None:
+    make_source(mysql_conn)
+    rejects = tmp_path / "refused.jsonl"
+    result = run_cli("migrate", mysql_url, pg_url, "--reject-file", rejects)
+    assert result.exit_code == 1
+    out = result.output
+    assert "stock: 2 row(s) refused by the target (more than --max-errors 0)" in out
+    assert str(rejects) in out
+    assert "fix those values in the source" in out and "--max-errors N" in out  # what to do
+    assert "--resume" in out and "xfer rollback" in out
+    # the others are in the target
+    assert pg_conn.execute("SELECT id FROM stock ORDER BY id").fetchall() == [(1,), (2,), (3,), (5,)]
+    assert pg_conn.execute("SELECT count(*) FROM fine").fetchone() == (2,)
+    # the refused ones are in the file, with key, column, value and reason
+    records = [json.loads(line) for line in rejects.read_text().splitlines()]
+    by_key = {r["key"]["id"]: r for r in records}
+    assert set(by_key) == {4, 6}
+    assert by_key[4]["column"] == "name" and by_key[4]["value"] == "wa\x00sher" and "NUL" in by_key[4]["reason"]
+    assert "qty_positive" in by_key[6]["reason"] and by_key[6]["table"] == "stock"
+    # the journal and the report say the table failed
+    assert pg_conn.execute("SELECT source_table, state FROM _xfer.tables ORDER BY 1").fetchall() == [
+        ("fine", "copied"),
+        ("stock", "failed"),
+    ]
+    assert pg_conn.execute("SELECT status FROM _xfer.runs").fetchone() == ("failed",)
+    # the CHECK is in place: it refused the row during the copy
+    assert pg_conn.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'qty_positive'").fetchone() == (1,)
+
+
+def test_refused_rows_within_max_errors_are_accepted(
+    mysql_url: str,
+    mysql_conn: pymysql.connections.Connection,
+    pg_url: str,
+    pg_conn: psycopg.Connection[Any],
+    run_cli: RunCli,
+    tmp_path: Path,
+) -> None:
+    make_source(mysql_conn)
+    report = tmp_path / "run.json"
+    result = run_cli("migrate", mysql_url, pg_url, "--max-errors", "2", "--report", report)
+    assert result.exit_code == 0, result.output
+    assert "2 refused row(s) accepted (--max-errors)" in result.output
+    assert (tmp_path / "run.rejects.jsonl").read_text().count("\n") == 2
+    data = json.loads(report.read_text())
+    assert data["totals"]["rejected_rows"] == 2 and data["status"] == "rejected"
+    assert pg_conn.execute("SELECT status FROM _xfer.runs").fetchone() == ("done",)
+
+
+def test_refused_rows_reject_file_is_exact_after_a_resume(
+    mysql_url: str,
+    mysql_conn: pymysql.connections.Connection,
+    pg_url: str,
+    pg_conn: psycopg.Connection[Any],
+    run_cli: RunCli,
+    tmp_path: Path,
+) -> None:
+    """A failed run resumed with a higher --max-errors finishes; the reject file still lists
+    each refused row once (it is written from the journal, not appended to)."""
+    make_source(mysql_conn)
+    assert run_cli("migrate", mysql_url, pg_url).exit_code == 1
+    result = run_cli("migrate", mysql_url, pg_url, "--resume", "--max-errors", "5")
+    assert result.exit_code == 0, result.output
+    assert "resuming run" in result.output
+    lines = (tmp_path / "xfer-rejects.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["key"]["id"] for line in lines) == [4, 6]
+    assert pg_conn.execute("SELECT count(*) FROM stock").fetchone() == (4,)
