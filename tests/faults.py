@@ -88,12 +88,12 @@ def pg_rows(
 # -- the whole catalogue ---------------------------------------------------------------------------
 CATALOGUE_SQL = """
 SELECT 'schema', nspname, '', '' FROM pg_namespace
-UNION ALL SELECT 'relation ' || c.relkind, n.nspname, c.relname, '' FROM pg_class c
+UNION ALL SELECT 'relation ' || c.relkind::text, n.nspname, c.relname, '' FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname <> 'pg_toast'
 UNION ALL SELECT 'column', n.nspname, c.relname, a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE a.attnum > 0 AND NOT a.attisdropped AND n.nspname <> 'pg_toast'
-UNION ALL SELECT 'type ' || t.typtype, n.nspname, t.typname, '' FROM pg_type t
+UNION ALL SELECT 'type ' || t.typtype::text, n.nspname, t.typname, '' FROM pg_type t
   JOIN pg_namespace n ON n.oid = t.typnamespace
 UNION ALL SELECT 'function', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) FROM pg_proc p
   JOIN pg_namespace n ON n.oid = p.pronamespace

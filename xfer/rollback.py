@@ -111,8 +111,10 @@ def apply_rollback(d: Dialect, plan: RollbackPlan) -> None:
                 cur.execute(f"DROP SCHEMA {S} CASCADE")  # only the journal's own tables are in it
     except psycopg.Error as exc:
         err = d.refused(sql, exc)  # type: ignore[attr-defined]
+        detail = getattr(getattr(exc, "diag", None), "message_detail", None)  # names the dependent object
         raise XferError(
-            f"rollback of run {plan.run.run_id} changed nothing: {err.message}",
+            f"rollback of run {plan.run.run_id} changed nothing: {err.message}"
+            + (f" ({'; '.join(detail.splitlines())})" if detail else ""),
             hint="an object outside the run depends on one the run created: drop or change it first",
         ) from None
 
