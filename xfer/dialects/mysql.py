@@ -353,6 +353,9 @@ class MySQL(Dialect):
             return pymysql.connect(**kwargs)
         except pymysql.err.MySQLError as exc:
             raise self._connect_error(exc) from None
+        except OSError as exc:  # TLS: an unreadable certificate or key, a failed handshake
+            where = f"MySQL at {u.host or '127.0.0.1'}:{u.port or 3306}"
+            raise ConnectError(f"{where}: TLS: {redact(str(exc), self.secret)}") from None
 
     def _connect_error(self, exc: Exception) -> XferError:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

@@ -62,7 +62,9 @@ def tls_options(url: Url) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in TLS_FILES:
         if k in url.query:
-            out[k] = url.query[k]
+            if not Path(url.query[k]).expanduser().is_file():
+                raise UsageError(f"{url.role} URL: {k}: no such file: {url.query[k]}")
+            out[k] = str(Path(url.query[k]).expanduser())
     for k in TLS_FLAGS:
         if k in url.query:
             v = url.query[k].strip().lower()
