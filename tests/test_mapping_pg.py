@@ -51,7 +51,7 @@ def user_tables(pg: PG) -> list[str]:
         for s, t in rows(
             pg,
             "SELECT schemaname, tablename FROM pg_tables "
-            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema', '_xfer') ORDER BY 1, 2",
         )
     ]
 

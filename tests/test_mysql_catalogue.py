@@ -196,7 +196,7 @@ def plan_ddl(table: Table, **options: str) -> tuple[list[str], object]:
     target = Postgres(parse("postgresql://postgres@127.0.0.1/x", role="target"))
     plan = build_plan(source, target, [table], Options(**options))  # type: ignore[arg-type]
     (tp,) = plan.tables
-    return target.create_table_sql(tp.target) + target.post_data_sql(tp.target), plan
+    return target.create_table_sql(tp.target) + target.checks_sql(tp.target) + target.post_data_sql(tp.target), plan
 
 
 def test_mysql8_shapes_become_postgres_ddl() -> None:

@@ -157,7 +157,10 @@ def test_zero_dates_error_rejects_the_rows_and_names_the_file(
     rejects = tmp_path / "rejects.jsonl"
     result = run_cli("migrate", mysql_url, pg_url, "--zero-dates", "error", "--reject-file", rejects)
     assert result.exit_code == 1
-    assert "2 row(s) rejected (all_types)" in result.output and str(rejects) in result.output
+    assert (
+        "all_types: 2 row(s) refused by the target (more than --max-errors 0)" in result.output
+        and str(rejects) in result.output
+    )
     lines = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert {(r["key"]["id"], r["column"]) for r in lines} == {
         (8, "dt"), (8, "dtm"), (8, "dtm6"), (8, "ts"), (8, "ts3"), (9, "dt"), (9, "dtm"), (9, "dtm6")
@@ -200,7 +203,7 @@ def test_nul_bytes_reject_the_row_by_default(mysql_url, mysql_conn, pg_url, pg_c
         (4, None),
     ]  # bytea keeps NUL bytes: only text is concerned
     summary = json.loads(report.read_text())
-    assert summary["status"] == "rejected" and summary["totals"]["rejected_rows"] == 2
+    assert summary["status"] == "failed" and summary["totals"]["rejected_rows"] == 2  # past --max-errors 0
 
 
 def test_nul_bytes_strip_is_counted(mysql_url, mysql_conn, pg_url, pg_conn, run_cli, tmp_path) -> None:
@@ -225,7 +228,7 @@ def test_a_row_postgres_refuses_is_isolated_and_the_rest_is_copied(
     rejects = tmp_path / "r.jsonl"
     result = run_cli("migrate", mysql_url, pg_url, "--batch-size", "16", "--reject-file", rejects, "-q")
     assert result.exit_code == 1
-    assert "1 row(s) rejected (docs)" in result.output
+    assert "docs: 1 row(s) refused by the target" in result.output
     (line,) = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert line["table"] == "docs" and line["key"] == {"id": 17} and line["column"] == "doc"
     assert line["value"] == '{"bad": "\\u0000"}' and "\\u0000" in line["reason"]
@@ -298,8 +301,8 @@ def test_table_without_primary_key_copies_duplicates_and_rejects_by_whole_row(
         )
     rejects = tmp_path / "r.jsonl"
     result = run_cli("migrate", mysql_url, pg_url, "--reject-file", rejects)
-    assert result.exit_code == 1 and "1 row(s) rejected (log)" in result.output
-    assert re.search(r"^log +3 .* ok", result.output, re.M)  # verified: both identical rows are there
+    assert result.exit_code == 1 and "log: 1 row(s) refused by the target" in result.output
+    assert re.search(r"^log +3 .* FAILED", result.output, re.M)  # verified: both identical rows are there
     (line,) = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert line["key"] == {"at": "2024-01-02T00:00:00", "msg": "bad\x00"}
     assert pg_conn.execute("SELECT count(*) FROM log WHERE msg = 'twice'").fetchone() == (2,)

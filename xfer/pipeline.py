@@ -151,7 +151,6 @@ def _migrate(
         report.reject_file = runs.write_rejects(journal, options.reject_file)
         if note := runs.results_note(journal, results):
             report.notes.append(note)
-    runs.enforce_max_errors(report, options, journal)
     _build_constraints(target, the_plan, results, existing)
     if not options.data_only:
         report.views = _create_views(target, the_plan)
@@ -165,6 +164,7 @@ def _migrate(
     else:
         for r in report.tables:
             r.status = "ok" if r.status == "pending" else r.status
+    runs.enforce_max_errors(report, options, journal)  # after verification: what was copied is checked
     report.seconds = time.monotonic() - started
     return report
 
