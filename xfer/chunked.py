@@ -111,6 +111,7 @@ def copy_chunks(
             for col, n in c.policies.items():
                 counts.setdefault(col, Counter()).update(n)
             bar.update(c.rows)
+            r.bytes += c.bytes
             total = total + c.checksum
             r.rejected_rows += c.rejected
         journal.set_table(name, "copied")
@@ -155,7 +156,7 @@ def _copy_one(
                 if texts:
                     batch = policies.apply_nul_bytes(batch, texts)
                 out = conform(batch, schema, tp.source.name)
-                r.bytes += out.nbytes
+                mark.bytes += out.nbytes
                 mark.rows += _write(target, tp, out, hasher, isolated)
             mark.checksum = hasher.checksum
             mark.rejects = policies.rejects + isolated

@@ -77,6 +77,7 @@ SCHEMA_DDL = [
         key_hi numeric,
         attempts integer NOT NULL DEFAULT 0,
         rows bigint,
+        bytes bigint,
         rejected bigint,
         checksum text,
         policies jsonb,
@@ -146,6 +147,7 @@ class ChunkState:
     rows: int = 0
     rejected: int = 0
     checksum: Checksum = field(default_factory=Checksum)
+    bytes: int = 0
     policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values changed
 
 
@@ -154,6 +156,7 @@ class ChunkMark:
     """Filled in by the copy of one chunk; written with the chunk's rows when it commits."""
 
     rows: int = 0
+    bytes: int = 0
     checksum: Checksum = field(default_factory=Checksum)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     policies: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -244,6 +247,8 @@ class Journal:
         self._chunks: dict[str, list[ChunkState]] = {}
         self._lock()
         self._load()
+        #: chunks a resumed run found done (and did not copy again)
+        self.kept_chunks = sum(c.done for cs in self._chunks.values() for c in cs)
 
     @property
     def run_id(self) -> str:
@@ -313,8 +318,8 @@ class Journal:
         rows = self.d._query(f"SELECT step FROM {S}.steps WHERE run_id = %s", (self.run_id,))
         self._steps = {r[0] for r in rows}
         self._chunks = {}
-        for table, n, key, lo, hi, rows_, rejected, checksum, policies, done in self.d._query(
-            f"SELECT source_table, chunk, key_column, key_lo, key_hi, rows, rejected, checksum, policies, "
+        for table, n, key, lo, hi, rows_, rejected, checksum, bytes_, policies, done in self.d._query(
+            f"SELECT source_table, chunk, key_column, key_lo, key_hi, rows, rejected, checksum, bytes, policies, "
             "done_at IS NOT NULL "
             f"FROM {S}.chunks WHERE run_id = %s ORDER BY source_table, chunk",
             (self.run_id,),
@@ -330,6 +335,7 @@ class Journal:
                     rows_ or 0,
                     rejected or 0,
                     _checksum_of(checksum),
+                    bytes_ or 0,
                     policies or {},
                 )
             )
@@ -415,7 +421,7 @@ class Journal:
                 yield mark
         except psycopg.Error as exc:  # the journal's own statements, or the commit
             raise d.refused(f"COMMIT of {c.table} chunk {c.chunk}", exc) from None  # type: ignore[attr-defined]
-        c.done, c.rows, c.checksum, c.policies = True, mark.rows, mark.checksum, mark.policies
+        c.done, c.rows, c.checksum, c.policies, c.bytes = True, mark.rows, mark.checksum, mark.policies, mark.bytes
         c.rejected = _rejected_rows(mark.rejects)
 
     @contextmanager
@@ -435,11 +441,13 @@ class Journal:
             with conn.cursor() as cur:
                 cur.execute(
                     f"UPDATE {S}.chunks SET done_at = clock_timestamp(), rows = %s, rejected = %s, checksum = %s, "
-                    "policies = %s WHERE run_id = %s AND source_table = %s AND chunk = %s AND done_at IS NULL",
+                    "bytes = %s, policies = %s "
+                    "WHERE run_id = %s AND source_table = %s AND chunk = %s AND done_at IS NULL",
                     (
                         mark.rows,
                         _rejected_rows(mark.rejects),
                         _checksum_text(mark.checksum),
+                        mark.bytes,
                         json.dumps(mark.policies),
                         self.run_id,
                         c.table,

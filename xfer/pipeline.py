@@ -149,7 +149,7 @@ def _migrate(
     report.reject_file = str(rejects.path) if rejects.rows else None
     if journal is not None:
         report.reject_file = runs.write_rejects(journal, options.reject_file)
-        if note := runs.results_note(journal, results):
+        if note := runs.results_note(journal):
             report.notes.append(note)
     _build_constraints(target, the_plan, results, existing)
     if not options.data_only:

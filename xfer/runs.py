@@ -19,7 +19,7 @@ from .journal import Journal
 from .options import Options
 from .plan import Plan
 from .policies import RejectFile
-from .report import RunReport, TableResult
+from .report import RunReport
 from .retry import RetryPolicy
 
 log = logging.getLogger("xfer")
@@ -179,9 +179,7 @@ def resume_hint(run_id: str) -> str:
     )
 
 
-def results_note(j: Journal, results: dict[str, TableResult]) -> str | None:
+def results_note(j: Journal) -> str | None:
     if not j.resumed:
         return None
-    done = sum(1 for name in results for c in j.chunks(name) if c.done)
-    total = sum(len(j.chunks(name)) for name in results)
-    return f"resumed run {j.run_id}: {done} of {total} chunk(s) had been copied before"
+    return f"resumed run {j.run_id}: {j.kept_chunks} chunk(s) copied before were kept, the rest copied now"
