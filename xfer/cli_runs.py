@@ -55,9 +55,15 @@ def rollback_cmd(target: str | None, run_id: str | None, yes: bool, quiet: bool)
     def confirm(plan: rollback.RollbackPlan) -> bool:
         r = plan.run
         click.echo(f"run {r.run_id} ({r.status}, started {r.started:%Y-%m-%d %H:%M:%S}): {r.source} -> {r.target}")
-        if plan.drop:
-            click.echo(f"will drop {len(plan.drop)} object(s):")
-            for o in plan.drop:
+        tables = {(o.schema, o.name) for o in plan.drop if o.kind in ("table", "foreign table")}
+        shown = [o for o in plan.drop if not o.part_of(tables)]
+        if shown:
+            click.echo(
+                f"will drop {len(shown)} object(s)"
+                + (" (tables with their indexes, constraints and triggers)" if tables else "")
+                + ":"
+            )
+            for o in shown:
                 click.echo(f"  {o}")
         else:
             click.echo("nothing to drop")

@@ -30,7 +30,13 @@ UNION ALL
 SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
          WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table'
          ELSE 'index' END,
-       n.nspname, c.relname, '', c.oid::bigint
+       n.nspname, c.relname,
+       -- the table an index or an owned sequence belongs to (they go with it)
+       COALESCE((SELECT t.relname FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid WHERE x.indexrelid = c.oid),
+                (SELECT t.relname FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')
+                    AND d.refclassid = 'pg_class'::regclass AND c.relkind = 'S' LIMIT 1), ''),
+       c.oid::bigint
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND {_OWN_SCHEMAS}
 UNION ALL
@@ -86,9 +92,13 @@ class CatalogObject:
         q = f"{self.schema}.{self.name}" if self.kind != "schema" else self.name
         if self.kind == "function":
             return f"function {q}({self.ident})"
-        if self.kind in ("trigger", "constraint"):
+        if self.kind in ("trigger", "constraint") or (self.kind in ("index", "sequence") and self.ident):
             return f"{self.kind} {self.name} on {self.schema}.{self.ident}"
         return f"{self.kind} {q}"
+
+    def part_of(self, tables: set[tuple[str, str]]) -> bool:
+        """True for an index, constraint, trigger or owned sequence of one of `tables`."""
+        return self.kind in ("index", "constraint", "trigger", "sequence") and (self.schema, self.ident) in tables
 
 
 class PostgresCatalog:
@@ -119,19 +129,20 @@ class PostgresCatalog:
             if names(kind):
                 out.append(sql.format(names(kind)))
         for o in objs:
-            if o.kind == "trigger" and (o.schema, o.ident) not in tables:
+            if o.kind == "trigger" and not o.part_of(tables):
                 out.append(f"DROP TRIGGER IF EXISTS {q(o.name)} ON {q(o.schema)}.{q(o.ident)}")
         # foreign keys first: a primary key may be what one of them references
         for o in sorted((o for o in objs if o.kind == "constraint"), key=lambda o: o.name):
-            if (o.schema, o.ident) not in tables:
+            if not o.part_of(tables):
                 out.append(f"ALTER TABLE {q(o.schema)}.{q(o.ident)} DROP CONSTRAINT IF EXISTS {q(o.name)}")
         if names("table"):
             out.append(f"DROP TABLE IF EXISTS {names('table')}")  # one statement: FKs between them are fine
         if names("foreign table"):
             out.append(f"DROP FOREIGN TABLE IF EXISTS {names('foreign table')}")
         for kind, sql in (("index", "DROP INDEX IF EXISTS {}"), ("sequence", "DROP SEQUENCE IF EXISTS {}")):
-            if names(kind):
-                out.append(sql.format(names(kind)))
+            rest = ", ".join(f"{q(o.schema)}.{q(o.name)}" for o in objs if o.kind == kind and not o.part_of(tables))
+            if rest:
+                out.append(sql.format(rest))
         for o in objs:
             if o.kind == "function":
                 out.append(f"DROP FUNCTION IF EXISTS {q(o.schema)}.{q(o.name)}({o.ident})")
