@@ -81,7 +81,9 @@ def rollback_cmd(target: str | None, run_id: str | None, yes: bool, quiet: bool)
     if done is None:
         click.echo("nothing was changed")
         sys.exit(1)
-    click.echo(f"rolled back run {done.run.run_id}: {len(done.drop)} object(s) dropped")
+    tables = {(o.schema, o.name) for o in done.drop if o.kind in ("table", "foreign table")}
+    dropped = sum(1 for o in done.drop if not o.part_of(tables))
+    click.echo(f"rolled back run {done.run.run_id}: {dropped} object(s) dropped")
 
 
 @main.command("restore")
