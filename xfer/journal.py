@@ -263,21 +263,58 @@ class Journal:
         target: str,
         args: dict[str, Any],
         plan: dict[str, Any],
+        tables: list[tuple[str, str, bool]],
         retry: RetryPolicy,
     ) -> Journal:
-        """A new run: creates the journal's schema if needed (remembering that this run did)."""
-        created = cls._ensure_schema(d)
+        """A new run, with `tables` ((source name, target name, existed before the run) each),
+        recorded in one transaction with the journal's schema when it is the first run (and
+        remembering that this run made it): a run killed here leaves nothing behind."""
         run_id = new_run_id()
-        fp = fingerprint(plan)
         args_json = mask(json.dumps(args, default=str, sort_keys=True))
-        d._query(
-            f"INSERT INTO {S}.runs (run_id, source, target, fingerprint, args, plan, created_journal, pid) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (run_id, mask(source), mask(target), fp, args_json, json.dumps(plan, default=str), created, os.getpid()),
-        )
+        conn = d.conn  # type: ignore[attr-defined]
+        try:
+            created = cls._record_start(conn, run_id, source, target, args_json, plan, tables)
+        except d._psycopg.Error as exc:  # type: ignore[attr-defined]
+            raise d.refused(f"CREATE SCHEMA {S} (the run journal)", exc) from None  # type: ignore[attr-defined]
         (run,) = [r for r in list_runs(d) if r.run_id == run_id]
-        log.info("run %s: journal in schema %s of the target", run_id, S)
+        log.info("run %s: journal in schema %s of the target%s", run_id, S, " (created)" if created else "")
         return cls(d, run, retry, resumed=False)
+
+    @staticmethod
+    def _record_start(
+        conn: Any,
+        run_id: str,
+        source: str,
+        target: str,
+        args_json: str,
+        plan: dict[str, Any],
+        tables: list[tuple[str, str, bool]],
+    ) -> bool:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_SALT,))  # two first runs at once
+            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (S,))
+            created = cur.fetchone() is None
+            for sql in SCHEMA_DDL:
+                cur.execute(sql)
+            cur.execute(
+                f"INSERT INTO {S}.runs (run_id, source, target, fingerprint, args, plan, created_journal, pid) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    run_id,
+                    mask(source),
+                    mask(target),
+                    fingerprint(plan),
+                    args_json,
+                    json.dumps(plan, default=str),
+                    created,
+                    os.getpid(),
+                ),
+            )
+            cur.executemany(
+                f"INSERT INTO {S}.tables (run_id, source_table, target_table, preexisting) VALUES (%s, %s, %s, %s)",
+                [(run_id, src, tgt, pre) for src, tgt, pre in tables],
+            )
+        return created
 
     @classmethod
     def resume(cls, d: Dialect, run: RunInfo, plan: dict[str, Any], retry: RetryPolicy) -> Journal:
@@ -294,17 +331,6 @@ class Journal:
             (os.getpid(), run.run_id),
         )
         return cls(d, run, retry, resumed=True)
-
-    @staticmethod
-    def _ensure_schema(d: Dialect) -> bool:
-        conn = d.conn  # type: ignore[attr-defined]
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_SALT,))  # two first runs at once
-            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (S,))
-            created = cur.fetchone() is None
-            for sql in SCHEMA_DDL:
-                cur.execute(sql)
-        return created
 
     def _lock(self) -> None:
         got = self.d._query("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_SALT, _lock_key(self.run_id)))[0][0]
@@ -359,16 +385,6 @@ class Journal:
         self.d.close()
 
     # -- tables and chunks -------------------------------------------------------------------------
-    def add_tables(self, tables: list[tuple[str, str, bool]]) -> None:
-        """(source name, target name, existed before the run) of every planned table; kept
-        as first recorded when the run is resumed."""
-        for source, target, pre in tables:
-            self._write(
-                f"INSERT INTO {S}.tables (run_id, source_table, target_table, preexisting) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (self.run_id, source, target, pre),
-            )
-
     def chunks(self, table: str) -> list[ChunkState]:
         return self._chunks.get(table, [])
 

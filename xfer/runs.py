@@ -101,8 +101,8 @@ def open_run(
             log.warning("resuming run %s (started %s)", j.run_id, f"{resumable.started:%Y-%m-%d %H:%M:%S}")
         else:
             args = {k: v for k, v in asdict(options).items() if k != "mapping"}
-            j = Journal.start(d, str(source.url), str(target.url), args, summary, retry_policy(options))
-            j.add_tables([(tp.source.name, tp.target.name, tp.target.name in existing) for tp in the_plan.tables])
+            tables = [(tp.source.name, tp.target.name, tp.target.name in existing) for tp in the_plan.tables]
+            j = Journal.start(d, str(source.url), str(target.url), args, summary, tables, retry_policy(options))
     except XferError as exc:
         if resumable is None and "permission denied" in exc.message:
             exc.hint = "xfer keeps its run journal in schema _xfer of the target: grant CREATE, or use --no-journal"

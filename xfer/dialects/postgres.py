@@ -404,7 +404,8 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
 
     # -- writing --------------------------------------------------------------------------
     def create_schema(self) -> None:
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(self.schema)}")
+        if not self.schema_exists():  # (IF NOT EXISTS alone still needs CREATE on the database)
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(self.schema)}")
 
     def drop_table(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {self.qualified(name)} CASCADE")
