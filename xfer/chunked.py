@@ -22,7 +22,7 @@ import pyarrow as pa
 from .checksum import Checksum, Hasher
 from .copy import _write, nul_columns, table_policies
 from .dialects.base import Dialect
-from .errors import XferError
+from .errors import CopyError, XferError
 from .journal import ChunkState, Journal
 from .options import Options
 from .plan import TablePlan
@@ -30,6 +30,7 @@ from .progress import ProgressFactory
 from .report import TableResult
 from .retry import RetryPolicy
 from .transform import conform
+from .urls import redact
 
 log = logging.getLogger("xfer")
 
@@ -47,7 +48,12 @@ def key_ranges(source: Dialect, tp: TablePlan, chunk_rows: int) -> list[Range]:
     if not pa.types.is_integer(col.arrow):
         return whole
     q = source.quote(col.name)
-    ((lo, hi, n),) = source._query(f"SELECT MIN({q}), MAX({q}), COUNT(*) FROM {source.qualified(t.name)}")  # type: ignore[attr-defined]
+    sql = f"SELECT MIN({q}), MAX({q}), COUNT(*) FROM {source.qualified(t.name)}"
+    try:
+        ((lo, hi, n),) = source._query(sql)  # type: ignore[attr-defined]
+    except Exception as exc:  # the driver's own error: transient or not, as the dialect says
+        msg = redact(str(exc), source.url.secret)
+        raise CopyError(f"{t.name}: finding its key ranges: {msg}", transient=source.is_transient(exc)) from None
     if lo is None or int(n) <= chunk_rows:
         return whole
     lo, hi = int(lo), int(hi)
@@ -89,11 +95,16 @@ def copy_chunks(
     (done before or now) for verification. A permanent error marks the table failed."""
     t0 = time.monotonic()
     name = tp.source.name
-    chunks = journal.chunks(name) or journal.add_chunks(name, key_ranges(source, tp, options.batch_size))
     bar = progress(tp.target.name, tp.source.row_estimate)
     total = Checksum()
     counts: dict[str, Counter[str]] = {}  # what value policies did, over every chunk
+    chunks: list[ChunkState] = []
+    c: ChunkState | None = None
     try:
+        chunks = journal.chunks(name) or journal.add_chunks(
+            name,
+            retry.run(f"{name}: key ranges", lambda: key_ranges(source, tp, options.batch_size), source.reconnect),
+        )
         pending = [c for c in chunks if not c.done]
         if pending and len(pending) < len(chunks):
             log.info("%s: %d of %d chunks already copied", name, len(chunks) - len(pending), len(chunks))
@@ -117,7 +128,7 @@ def copy_chunks(
         journal.set_table(name, "copied")
         r.source_rows = total.rows
     except XferError as exc:
-        where = describe(c, len(chunks))
+        where = describe(c, len(chunks)) if c is not None else "planning its chunks"
         r.status = "failed"
         r.error = f"{where}: {exc}" + (f" ({total.rows} rows had been committed)" if total.rows else "")
         r.source_rows = None
