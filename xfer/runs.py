@@ -19,7 +19,7 @@ from .journal import Journal
 from .options import Options
 from .plan import Plan
 from .policies import RejectFile
-from .report import RunReport
+from .report import RunReport, TableResult
 from .retry import RetryPolicy
 
 log = logging.getLogger("xfer")
@@ -141,6 +141,14 @@ def enforce_max_errors(report: RunReport, options: Options, j: Journal | None) -
             )
             if j is not None:
                 j.set_table(r.name, "failed", r.error)
+
+
+def mark_tables(j: Journal | None, results: dict[str, TableResult]) -> None:
+    """Each table's state after a copy that does not keep it itself (the parallel copy)."""
+    if j is None:
+        return
+    for name, r in results.items():
+        j.set_table(name, "failed" if r.status == "failed" else "copied", r.error if r.status == "failed" else None)
 
 
 def write_rejects(j: Journal, path: str | None) -> str | None:
