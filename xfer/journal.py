@@ -500,7 +500,7 @@ class Journal:
         if key in self._steps:
             log.debug("already done in run %s: %s", self.run_id, sql.splitlines()[0][:120])
             return
-        what = f"{sql.splitlines()[0][:80]}"
+        what = "DDL step"  # the error message quotes the statement
 
         def reconnect() -> None:
             d.reconnect()
