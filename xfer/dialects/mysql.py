@@ -608,35 +608,50 @@ class MySQL(Dialect):
             conn = self._open(streaming=True)
         cols = ", ".join(self.select_expr(c) for c in table.columns)
         schema = table.arrow_schema
+        cur = conn.cursor()
         try:
-            with conn.cursor() as cur:
-                cur.execute(f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else ""))
-                while True:
-                    rows = cur.fetchmany(batch_rows)
-                    if not rows:
-                        break
-                    arrays, flags = [], []
-                    for col, values in zip(table.columns, zip(*rows, strict=True), strict=True):
-                        raw = pa.array(values, pa.binary())
-                        if pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow):
-                            text = raw.cast(pa.string())
-                            arr, zero = parse_temporal(text, col.arrow)
-                            arrays.append(arr)
-                            if zero is not None:
-                                flags.append(Flag(col.name, zero, text, "zero date"))
-                        else:
-                            arrays.append(parse_column(col, raw))
-                    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-                    if flags and policies is not None:
-                        batch = policies.apply_flags(batch, flags)
-                    yield batch
+            # (the cursor is closed in `finally`, where a killed connection cannot fail the close)
+            cur.execute(f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else ""))
+            while True:
+                rows = cur.fetchmany(batch_rows)
+                if not rows:
+                    break
+                arrays, flags = [], []
+                for col, values in zip(table.columns, zip(*rows, strict=True), strict=True):
+                    raw = pa.array(values, pa.binary())
+                    if pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow):
+                        text = raw.cast(pa.string())
+                        arr, zero = parse_temporal(text, col.arrow)
+                        arrays.append(arr)
+                        if zero is not None:
+                            flags.append(Flag(col.name, zero, text, "zero date"))
+                    else:
+                        arrays.append(parse_column(col, raw))
+                batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+                if flags and policies is not None:
+                    batch = policies.apply_flags(batch, flags)
+                yield batch
         except self._pymysql.err.MySQLError as exc:
             raise CopyError(
                 f"reading {table.name}: {redact(str(exc), self.secret)}", transient=self.is_transient(exc)
             ) from None
+        except AttributeError:
+            if conn._sock is not None:  # not pymysql reading from a connection that is gone: a bug
+                raise
+            raise CopyError(f"reading {table.name}: lost connection to the server", transient=True) from None
         finally:
+            _close_quietly(cur)
             if own:
-                conn.close()
+                _close_quietly(conn)
+
+
+def _close_quietly(thing: Any) -> None:
+    """Close a cursor or connection whose connection may have been killed: pymysql then fails
+    while finishing the stream, and that must not hide the error being raised."""
+    try:
+        thing.close()
+    except Exception:
+        pass
 
 
 def _alive(conn: Any) -> bool:
