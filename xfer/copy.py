@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from .checksum import Checksum, Hasher
+from .checksum import BucketMap, MapHasher
+from .comparison import plan_comparison
 from .dialects.base import Dialect
 from .errors import XferError
 from .options import Options
@@ -23,9 +24,11 @@ log = logging.getLogger("xfer")
 
 def copy_table(
     source: Dialect, target: Dialect, tp: TablePlan, r: TableResult, options: Options, progress: ProgressFactory
-) -> Checksum:
+) -> BucketMap:
     t0 = time.monotonic()
-    hasher = Hasher(tp.target.arrow_schema, tp.json_columns)
+    # the source side of the final check: bucket checksums of the rows as they are written
+    cmp = plan_comparison(source, tp, options.float_digits)
+    hasher = MapHasher(tp.target.arrow_schema, cmp.canons, cmp.spec, tp.source.name)
     bar = progress(tp.target.name, tp.source.row_estimate)
     schema = tp.target.arrow_schema
     rows = 0
@@ -51,4 +54,4 @@ def copy_table(
         bar.close()
         hasher.close()
         r.seconds = time.monotonic() - t0
-    return hasher.checksum
+    return hasher.map

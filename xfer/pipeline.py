@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 
 from . import urls
-from .checksum import Checksum
+from .checksum import BucketMap
 from .connect import open_source, open_target
 from .copy import copy_table
 from .dialects import dialect_for
@@ -81,7 +81,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         existing = _preflight(target, the_plan, options)
         target.prepare_for_load()
         _create_tables(target, the_plan, options, existing)
-        sums: dict[str, Checksum] = {}
+        sums: dict[str, BucketMap] = {}
         if not options.schema_only:
             with source.snapshot():
                 for tp in the_plan.tables:
@@ -91,7 +91,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
             for r in report.tables:
                 r.status = "created" if r.status == "pending" else r.status
         elif options.verify:
-            compare_targets(target, the_plan, results, sums, options)
+            compare_targets(target, the_plan, results, sums, options, source=source)
         else:
             for r in report.tables:
                 r.status = "ok" if r.status == "pending" else r.status

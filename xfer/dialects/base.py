@@ -8,15 +8,31 @@ each module). The pipeline and the verifier only ever talk to this interface.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
 from ..errors import MissingDriverError
 from ..schema import Column, ForeignKey, Table
 from ..urls import Url
+
+if TYPE_CHECKING:
+    from ..canonical import Canon
+
+
+@dataclass(frozen=True)
+class HashSQL:
+    """How an engine spells the pieces of the canonical row hash (see `xfer.pushdown`).
+    Templates take `{x}` (and `{start}`, `{w}` where noted)."""
+
+    concat: tuple[str, str, str]  # (open, separator, close) joining text pieces
+    length: str  # byte length of text {x}, as text
+    md5: str  # MD5 of text {x}, as 32 lower-case hex digits
+    hex_int: str  # 15 hex digits of {x} from 1-based {start}, as an integer
+    int_div: str  # {x} divided by the positive integer {w}, for {x} >= 0, as an integer
 
 
 def require(module: str, engine: str) -> Any:
@@ -179,6 +195,32 @@ class Dialect:
 
     def prepare_for_load(self) -> None:
         """Session settings for a bulk load (optional)."""
+
+    # -- verification ---------------------------------------------------------------------
+    #: placeholder for parameters in `verify_query` and `read_rows` conditions
+    param_marker: ClassVar[str] = "%s"
+    #: the pieces of the canonical row hash in this engine's SQL; None: hashed client side only
+    hash_sql: ClassVar[HashSQL | None] = None
+
+    def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query for the verifier and return every row. Inside `snapshot()` it
+        sees the snapshot. Values come back as the driver gives them (numbers may be text or
+        bytes): callers convert."""
+        raise NotImplementedError
+
+    def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Like `read_batches`, restricted to the rows matching the SQL condition `where`
+        (`param_marker` placeholders bound to `params`). Inside `snapshot()` it reads the snapshot."""
+        raise NotImplementedError
+
+    def canonical_sql(self, column: Column, canon: Canon) -> tuple[str, str] | None:
+        """`(null_condition, text)`: SQL rendering the canonical text (see `xfer.canonical`) of
+        a non-NULL value of `column` as this engine stores it, compared by `canon`'s rule, and the
+        condition under which the value counts as NULL (MySQL: zero dates too). The text must be
+        byte-for-byte what the client-side encoding gives for the same value: every rendering is
+        tested against it. None when the engine cannot render it exactly (floats in MySQL, JSON
+        everywhere): the verifier then hashes that table client side."""
+        return None
 
 
 _PARAMS = re.compile(r"^\s*([a-zA-Z ]+?)\s*(?:\((\d+)(?:\s*,\s*(\d+))?\))?\s*(unsigned)?\s*$")

@@ -8,7 +8,7 @@ from `?schema=` in the URL (default `public`). Sessions run with TimeZone UTC.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,10 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ..canonical import Canon
 from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
 from ..urls import redact
-from .base import Dialect, require, split_type
+from .base import Dialect, HashSQL, require, split_type
 
 # Neutral Arrow type -> PostgreSQL type. PostgreSQL has no unsigned integers: each unsigned
 # type goes to the next wider signed one, and uint64 to numeric(20,0), which holds 2**64-1.
@@ -353,6 +354,91 @@ class Postgres(Dialect):
             except self._psycopg.Error as exc:
                 raise CopyError(f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}") from None
             yield batch.num_rows
+
+    # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------
+    hash_sql = HashSQL(
+        concat=("", " || ", ""),
+        length="octet_length({x})::text",
+        md5="md5({x})",
+        hex_int="('x' || substr({x}, {start}, 15))::bit(60)::bigint",
+        int_div="div({x}, {w})",
+    )
+
+    def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._query(sql, tuple(params) or None)
+        except self._psycopg.Error as exc:
+            raise XferError(f"PostgreSQL: verification query failed: {_pg_message(exc)}") from None
+
+    def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        cols = ", ".join(self.select_expr(c) for c in table.columns)
+        schema = table.arrow_schema
+        own_tx = self.conn.autocommit
+        if own_tx:
+            self.conn.autocommit = False
+        try:
+            with self.conn.cursor(name="xfer_read_rows") as cur:
+                cur.itersize = batch_rows
+                cur.execute(f"SELECT {cols} FROM {self.qualified(table.name)} WHERE {where}", tuple(params) or None)
+                while rows := cur.fetchmany(batch_rows):
+                    columns = list(zip(*rows, strict=True))
+                    arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        except self._psycopg.Error as exc:
+            raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
+        finally:
+            if own_tx:
+                self.conn.rollback()
+                self.conn.autocommit = True
+
+    def _can_hash(self) -> bool:
+        """md5() must see UTF-8 bytes, and extract(epoch ...) must be exact (numeric: 14+)."""
+        if not hasattr(self, "_hash_ok"):
+            ((enc, version),) = self._query(
+                "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int"
+            )
+            self._hash_ok = enc == "UTF8" and version >= 140000
+        return self._hash_ok
+
+    def canonical_sql(self, column: Column, canon: Canon) -> tuple[str, str] | None:
+        if not self._can_hash():
+            return None
+        q = self.quote(column.name)
+        native = column.native_type.lower()
+        base, _p, scale, _u = split_type(native)
+        null = f"{q} IS NULL"
+        kind = canon.kind
+        t = column.arrow
+        if kind == "int" and (pa.types.is_integer(t) or (base in ("numeric", "decimal") and scale == 0)):
+            return null, f"{q}::text"
+        if kind == "decimal" and base in ("numeric", "decimal") and scale == canon.scale:
+            return null, f"{q}::text"
+        if kind == "decimal" and (base in ("numeric", "decimal") or pa.types.is_integer(t)):
+            return null, f"round({q}, {canon.scale})::text"
+        if kind == "float" and canon.digits is None and pa.types.is_floating(t):
+            send, cast, bits, int_type = (
+                ("float4send", "real", 32, "int") if canon.bits == 32 else ("float8send", "float8", 64, "bigint")
+            )
+            ieee = f"('x' || encode({send}({q}::{cast}), 'hex'))::bit({bits})::{int_type}::text"
+            return null, f"CASE WHEN {q} = 'NaN' THEN 'NaN' ELSE {ieee} END"
+        if kind == "bool" and pa.types.is_boolean(t):
+            return null, f"CASE WHEN {q} THEN '1' ELSE '0' END"
+        if kind == "bool" and pa.types.is_integer(t):
+            return null, f"CASE {q} WHEN 0 THEN '0' WHEN 1 THEN '1' ELSE '?' || {q}::text END"
+        if kind == "date" and base == "date":
+            return null, f"({q} - DATE '1970-01-01')::text"
+        micros = f"(extract(epoch FROM {q}) * 1000000)::bigint::text"  # exact: numeric since 14
+        if kind == "timestamp" and pa.types.is_timestamp(t):
+            return null, micros
+        if kind == "time" and pa.types.is_time(t):
+            return null, micros
+        if kind == "duration" and pa.types.is_duration(t):
+            return null, micros
+        if kind == "text" and pa.types.is_string(t) and not column.meta.get("json") and not native.endswith("[]"):
+            return null, f"lower({q}::text)" if canon.lower else f"{q}::text"  # ::text drops CHAR's pad
+        if kind == "binary" and base == "bytea":
+            return null, f"upper(encode({q}, 'hex'))"
+        return None  # JSON (canonicalised client side), floats by digits, arrays, others
 
 
 def _pg_message(exc: Any) -> str:
