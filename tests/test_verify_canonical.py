@@ -16,7 +16,7 @@ import pytest
 import verify_data
 
 from xfer.canonical import Canon, canon_for, canonical_json, duck_encoded
-from xfer.checksum import BucketMap, Checksum, KeySpec, MapHasher, bucket_sql, comparable, range_width
+from xfer.checksum import ROWS_PER_BUCKET, BucketMap, Checksum, KeySpec, MapHasher, bucket_sql, comparable, range_width
 from xfer.comparison import Comparison, plan_comparison
 from xfer.connect import open_source, open_target
 from xfer.options import Options
@@ -26,11 +26,11 @@ from xfer.schema import Column, Table
 from xfer.verify import _readable
 
 
-def _client_texts(d: Any, table: Table, cmp: Comparison) -> dict[int, list[str]]:
+def _client_texts(d: Any, table: Table, cmp: Comparison, bulk: bool = False) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     con = duckdb.connect()
     exprs = ", ".join(duck_encoded(f"c{i}", c) for i, c in enumerate(cmp.canons))
-    for batch in d.read_batches(table, 10_000):
+    for batch in (d.verify_batches if bulk else d.read_batches)(table, 1_000):
         arrays = comparable(batch, cmp.schema, cmp.canons, table.name)
         con.register("b", pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))]))
         for row in con.execute(f"SELECT c0, {exprs} FROM b").fetchall():
@@ -64,10 +64,11 @@ def test_every_engine_renders_every_type_alike(mysql_url: str, mysql_conn: Any, 
         reading = _readable(actual, tp.target)
         client_src = _client_texts(source, tp.source, cmp)
         client_tgt = _client_texts(target, reading, cmp)
+        client_tgt_copy = _client_texts(target, reading, cmp, bulk=True)  # PostgreSQL: through COPY
         sql_src = _server_texts(source, tp.source, cmp)
         sql_tgt = _server_texts(target, reading, cmp)
     names = [c.name for c in tp.source.columns]
-    assert len(client_src) == 3006 and client_src == client_tgt
+    assert len(client_src) == 3006 and client_src == client_tgt == client_tgt_copy
     rendered_src = {names[i] for i in sql_src[1]}
     rendered_tgt = {names[i] for i in sql_tgt[1]}
     assert rendered_src == set(names) - {"f", "g", "js"}  # MySQL: no exact float text; JSON client side
@@ -186,9 +187,10 @@ def test_integer_key_buckets_floor_negative_keys() -> None:
 
 
 def test_bucket_width_and_ranges() -> None:
-    assert range_width(1, 2_000_000, 2_000_000) == 1000
-    assert range_width(1, 2**62, 1_000_000) == math.ceil(2**62 / 1000)  # sparse keys: few buckets
-    assert range_width(None, None, 0) == 1000
+    per = ROWS_PER_BUCKET
+    assert range_width(1, 2_000_000, 2_000_000) == per
+    assert range_width(1, 2**62, 1_000_000) == math.ceil(2**62 / math.ceil(1_000_000 / per))  # sparse keys
+    assert range_width(None, None, 0) == per
     assert merge_ranges([7, 1, 2, 3, 9, 8]) == [(1, 3), (7, 9)]
 
 

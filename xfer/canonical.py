@@ -201,12 +201,38 @@ def _json_column(arr: pa.Array) -> pa.Array:
 
 def canonical_json(text: str) -> str:
     """JSON with sorted keys, no insignificant spaces and numbers by value (1.0 == 1,
-    1e2 == 100), so that the text as MariaDB keeps it and PostgreSQL's jsonb rendering of the
-    same document compare equal. Numbers are parsed exactly (no float rounding)."""
+    1e2 == 100, 2.50 == 2.5), so that the text as MariaDB keeps it and PostgreSQL's jsonb
+    rendering of the same document compare equal. Numbers are compared exactly: a document
+    with a number no double holds exactly takes the slower, all-decimal path."""
     try:
-        value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+        value = json.loads(text, parse_float=_exact_float)
+    except _Inexact:
+        return _canonical_decimal(text)
     except ValueError:
         return "invalid:" + text
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Inexact(Exception):
+    pass
+
+
+def _exact_float(s: str) -> int | float:
+    """A JSON number with a fraction or exponent: an int when integral, a float when the float's
+    shortest text is the same value, else the document needs exact decimals."""
+    f = float(s)
+    if repr(f) == s:  # the common case: already the shortest text of a double
+        return int(f) if f.is_integer() else f
+    d = Decimal(s)
+    if d == d.to_integral_value():
+        return int(d)
+    if Decimal(repr(f)) != d:
+        raise _Inexact
+    return f
+
+
+def _canonical_decimal(text: str) -> str:
+    value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
     return _dump(value)
 
 

@@ -22,8 +22,8 @@ import pyarrow as pa
 from .canonical import Canon, duck_encoded, prepare
 from .errors import CopyError
 
-ROWS_PER_BUCKET = 1_000  # a mismatched bucket costs ~this many rows read per side to locate
-MAX_BUCKETS = 100_000  # bounds the maps' memory; beyond 10^8 rows buckets grow instead
+ROWS_PER_BUCKET = 256  # a mismatched bucket costs ~this many rows read per side to locate
+MAX_BUCKETS = 200_000  # bounds the maps' memory; beyond 5 * 10^7 rows buckets grow instead
 
 
 @dataclass(frozen=True)

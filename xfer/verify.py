@@ -11,9 +11,16 @@ side is read in one snapshot; differences are re-read once outside it before bei
 from __future__ import annotations
 
 import ipaddress
+import queue
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
 
 from .checksum import BucketMap, MapHasher
 from .comparison import Comparison, Side, plan_comparison
@@ -142,10 +149,10 @@ def check_table(
     s_side = Side("source", source, tp.source) if source is not None else None
     if source_map is None:
         assert s_side is not None
-        s = side_map(s_side, cmp, options, progress)
+        s, t = _both_sides(s_side, t_side, cmp, options, progress)
     else:
         s = SideMap(source_map, "client", "hashed while the rows were copied", 0.0)
-    t = side_map(t_side, cmp, options, progress)
+        t = side_map(t_side, cmp, options, progress)
     for role, m in (("source", s), ("target", t)):
         v.method[role], v.method_reason[role], v.seconds[role] = m.method, m.reason, m.seconds
     want, got = s.map.total, t.map.total
@@ -217,6 +224,17 @@ def _summary(want: int, got: int) -> str:
     return "same row count, different content"
 
 
+def _both_sides(
+    source: Side, target: Side, cmp: Comparison, options: Options, progress: ProgressFactory
+) -> tuple[SideMap, SideMap]:
+    """Hash the two sides at the same time: each waits on its own server most of the time, and
+    DuckDB's hashing runs outside the GIL."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify") as pool:
+        s = pool.submit(side_map, source, cmp, options, progress)
+        t = pool.submit(side_map, target, cmp, options, progress)
+        return s.result(), t.result()
+
+
 def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFactory = no_progress) -> SideMap:
     method, reason = choose_method(side, cmp, options.verify_method)
     t0 = time.monotonic()
@@ -226,13 +244,47 @@ def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFa
     hasher = MapHasher(cmp.schema, cmp.canons, cmp.spec, cmp.name)
     bar = progress(f"{side.table.name} ({side.role})", side.table.row_estimate)
     try:
-        for batch in side.dialect.read_batches(side.table, options.batch_size):
+        for batch in prefetch(side.dialect.verify_batches(side.table, options.batch_size)):
             hasher.update(batch)
             bar.update(batch.num_rows)
         return SideMap(hasher.map, method, reason, time.monotonic() - t0)
     finally:
         bar.close()
         hasher.close()
+
+
+def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Read the next batches in a thread while this one is hashed (the driver and DuckDB both
+    spend much of their time outside the GIL)."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                if stop.is_set():
+                    break
+                q.put(b)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="xfer-verify-read", daemon=True)
+    worker.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let the reader finish (or notice `stop`) and release its connection
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 def choose_method(side: Side, cmp: Comparison, requested: str) -> tuple[str, str]:

@@ -208,6 +208,11 @@ class Dialect:
         bytes): callers convert."""
         raise NotImplementedError
 
+    def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Every row of `table` for the verifier, as `read_batches` gives them (the default). An
+        engine may override it with a faster bulk path (PostgreSQL: COPY)."""
+        return self.read_batches(table, batch_rows)
+
     def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Like `read_batches`, restricted to the rows matching the SQL condition `where`
         (`param_marker` placeholders bound to `params`). Inside `snapshot()` it reads the snapshot."""

@@ -391,6 +391,48 @@ class Postgres(Dialect):
                 self.conn.rollback()
                 self.conn.autocommit = True
 
+    def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Every row through `COPY (SELECT …) TO STDOUT` parsed by Arrow's CSV reader: no
+        Python object per value (several times faster than a cursor). Temporal values travel as
+        integers (epoch days / microseconds), bytea as hex; other types use `read_batches`."""
+        plan = [_copy_column(self, c) for c in table.columns]
+        if any(p is None for p in plan):
+            yield from self.read_batches(table, batch_rows)
+            return
+        exprs = ", ".join(p[0] for p in plan if p)
+        sql = f"COPY (SELECT {exprs} FROM {self.qualified(table.name)}) TO STDOUT (FORMAT csv)"
+        names = [f"c{i}" for i in range(len(plan))]
+        convert = pacsv.ConvertOptions(
+            column_types={n: p[1] for n, p in zip(names, plan, strict=True) if p},
+            null_values=[""],  # COPY writes NULL as an empty field and '' as "" (quoted)
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        )
+        read = pacsv.ReadOptions(column_names=names, block_size=8 << 20)
+        parse = pacsv.ParseOptions(newlines_in_values=True)
+        schema = table.arrow_schema
+        own_tx = self.conn.autocommit
+        if own_tx:
+            self.conn.autocommit = False
+        try:
+            with self.conn.cursor() as cur, cur.copy(sql) as copy:
+                reader = pacsv.open_csv(
+                    _CopyStream(copy), read_options=read, parse_options=parse, convert_options=convert
+                )
+                for chunk in reader:
+                    arrays = [_from_copy(a, f.type) for a, f in zip(chunk.columns, schema, strict=True)]
+                    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+                    for start in range(0, batch.num_rows, batch_rows):
+                        yield batch.slice(start, batch_rows)
+        except self._psycopg.Error as exc:
+            raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
+        finally:
+            if own_tx:
+                self.conn.rollback()
+                self.conn.autocommit = True
+
     def _can_hash(self) -> bool:
         """md5() must see UTF-8 bytes, and extract(epoch ...) must be exact (numeric: 14+)."""
         if not hasattr(self, "_hash_ok"):
@@ -439,6 +481,81 @@ class Postgres(Dialect):
         if kind == "binary" and base == "bytea":
             return null, f"upper(encode({q}, 'hex'))"
         return None  # JSON (canonicalised client side), floats by digits, arrays, others
+
+
+class _CopyStream(io.RawIOBase):
+    """A readable file over psycopg's COPY TO chunks, for Arrow's streaming CSV reader."""
+
+    def __init__(self, copy: Any) -> None:
+        self._chunks = iter(copy)
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buf = memoryview(bytes(chunk))
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _copy_column(d: Postgres, c: Column) -> tuple[str, pa.DataType] | None:
+    """(select expression, CSV column type) for the COPY-based scan, or None: not supported."""
+    q, t = d.quote(c.name), c.arrow
+    micros = f"(extract(epoch FROM {q}) * 1000000)::bigint"
+    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal128(t):
+        return q, t
+    if pa.types.is_decimal256(t):
+        return q, pa.string()
+    if pa.types.is_string(t):
+        return d.select_expr(c), pa.string()
+    if pa.types.is_binary(t):
+        return f"encode({q}, 'hex')", pa.string()
+    if pa.types.is_date(t):
+        return f"({q} - DATE '1970-01-01')", pa.int32()
+    if pa.types.is_timestamp(t) or pa.types.is_time(t) or pa.types.is_duration(t):
+        return micros, pa.int64()
+    return None
+
+
+def _from_copy(arr: pa.Array, t: pa.DataType) -> pa.Array:
+    if arr.type == t:
+        return arr
+    if pa.types.is_binary(t):
+        return _unhex(arr)
+    if pa.types.is_timestamp(t) or pa.types.is_time(t) or pa.types.is_duration(t) or pa.types.is_date(t):
+        return arr.cast(pa.int64() if not pa.types.is_date(t) else pa.int32()).view(t)
+    return arr.cast(t)
+
+
+_NIBBLE = np.zeros(256, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def _unhex(arr: pa.Array) -> pa.Array:
+    """Lower-case hex text -> binary, vectorised (the inverse of `bytea_hex`, without the '\\x')."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.string())
+    if len(arr) == 0:
+        return pa.array([], pa.binary())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    text = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+    data = (_NIBBLE[text[0::2]] << 4) | _NIBBLE[text[1::2]]
+    new_offsets = ((offsets - offsets[0]) // 2).astype(np.int32)
+    validity = arr.buffers()[0] if arr.null_count and arr.offset == 0 else None
+    out = pa.Array.from_buffers(
+        pa.binary(), len(arr), [validity, pa.py_buffer(new_offsets.tobytes()), pa.py_buffer(data.tobytes())]
+    )
+    if arr.null_count and validity is None:
+        out = pc.if_else(pc.is_null(arr), pa.scalar(None, pa.binary()), out)
+    return out
 
 
 def _pg_message(exc: Any) -> str:
