@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -155,20 +156,25 @@ def _table(report: pipeline.RunReport) -> Any:
     return t
 
 
-def run(mysql_url: str, pg_url: str, rows: int, changes: int, method: str) -> dict[str, Any]:
+def run(mysql_url: str, pg_url: str, rows: int, changes: int, method: str, repeat: int = 1) -> dict[str, Any]:
     ensure_databases(mysql_url, pg_url)
     built, build_s = build_source(mysql_url, rows)
     sel = (TABLE,)
-    migrated, migrate_s = _timed(
-        lambda: pipeline.migrate(mysql_url, pg_url, Options(tables=sel, if_exists="replace", verify=False))
-    )
-    if migrated.status != "ok":
-        raise SystemExit(f"migration failed: {_table(migrated).error}")
+    migrate_runs, clean_runs = [], []
     opts = Options(tables=sel, verify_method=method)
-    clean, clean_s = _timed(lambda: pipeline.verify(mysql_url, pg_url, opts))
-    t = _table(clean)
-    if t.status != "ok":
-        raise SystemExit(f"a clean verify found differences: {t.error}")
+    for _ in range(repeat):  # migrate and verify alternate: both see the same machine load
+        migrated, migrate_s = _timed(
+            lambda: pipeline.migrate(mysql_url, pg_url, Options(tables=sel, if_exists="replace", verify=False))
+        )
+        if migrated.status != "ok":
+            raise SystemExit(f"migration failed: {_table(migrated).error}")
+        clean, clean_s = _timed(lambda: pipeline.verify(mysql_url, pg_url, opts))
+        t = _table(clean)
+        if t.status != "ok":
+            raise SystemExit(f"a clean verify found differences: {t.error}")
+        migrate_runs.append(round(migrate_s, 2))
+        clean_runs.append(round(clean_s, 2))
+    migrate_s, clean_s = statistics.median(migrate_runs), statistics.median(clean_runs)
     changed = change_rows(pg_url, rows, changes)
     opts = Options(tables=sel, verify_method=method, sample=changes)
     located, locate_s = _timed(lambda: pipeline.verify(mysql_url, pg_url, opts))
@@ -179,8 +185,11 @@ def run(mysql_url: str, pg_url: str, rows: int, changes: int, method: str) -> di
         "rows": rows,
         "table_built": built,
         "build_seconds": round(build_s, 2),
-        "migrate_seconds": round(migrate_s, 2),
-        "verify_clean_seconds": round(clean_s, 2),
+        "repeat": repeat,
+        "migrate_seconds": round(migrate_s, 2),  # median of `repeat` runs
+        "migrate_runs": migrate_runs,
+        "verify_clean_seconds": round(clean_s, 2),  # median of `repeat` runs
+        "verify_clean_runs": clean_runs,
         "verify_clean_stages": t.verification.seconds if t.verification else {},
         "verify_clean_method": t.verification.method if t.verification else {},
         "verify_vs_migrate": round(clean_s / migrate_s, 2) if migrate_s else None,
@@ -200,9 +209,9 @@ def run(mysql_url: str, pg_url: str, rows: int, changes: int, method: str) -> di
 def _print(r: dict[str, Any]) -> None:
     lines = [
         f"rows                      {r['rows']:,}" + ("" if r["table_built"] else "  (table reused)"),
-        f"migrate (no check)        {r['migrate_seconds']:8.2f} s",
-        f"verify, clean             {r['verify_clean_seconds']:8.2f} s  ({r['verify_vs_migrate']}x the migration; "
-        f"methods {r['verify_clean_method']})",
+        f"migrate (no check)        {r['migrate_seconds']:8.2f} s  (median of {r['migrate_runs']})",
+        f"verify, clean             {r['verify_clean_seconds']:8.2f} s  (median of {r['verify_clean_runs']}: "
+        f"{r['verify_vs_migrate']}x the migration; methods {r['verify_clean_method']})",
         f"verify, {r['changed_rows']} rows changed    {r['verify_locate_seconds']:8.2f} s  "
         f"(+{r['locate_extra_seconds']:.2f} s; {r['buckets_mismatched']} of {r['buckets']} buckets drilled; "
         f"located all: {r['located_all']})",
@@ -218,9 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/xfer_bench", help="PostgreSQL URL")
     p.add_argument("--changes", type=int, default=10, help="rows changed in the target before locating")
     p.add_argument("--method", choices=VERIFY_METHODS, default="auto", help="verify --method")
+    p.add_argument("--repeat", type=int, default=1, help="migrate + clean verify runs; medians reported")
     p.add_argument("--json", type=Path, default=None, help="write the figures here (default bench-verify-N.json)")
     args = p.parse_args(argv)
-    result = run(args.mysql, args.pg, args.rows, args.changes, args.method)
+    result = run(args.mysql, args.pg, args.rows, args.changes, args.method, args.repeat)
     _print(result)
     out = args.json or Path(f"bench-verify-{args.rows}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -186,17 +186,28 @@ def _decimal_text(arr: pa.Array, scale: int) -> pa.Array:
 
 def _json_column(arr: pa.Array) -> pa.Array:
     arr = arr.cast(pa.string())
-    cache: dict[str, str] = {}
-    out = []
-    for v in arr.to_pylist():
-        if v is None:
-            out.append(None)
-            continue
-        c = cache.get(v)
-        if c is None:
-            c = cache[v] = canonical_json(v)
-        out.append(c)
-    return pa.array(out, pa.string())
+    texts = arr.to_pylist()
+    distinct = list(dict.fromkeys(t for t in texts if t is not None))
+    canon = dict(zip(distinct, _canonical_many(distinct), strict=True))
+    return pa.array([None if t is None else canon[t] for t in texts], pa.string())
+
+
+_DUMP = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _canonical_many(docs: list[str]) -> list[str]:
+    """`canonical_json` of each document. Parsing them as one JSON array is ~2x faster than one
+    call each; any doubt (a document that is not valid JSON on its own, an inexact number) and
+    each document is done alone."""
+    if not docs:
+        return []
+    try:
+        values = json.loads("[" + ",".join(docs) + "]", parse_float=_exact_float)
+    except (ValueError, _Inexact):
+        values = None
+    if values is None or len(values) != len(docs):
+        return [canonical_json(d) for d in docs]
+    return [_DUMP(v) for v in values]
 
 
 def canonical_json(text: str) -> str:
@@ -210,7 +221,7 @@ def canonical_json(text: str) -> str:
         return _canonical_decimal(text)
     except ValueError:
         return "invalid:" + text
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _DUMP(value)
 
 
 class _Inexact(Exception):

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ RECHECK_LIMIT = 10_000  # differing keys read again; beyond, counts are the snap
 KEYS_PER_QUERY = 500
 RANGES_PER_QUERY = 200
 FULL_READ_SHARE = 0.5  # hash buckets: past this share of mismatched buckets, read everything
+STORE_MEMORY = "512MB"  # the drilled rows' frames beyond this spill to a temporary directory
 
 
 @dataclass
@@ -67,6 +70,12 @@ class Store:
 
         self.cmp = cmp
         self.con = duckdb.connect()
+        # When most buckets differ (an empty target) the store holds a frame of every row: let
+        # DuckDB spill to disk instead of growing without bound.
+        self._tmp = tempfile.mkdtemp(prefix="xfer-diff-")
+        self.con.execute(f"SET temp_directory = '{self._tmp}'")
+        self.con.execute(f"SET memory_limit = '{STORE_MEMORY}'")
+        self.con.execute("SET preserve_insertion_order = false")
         self.keyless = not cmp.spec.key
 
     def load(self, side: Side, batches: Iterator[pa.RecordBatch], buckets: Sequence[int]) -> None:
@@ -134,6 +143,7 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 def frames(batch: pa.RecordBatch, cmp: Comparison, con: Any, side: Side) -> None:

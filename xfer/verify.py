@@ -229,6 +229,8 @@ def _both_sides(
 ) -> tuple[SideMap, SideMap]:
     """Hash the two sides at the same time: each waits on its own server most of the time, and
     DuckDB's hashing runs outside the GIL."""
+    if not (source.dialect.reads_in_any_thread and target.dialect.reads_in_any_thread):
+        return side_map(source, cmp, options, progress), side_map(target, cmp, options, progress)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify") as pool:
         s = pool.submit(side_map, source, cmp, options, progress)
         t = pool.submit(side_map, target, cmp, options, progress)
@@ -244,7 +246,8 @@ def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFa
     hasher = MapHasher(cmp.schema, cmp.canons, cmp.spec, cmp.name)
     bar = progress(f"{side.table.name} ({side.role})", side.table.row_estimate)
     try:
-        for batch in prefetch(side.dialect.verify_batches(side.table, options.batch_size)):
+        batches = side.dialect.verify_batches(side.table, options.batch_size)
+        for batch in prefetch(batches) if side.dialect.reads_in_any_thread else batches:
             hasher.update(batch)
             bar.update(batch.num_rows)
         return SideMap(hasher.map, method, reason, time.monotonic() - t0)
@@ -253,7 +256,7 @@ def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFa
         hasher.close()
 
 
-def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
     """Read the next batches in a thread while this one is hashed (the driver and DuckDB both
     spend much of their time outside the GIL)."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)

@@ -201,6 +201,8 @@ class Dialect:
     param_marker: ClassVar[str] = "%s"
     #: the pieces of the canonical row hash in this engine's SQL; None: hashed client side only
     hash_sql: ClassVar[HashSQL | None] = None
+    #: False when the connection may only be used by the thread that opened it (sqlite3)
+    reads_in_any_thread: ClassVar[bool] = True
 
     def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query for the verifier and return every row. Inside `snapshot()` it

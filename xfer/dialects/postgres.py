@@ -484,25 +484,35 @@ class Postgres(Dialect):
 
 
 class _CopyStream(io.RawIOBase):
-    """A readable file over psycopg's COPY TO chunks, for Arrow's streaming CSV reader."""
+    """A readable file over psycopg's COPY TO chunks (about one row each), for Arrow's CSV
+    reader, which asks for large blocks: `read(n)` gathers chunks up to `n` bytes."""
 
     def __init__(self, copy: Any) -> None:
         self._chunks = iter(copy)
-        self._buf = memoryview(b"")
+        self._left = b""
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
-        while not self._buf:
+    def read(self, n: int = -1) -> bytes:
+        parts, size = [self._left], len(self._left)
+        while n < 0 or size < n:
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
-            self._buf = memoryview(bytes(chunk))
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        data = b"".join(parts)
+        if n < 0 or len(data) <= n:
+            self._left = b""
+            return data
+        self._left = data[n:]
+        return data[:n]
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def _copy_column(d: Postgres, c: Column) -> tuple[str, pa.DataType] | None:

@@ -211,6 +211,7 @@ class SQLite(Dialect):
 
     # -- verification (added for xfer verify; SQLite has no MD5: hashed client side) --------
     param_marker = "?"
+    reads_in_any_thread = False  # sqlite3 connections belong to the thread that opened them
 
     def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._query(sql, tuple(params))
