@@ -256,3 +256,28 @@ def test_migrate_locates_differences_with_its_streamed_hashes(
         {"kind": "changed", "key": {"id": 4321}, "columns": {"v": {"source": "v4321", "target": "changed"}}}
     ]
     assert 'changed  id=4321  v: "v4321" -> "changed"' in result.output
+
+
+def test_big_target_hashed_in_a_second_process_on_the_same_snapshot(
+    migrated: tuple[str, str], pg_conn: Any, monkeypatch: Any
+) -> None:
+    """Big PostgreSQL targets are hashed by `python -m xfer.verify_worker` on the snapshot the
+    run exported: a change committed after the snapshot was taken is not seen."""
+    import xfer.verify
+
+    monkeypatch.setattr(xfer.verify, "PROCESS_MIN_ROWS", 0)
+    written = []
+
+    def factory(name: str, total: int | None) -> Any:
+        if "(source)" in name and not written:  # the snapshots exist; the worker is starting
+            pg_conn.execute("UPDATE rich SET vc = 'late' WHERE id = 1234")
+            written.append(name)
+        return _after_target_read(lambda: None)(name, total)
+
+    report = pipeline.verify(*migrated, Options(tables=("rich",)), progress=factory)
+    (t,) = report.tables
+    assert written and t.verification is not None
+    assert "second process on the same snapshot" in t.verification.method_reason["target"]
+    assert t.status == "ok"  # the worker read the snapshot, from before the write
+    later = pipeline.verify(*migrated, Options(tables=("rich",)))
+    assert later.tables[0].status == "mismatch"  # the write was real

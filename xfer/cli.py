@@ -175,6 +175,7 @@ def migrate(
     "report_paths",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
     help="Write the results to PATH: .md or .html for a sign-off document, else JSON (repeatable).",
 )
 @click.option(

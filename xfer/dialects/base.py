@@ -210,6 +210,16 @@ class Dialect:
         bytes): callers convert."""
         raise NotImplementedError
 
+    def export_snapshot(self) -> str | None:
+        """Inside `snapshot()`: an id another connection can adopt (`adopt_snapshot`) to read
+        the very same snapshot, e.g. from another process; None when the engine cannot."""
+        return None
+
+    @contextmanager
+    def adopt_snapshot(self, snapshot_id: str) -> Iterator[None]:
+        """Read, inside the block, the snapshot `export_snapshot` gave on another connection."""
+        raise NotImplementedError
+
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Every row of `table` for the verifier, as `read_batches` gives them (the default). An
         engine may override it with a faster bulk path (PostgreSQL: COPY)."""

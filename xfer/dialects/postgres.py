@@ -391,6 +391,20 @@ class Postgres(Dialect):
                 self.conn.rollback()
                 self.conn.autocommit = True
 
+    def export_snapshot(self) -> str | None:
+        return str(self._query("SELECT pg_export_snapshot()")[0][0])
+
+    @contextmanager
+    def adopt_snapshot(self, snapshot_id: str) -> Iterator[None]:
+        self.conn.autocommit = False
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            self.conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id.replace(chr(39), '')}'")
+            yield
+        finally:
+            self.conn.rollback()
+            self.conn.autocommit = True
+
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Every row through `COPY (SELECT …) TO STDOUT` parsed by Arrow's CSV reader: no
         Python object per value (several times faster than a cursor). Temporal values travel as
