@@ -73,3 +73,30 @@ def test_verify_of_the_bundled_sample_is_identical(tmp_path: Path, run_cli: Any)
     result = run_cli("verify", src, tgt, "--format", "md")
     assert result.exit_code == 0
     assert "IDENTICAL: 4 table(s), 12,660 source row(s)" in result.stdout
+
+
+def test_float_digits_policy(tmp_path: Path, run_cli: Any) -> None:
+    """Floats are compared exactly by default (one ulp is a difference); --float-digits N
+    compares them by N significant digits."""
+    import math
+
+    con = sqlite3.connect(tmp_path / "f.db")
+    con.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, x REAL)")
+    con.executemany("INSERT INTO m VALUES (?, ?)", [(i, i / 3) for i in range(1, 101)])
+    con.commit()
+    con.close()
+    src, tgt = f"sqlite:///{tmp_path / 'f.db'}", f"duckdb:///{tmp_path / 'f.duckdb'}"
+    assert run_cli("migrate", src, tgt, "-q").exit_code == 0
+    duck = duckdb.connect(str(tmp_path / "f.duckdb"))
+    duck.execute(f"UPDATE m SET x = {math.nextafter(7 / 3, 1)!r} WHERE id = 7")
+    duck.close()
+    exact = run_cli("verify", src, tgt, "--format", "json")
+    assert exact.exit_code == 3
+    (t,) = json.loads(exact.stdout)["tables"]
+    assert t["verification"]["samples"][0]["columns"] == {
+        "x": {"source": repr(7 / 3), "target": repr(math.nextafter(7 / 3, 1))}
+    }
+    relaxed = run_cli("verify", src, tgt, "--float-digits", "15", "--format", "json")
+    assert relaxed.exit_code == 0
+    (t,) = json.loads(relaxed.stdout)["tables"]
+    assert t["verification"]["policies"]["x"] == "REAL: 15 significant digits"

@@ -188,7 +188,7 @@ def _details(t: TableResult) -> list[str]:
 
 
 def _val(v: Any) -> str:
-    text = json.dumps(v, ensure_ascii=False) if isinstance(v, str) or v is None else str(v)
+    text = json.dumps(v, ensure_ascii=False) if isinstance(v, str | bool) or v is None else str(v)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

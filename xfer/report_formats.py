@@ -142,7 +142,7 @@ def _pairs(d: dict[str, Any]) -> str:
 
 
 def _show(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False) if isinstance(v, str) or v is None else str(v)
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, str | bool) or v is None else str(v)
 
 
 def _n(v: int | None) -> str:
