@@ -196,18 +196,6 @@ def _n(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
-def _n(v: int | None) -> str:
-    return "-" if v is None else f"{v:,}"
-
-
 def _bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
