@@ -99,7 +99,10 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
                     pending.append(p)
         for p in pending:  # outside the snapshots: what is true now
             t0 = time.monotonic()
-            finish(p, options)
+            try:
+                finish(p, options)
+            except XferError as exc:
+                p.result.status, p.result.error = "failed", f"re-checking the differences: {exc}"
             p.result.seconds += time.monotonic() - t0
         report.seconds = time.monotonic() - started
         return report
