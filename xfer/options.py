@@ -13,6 +13,7 @@ ZERO_DATES = ("null", "error")  # zero/partial dates: NULL (counted) or the row 
 NUL_BYTES = ("reject", "strip")  # NUL characters in text bound for PostgreSQL
 ENUMS = ("text", "native")  # MySQL ENUM -> text + CHECK, or a PostgreSQL enum type
 IDENTIFIERS = ("lower", "preserve")  # target names lower-cased (unquoted use works) or kept
+VERIFY_METHODS = ("auto", "client", "pushdown")
 
 
 @dataclass
@@ -32,3 +33,7 @@ class Options:
     reject_file: str | None = None  # where rejected rows go (JSON lines); default: cwd
     #: a mapping file (`-m FILE`): renames, filters, computed columns, split/merge, hooks
     mapping: Mapping | None = None
+    # verification
+    verify_method: str = "auto"  # auto | client | pushdown: where checksums are computed
+    float_digits: int | None = None  # None: floats compared exactly (IEEE bits)
+    sample: int = 10  # differing keys shown per table, with both values

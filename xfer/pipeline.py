@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 
 from . import urls
-from .checksum import Checksum
+from .checksum import BucketMap
 from .connect import discard_file, new_embedded_file, open_source, open_target
 from .copy import copy_table
 from .dialects import dialect_for
@@ -100,7 +100,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         run_hooks(the_plan.before, source, target, report)
         target.prepare_for_load()
         _create_tables(target, the_plan, options, existing, results)
-        sums: dict[str, Checksum] = {}
+        sums: dict[str, BucketMap] = {}
         rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl")
         if not options.schema_only:
             try:
@@ -120,7 +120,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
             for r in report.tables:
                 r.status = "created" if r.status == "pending" else r.status
         elif options.verify:
-            compare_targets(target, the_plan, results, sums, options)
+            compare_targets(target, the_plan, results, sums, options, source=source)
         else:
             for r in report.tables:
                 r.status = "ok" if r.status == "pending" else r.status
