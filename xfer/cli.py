@@ -15,7 +15,7 @@ import click
 
 from . import __version__, pipeline
 from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, VerificationMismatch, XferError
-from .report import render_text
+from .report import render_stats, render_text
 from .urls import mask
 
 log = logging.getLogger("xfer")
@@ -75,10 +75,12 @@ def _write_report(report: pipeline.RunReport, path: Path | None) -> None:
         path.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
 
 
-def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -> None:
+def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None, *, stats: bool = False) -> None:
     _write_report(report, report_path)
     if not quiet:
         click.echo(render_text(report))
+        if stats:
+            click.echo(render_stats(report))
     if report.failed:
         names = ", ".join(t.name for t in report.failed)
         raise XferError(
@@ -130,7 +132,32 @@ def main() -> None:
 @click.option(
     "--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per batch (and per commit)."
 )
+@click.option(
+    "--batch-bytes",
+    type=click.IntRange(1),
+    default=16,
+    show_default=True,
+    metavar="MB",
+    help="A batch (and commit) also ends at this many megabytes (MySQL -> PostgreSQL).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Tables and key ranges copied at once, and indexes built at once (MySQL -> PostgreSQL).",
+)
+@click.option(
+    "--consistency",
+    type=click.Choice(pipeline.CONSISTENCY),
+    default="lock",
+    show_default=True,
+    help="lock: the copied tables refuse writes until they are read (fast reader); "
+    "snapshot: the source stays writable, all workers read one snapshot.",
+)
 @click.option("--no-verify", is_flag=True, help="Skip the row-count and checksum check after the copy.")
+@click.option("--stats", is_flag=True, help="Print wall seconds per phase and seconds per stage after the summary.")
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
 )
@@ -144,7 +171,11 @@ def migrate(
     schema_only: bool,
     data_only: bool,
     batch_size: int,
+    batch_bytes: int,
+    jobs: int,
+    consistency: str,
     no_verify: bool,
+    stats: bool,
     report_path: Path | None,
     quiet: bool,
 ) -> None:
@@ -153,9 +184,20 @@ def migrate(
     Tables are created without keys, rows are copied in batches (one commit each), then
     primary keys, indexes and foreign keys are built, then every table is checked.
     """
-    opts = pipeline.Options(tables, exclude, if_exists, schema_only, data_only, batch_size, not no_verify)
+    opts = pipeline.Options(
+        tables,
+        exclude,
+        if_exists,
+        schema_only,
+        data_only,
+        batch_size,
+        not no_verify,
+        jobs=jobs,
+        consistency=consistency,
+        batch_bytes=batch_bytes * 1024 * 1024,
+    )
     report = pipeline.migrate(source, target, opts, _progress(quiet))
-    _finish(report, quiet, report_path)
+    _finish(report, quiet, report_path, stats=stats)
 
 
 @main.command()

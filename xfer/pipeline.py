@@ -9,14 +9,14 @@ import logging
 import time
 from contextlib import ExitStack
 
-from . import urls
+from . import parallel, urls
 from .checksum import Checksum
 from .connect import open_source, open_target
 from .copy import copy_table
 from .dialects import dialect_for
 from .dialects.base import Dialect
 from .errors import TargetExistsError, UsageError, XferError
-from .options import IF_EXISTS, Options
+from .options import CONSISTENCY, IF_EXISTS, Options
 from .plan import Plan, make_plan
 from .progress import Progress, ProgressFactory, no_progress
 from .report import RunReport, TableResult
@@ -24,6 +24,7 @@ from .schema import Table
 from .verify import compare_targets, verify
 
 __all__ = [
+    "CONSISTENCY",
     "IF_EXISTS",
     "Options",
     "Progress",
@@ -65,6 +66,8 @@ def inspect(url: str) -> list[Table]:
 def migrate(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
     if options.if_exists not in IF_EXISTS:
         raise UsageError(f"--if-exists must be one of {', '.join(IF_EXISTS)}")
+    if options.consistency not in CONSISTENCY:
+        raise UsageError(f"--consistency must be one of {', '.join(CONSISTENCY)}")
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other")
     started = time.monotonic()
@@ -80,13 +83,31 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
             results[tp.source.name].notes.extend(tp.notes)
         existing = _preflight(target, the_plan, options)
         target.prepare_for_load()
+        phase = time.monotonic()
         _create_tables(target, the_plan, options, existing)
+        phase = _phase(report, "create", phase)
         sums: dict[str, Checksum] = {}
+        fast = parallel.applicable(source, target)
         if not options.schema_only:
-            with source.snapshot():
-                for tp in the_plan.tables:
-                    sums[tp.source.name] = copy_table(source, target, tp, results[tp.source.name], options, progress)
-        _build_constraints(target, the_plan, results, existing)
+            if fast:
+                sums, notes = parallel.copy_all(
+                    source, lambda: open_target(target_url, stack), the_plan, results, options, progress
+                )
+                report.notes.extend(notes)
+            else:
+                with source.snapshot():
+                    for tp in the_plan.tables:
+                        r = results[tp.source.name]
+                        sums[tp.source.name] = copy_table(source, target, tp, r, options, progress)
+            phase = _phase(report, "copy", phase)
+        if fast and options.jobs > 1:
+            fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
+            parallel.build_constraints_parallel(
+                target, lambda: open_target(target_url, stack), fresh, results, options.jobs
+            )
+        else:
+            _build_constraints(target, the_plan, results, existing)
+        phase = _phase(report, "index", phase)
         if options.schema_only:
             for r in report.tables:
                 r.status = "created" if r.status == "pending" else r.status
@@ -95,8 +116,16 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         else:
             for r in report.tables:
                 r.status = "ok" if r.status == "pending" else r.status
+        if options.verify and not options.schema_only:
+            _phase(report, "verify", phase)
         report.seconds = time.monotonic() - started
         return report
+
+
+def _phase(report: RunReport, name: str, since: float) -> float:
+    now = time.monotonic()
+    report.phases[name] = report.phases.get(name, 0.0) + now - since
+    return now
 
 
 # -- steps ------------------------------------------------------------------------------

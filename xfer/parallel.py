@@ -1,0 +1,509 @@
+"""The parallel copy, MySQL/MariaDB -> PostgreSQL: tables and key ranges of big tables copied
+by `--jobs` workers, each chunk read -> converted -> written through a bounded queue.
+
+Chunk tasks are self-contained (`ChunkTask`: URLs, table, key range, planned types in;
+`ChunkStats`: counts, checksum, stage seconds out), so another executor could run them on
+other machines; here a thread pool runs them, the native reader and writer releasing the GIL.
+
+Consistency (`--consistency`):
+- `lock` (default): `LOCK TABLES … READ` on every copied table, held by one coordinator session
+  until the last row is read. Readers on any connection see the same rows, so each chunk can
+  use connectorx (one connection per call); writes to those tables wait until the copy is done.
+  mysqldump's default (`--lock-tables`) does the same.
+- `snapshot`: the source stays writable. One InnoDB snapshot shared by every worker, lined up
+  the way mydumper does it: the coordinator takes `FLUSH TABLES WITH READ LOCK` (commits pause
+  for milliseconds), each worker opens its connection and runs `START TRANSACTION WITH
+  CONSISTENT SNAPSHOT`, then `UNLOCK TABLES`. Workers read over those connections (pymysql).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from .checksum import Checksum, Hasher
+from .dialects import mysql_fast as mf
+from .dialects.base import Dialect
+from .dialects.pg_binary import BinaryEncoder, binary_supported, copy_sql, send
+from .errors import CopyError, XferError
+from .options import Options
+from .plan import Plan, TablePlan
+from .progress import ProgressFactory
+from .report import TableResult
+from .transform import conform
+
+log = logging.getLogger("xfer")
+
+QUEUE_DEPTH = 2  # batches between a chunk's reader and its writer
+STAGES = ("read", "transform", "write", "checksum")
+
+
+def applicable(source: Dialect, target: Dialect) -> bool:
+    return source.name == "mysql" and target.name == "postgres"
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Everything one chunk needs; nothing that lives only in this process except `session`."""
+
+    source: TablePlan
+    key: str | None
+    lo: int | None  # exclusive
+    hi: int | None  # inclusive
+    reader: str  # connectorx | pymysql
+    binary: bool
+    batch_rows: int
+    batch_bytes: int
+    checksum: bool
+    size: int = 0  # estimated bytes, for scheduling the biggest first
+
+
+@dataclass
+class ChunkStats:
+    rows: int = 0
+    bytes: int = 0
+    checksum: Checksum = field(default_factory=Checksum)
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    reader: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Session:
+    """One worker's connections: a PostgreSQL writer, and in snapshot mode a MySQL reader."""
+
+    target: Dialect
+    mysql: Any = None
+
+
+# -- planning the chunks ----------------------------------------------------------------------
+def make_tasks(source: Dialect, the_plan: Plan, options: Options, reader: str) -> list[ChunkTask]:
+    sizes = _table_sizes(source)
+    tasks: list[ChunkTask] = []
+    for tp in the_plan.tables:
+        t = tp.source
+        size = sizes.get(t.name, 0)
+        table_reader = reader
+        if reader == "connectorx" and mf.cx_query(t, "", source.quote) is None:
+            table_reader = "pymysql"
+        key = mf.integer_key(t)
+        n = mf.chunk_count(size, options.chunk_bytes) if key else 1
+        if table_reader == "connectorx" and key is None and size > options.chunk_bytes:
+            table_reader = "pymysql"  # one connectorx call would hold the whole table in memory
+        points = mf.split_points(source._query, t, key, n) if key and n > 1 else []
+        bounds = [None, *points, None]
+        binary = binary_supported(tp.target)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            tasks.append(
+                ChunkTask(
+                    tp,
+                    key if points else None,
+                    lo,
+                    hi,
+                    table_reader,
+                    binary,
+                    options.batch_size,
+                    options.batch_bytes,
+                    options.verify,
+                    size // max(len(bounds) - 1, 1),
+                )
+            )
+    return tasks
+
+
+def _table_sizes(source: Dialect) -> dict[str, int]:
+    rows = source._query(
+        "SELECT TABLE_NAME, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+    )
+    return {name: int(n or 0) for name, n in rows}
+
+
+# -- one chunk --------------------------------------------------------------------------------
+def run_chunk(task: ChunkTask, session: Session, source: Dialect, on_rows: Callable[[int], None]) -> ChunkStats:
+    """Copy one chunk: read it, convert it to the target's types, write it one batch per
+    commit, and hash what was read. Raises XferError; the rows committed so far are in
+    `stats.rows` of the exception's `stats` attribute."""
+    stats = ChunkStats(reader=task.reader)
+    tp = task.source
+    schema = tp.target.arrow_schema
+    hasher = Hasher(schema, tp.json_columns) if task.checksum else None
+    where = mf.range_where(task.key, task.lo, task.hi, source.quote)
+    encoder = BinaryEncoder(tp.target) if task.binary else None
+    try:
+        for batch in _overlapped(lambda: _converted(task, session, source, where, stats)):
+            t0 = time.perf_counter()
+            payload = encoder.encode(batch) if encoder else None
+            t1 = time.perf_counter()
+            _write(session.target, tp.target, batch, payload)
+            t2 = time.perf_counter()
+            if hasher:
+                hasher.update(batch)
+            stats.stages["transform"] += t1 - t0
+            stats.stages["write"] += t2 - t1
+            stats.stages["checksum"] += time.perf_counter() - t2
+            stats.rows += batch.num_rows
+            stats.bytes += batch.nbytes
+            on_rows(batch.num_rows)
+    except XferError as exc:
+        exc.stats = stats  # type: ignore[attr-defined]
+        raise
+    finally:
+        if hasher:
+            stats.checksum = hasher.checksum
+            hasher.close()
+    return stats
+
+
+def _converted(
+    task: ChunkTask, session: Session, source: Dialect, where: str, stats: ChunkStats
+) -> Iterator[pa.RecordBatch]:
+    """The chunk's batches in the target's types, sized by rows and bytes (runs in the reader thread)."""
+    tp = task.source
+    schema = tp.target.arrow_schema
+    for batch in _read(task, session, source, where, stats):
+        t0 = time.perf_counter()
+        out = conform(batch, schema, tp.source.name)
+        stats.stages["transform"] += time.perf_counter() - t0
+        yield out
+
+
+def _read(
+    task: ChunkTask, session: Session, source: Dialect, where: str, stats: ChunkStats
+) -> Iterator[pa.RecordBatch]:
+    t = task.source.source
+    t0 = time.perf_counter()
+    if task.reader == "connectorx":
+        try:
+            whole = mf.read_chunk_cx(source.url, t, where, source.quote)
+        except CopyError as exc:
+            stats.reader = "pymysql"
+            stats.notes.append(f"read with pymysql: {exc}")
+            log.info("%s: %s; reading this chunk with pymysql", t.name, exc)
+        else:
+            stats.stages["read"] += time.perf_counter() - t0
+            yield from _sliced(whole, task.batch_rows, task.batch_bytes)
+            return
+    conn = session.mysql if session.mysql is not None else source._open(streaming=True)
+    try:
+        rows_per_batch = task.batch_rows
+        it = mf.read_range_pymysql(conn, source, t, where, min(rows_per_batch, 10_000))
+        pending: list[pa.RecordBatch] = []
+        size = n = 0
+        while True:
+            t0 = time.perf_counter()
+            batch = next(it, None)
+            stats.stages["read"] += time.perf_counter() - t0
+            if batch is None:
+                break
+            pending.append(batch)
+            size += batch.nbytes
+            n += batch.num_rows
+            if size >= task.batch_bytes or n >= rows_per_batch:
+                yield pa.concat_batches(pending)
+                pending, size, n = [], 0, 0
+        if pending:
+            yield pa.concat_batches(pending)
+    finally:
+        if session.mysql is None:
+            conn.close()
+
+
+def _sliced(table: pa.Table, max_rows: int, max_bytes: int) -> Iterator[pa.RecordBatch]:
+    """Zero-copy batches of at most max_rows rows and about max_bytes bytes."""
+    if table.num_rows == 0:
+        return
+    per_row = max(table.nbytes / table.num_rows, 1)
+    step = max(1, min(max_rows, int(max_bytes / per_row)))
+    for start in range(0, table.num_rows, step):
+        yield table.slice(start, step).combine_chunks().to_batches()[0]
+
+
+def _overlapped(make: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+    """Run the iterator `make()` in its own thread, QUEUE_DEPTH batches ahead of the consumer."""
+    q: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in make():
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put(exc)
+
+    th = threading.Thread(target=produce, daemon=True)
+    th.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        th.join()
+
+
+def _write(target: Dialect, table: Any, batch: pa.RecordBatch, payload: bytes | None) -> None:
+    if payload is None:
+        for _ in target.write_batches(table, [batch]):
+            pass
+        return
+    psycopg = target._psycopg
+    sql = copy_sql(target.qualified(table.name), target.column_list(c.name for c in table.columns))
+    try:
+        with target.conn.transaction(), target.conn.cursor() as cur:
+            send(cur, sql, payload)
+    except psycopg.Error as exc:
+        from .dialects.postgres import _pg_message
+
+        raise CopyError(f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}") from None
+
+
+# -- the whole copy -----------------------------------------------------------------------------
+def copy_all(
+    source: Dialect,
+    target_factory: Callable[[], Dialect],
+    the_plan: Plan,
+    results: dict[str, TableResult],
+    options: Options,
+    progress: ProgressFactory,
+) -> tuple[dict[str, Checksum], list[str]]:
+    """Copy every planned table; fill `results`; return per-table source checksums and notes."""
+    reader = mf.reader_choice() if options.consistency == "lock" else "pymysql"
+    notes = [f"reader: {reader}; consistency: {options.consistency}; jobs: {options.jobs}"]
+    tasks = sorted(make_tasks(source, the_plan, options, reader), key=lambda t: -t.size)
+    writers = {("binary COPY (pgpq)" if t.binary else "CSV COPY") for t in tasks}
+    notes[0] += f"; writer: {', '.join(sorted(writers))}"
+    jobs = max(1, min(options.jobs, len(tasks)))
+    sessions: queue.Queue[Session] = queue.Queue()
+    opened: list[Session] = []
+    sums: dict[str, Checksum] = {tp.source.name: Checksum() for tp in the_plan.tables}
+    lock = threading.Lock()
+    failed: set[str] = set()
+    spans: dict[str, list[float]] = {}
+    bars = {tp.source.name: progress(tp.target.name, tp.source.row_estimate) for tp in the_plan.tables}
+    coordinator = None
+    try:
+        for _ in range(jobs):
+            s = Session(target_factory())
+            s.target.prepare_for_load()
+            opened.append(s)
+        coordinator = _consistency_start(source, the_plan, options, opened, notes)
+        for s in opened:
+            sessions.put(s)
+
+        def run(task: ChunkTask) -> None:
+            name = task.source.source.name
+            r = results[name]
+            if name in failed:
+                return
+            s = sessions.get()
+            started = time.monotonic()
+            try:
+                stats = run_chunk(task, s, source, lambda n: bars[name].update(n))
+            except XferError as exc:
+                stats = getattr(exc, "stats", ChunkStats())
+                with lock:
+                    failed.add(name)
+                    r.status = "failed"
+                    r.error = r.error or str(exc)
+                    _add(r, stats)
+                log.error("%s: %s", name, exc)
+                return
+            finally:
+                sessions.put(s)
+                with lock:
+                    span = spans.setdefault(name, [started, started])
+                    span[0], span[1] = min(span[0], started), max(span[1], time.monotonic())
+            with lock:
+                _add(r, stats)
+                sums[name] = sums[name] + stats.checksum
+                r.notes.extend(n for n in stats.notes if n not in r.notes)
+
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
+            for f in [pool.submit(run, t) for t in tasks]:
+                f.result()
+    finally:
+        _consistency_end(coordinator, opened)
+        for b in bars.values():
+            b.close()
+        for s in opened:
+            s.target.close()
+    for name, r in results.items():
+        if name in spans:
+            r.seconds = spans[name][1] - spans[name][0]
+        if r.status == "failed":
+            if r.source_rows:
+                r.error = f"{r.error} ({r.source_rows} rows had been committed)"
+            r.source_rows = None
+    return sums, notes
+
+
+def _add(r: TableResult, stats: ChunkStats) -> None:
+    r.source_rows = (r.source_rows or 0) + stats.rows
+    r.bytes += stats.bytes
+    for k, v in stats.stages.items():
+        r.stages[k] = r.stages.get(k, 0.0) + v
+
+
+def _consistency_start(
+    source: Dialect, the_plan: Plan, options: Options, sessions: list[Session], notes: list[str]
+) -> Any:
+    """Lock the copied tables (lock mode) or line every worker's snapshot up (snapshot mode);
+    returns the coordinator connection to release at the end."""
+    coord = source._open(streaming=False)
+    pymysql = source._pymysql
+    try:
+        with coord.cursor() as cur:
+            cur.execute("SET SESSION lock_wait_timeout = 60")
+            if options.consistency == "lock":
+                names = ", ".join(f"{source.quote(tp.source.name)} READ" for tp in the_plan.tables)
+                cur.execute(f"LOCK TABLES {names}")
+                return coord
+            try:
+                cur.execute("FLUSH TABLES WITH READ LOCK")
+                aligned = True
+            except pymysql.err.MySQLError as exc:
+                aligned = False
+                notes.append(
+                    f"snapshots not aligned across workers ({exc.args[-1]}): "
+                    "use --jobs 1 for one snapshot, or grant RELOAD"
+                )
+            try:
+                for s in sessions:
+                    s.mysql = _snapshot_connection(source)
+            finally:
+                if aligned:
+                    cur.execute("UNLOCK TABLES")
+        return coord
+    except pymysql.err.MySQLError as exc:
+        coord.close()
+        raise CopyError(f"{options.consistency} mode: MySQL refused: {exc.args[-1]}") from None
+
+
+def _snapshot_connection(source: Dialect) -> Any:
+    conn = source._open(streaming=True)
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION net_write_timeout = 3600, net_read_timeout = 3600")
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+    return conn
+
+
+def _consistency_end(coord: Any, sessions: list[Session]) -> None:
+    for s in sessions:
+        if s.mysql is not None:
+            try:
+                s.mysql.rollback()
+                s.mysql.close()
+            except Exception:  # a dead connection must not mask the run's own error
+                pass
+    if coord is not None:
+        try:
+            with coord.cursor() as cur:
+                cur.execute("UNLOCK TABLES")
+            coord.close()
+        except Exception:
+            pass
+
+
+# -- keys and indexes, in parallel ------------------------------------------------------------
+def build_constraints_parallel(
+    target: Dialect,
+    target_factory: Callable[[], Dialect],
+    plans: list[TablePlan],
+    results: dict[str, TableResult],
+    jobs: int,
+) -> None:
+    """Primary keys and indexes of every table built at once on `jobs` connections, then
+    foreign keys. A primary key is built as a unique index (which, unlike ALTER TABLE … ADD
+    PRIMARY KEY, does not lock out the table's other index builds) and then attached with
+    `ADD CONSTRAINT … PRIMARY KEY USING INDEX`, which takes no time."""
+    builds: list[tuple[str, str]] = []  # (source table, statement), run concurrently
+    attach: list[tuple[str, str]] = []  # run after the builds, one by one
+    for tp in plans:
+        name = tp.source.name
+        for sql in target.post_data_sql(tp.target):
+            steps = _pk_steps(target, tp, sql)
+            if steps:
+                builds.append((name, steps[0]))
+                attach.append((name, steps[1]))
+            else:
+                builds.append((name, sql))
+    pool_size = max(1, min(jobs, len(builds)))
+    conns: queue.Queue[Dialect] = queue.Queue()
+    opened = []
+    try:
+        for _ in range(pool_size):
+            d = target_factory()
+            d.prepare_for_load()
+            opened.append(d)
+            conns.put(d)
+
+        def run(item: tuple[str, str]) -> None:
+            d = conns.get()
+            try:
+                _constraint(d, item[1], results[item[0]])
+            finally:
+                conns.put(d)
+
+        with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="xfer-index") as pool:
+            for f in [pool.submit(run, b) for b in builds]:
+                f.result()
+    finally:
+        for d in opened:
+            d.close()
+    for name, sql in attach:
+        if results[name].status != "failed":
+            _constraint(target, sql, results[name])
+    for tp in plans:
+        for sql in target.foreign_keys_sql(tp.target):
+            _constraint(target, sql, results[tp.source.name])
+
+
+def _pk_steps(target: Dialect, tp: TablePlan, sql: str) -> tuple[str, str] | None:
+    t = tp.target
+    if target.name != "postgres" or not t.primary_key or " ADD PRIMARY KEY (" not in sql:
+        return None
+    # PostgreSQL's own name for it: the table name cut to fit, then "_pkey"
+    name = t.name.encode()[: target.max_identifier_length - 5].decode(errors="ignore") + "_pkey"
+    if name in {ix.name for ix in t.indexes} or name == t.name:
+        return None
+    cols = target.column_list(t.primary_key)
+    return (
+        f"CREATE UNIQUE INDEX {target.quote(name)} ON {target.qualified(t.name)} ({cols})",
+        f"ALTER TABLE {target.qualified(t.name)} ADD CONSTRAINT {target.quote(name)} "
+        f"PRIMARY KEY USING INDEX {target.quote(name)}",
+    )
+
+
+def _constraint(target: Dialect, sql: str, r: TableResult) -> None:
+    log.debug("%s", sql)
+    t0 = time.perf_counter()
+    try:
+        target.execute(sql)
+    except XferError as exc:
+        r.status = "failed"
+        r.error = f"{exc}"
+        log.error("%s: %s", r.name, exc)
+    finally:
+        r.stages["index"] = r.stages.get("index", 0.0) + time.perf_counter() - t0
