@@ -135,10 +135,18 @@ def main() -> None:
 @click.option(
     "--batch-bytes",
     type=click.IntRange(1),
-    default=16,
+    default=8,
     show_default=True,
     metavar="MB",
     help="A batch (and commit) also ends at this many megabytes (MySQL -> PostgreSQL).",
+)
+@click.option(
+    "--chunk-bytes",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    metavar="MB",
+    help="Tables with an integer primary key are split into key ranges of about this size.",
 )
 @click.option(
     "--jobs",
@@ -172,6 +180,7 @@ def migrate(
     data_only: bool,
     batch_size: int,
     batch_bytes: int,
+    chunk_bytes: int,
     jobs: int,
     consistency: str,
     no_verify: bool,
@@ -195,6 +204,7 @@ def migrate(
         jobs=jobs,
         consistency=consistency,
         batch_bytes=batch_bytes * 1024 * 1024,
+        chunk_bytes=chunk_bytes * 1024 * 1024,
     )
     report = pipeline.migrate(source, target, opts, _progress(quiet))
     _finish(report, quiet, report_path, stats=stats)

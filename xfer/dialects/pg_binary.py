@@ -86,17 +86,19 @@ class BinaryEncoder:
                 builders[field.name] = pgpq.ArrowToPostgresBinaryEncoder.infer_encoder(field)
         self._make = lambda: pgpq.ArrowToPostgresBinaryEncoder.new_with_encoders(self.schema, builders)
 
-    def encode(self, batch: pa.RecordBatch) -> bytes:
+    def encode(self, batch: pa.RecordBatch) -> list[bytes]:
+        """The COPY payload in pieces (header, rows, trailer): joining them would copy the rows."""
         e = self._make()
-        return e.write_header() + e.write_batch(batch) + e.finish()
+        return [e.write_header(), e.write_batch(batch), e.finish()]
 
 
 def copy_sql(qualified: str, columns: str) -> str:
     return f"COPY {qualified} ({columns}) FROM STDIN (FORMAT binary)"
 
 
-def send(cur: Any, sql: str, payload: bytes) -> None:
+def send(cur: Any, sql: str, payload: list[bytes]) -> None:
     with cur.copy(sql) as cp:
-        view = memoryview(payload)
-        for i in range(0, len(view), COPY_CHUNK):
-            cp.write(view[i : i + COPY_CHUNK])
+        for piece in payload:
+            view = memoryview(piece)
+            for i in range(0, len(view), COPY_CHUNK):
+                cp.write(view[i : i + COPY_CHUNK])
