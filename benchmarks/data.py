@@ -47,7 +47,8 @@ COLUMNS = {
     "score": "IF(seq % 11 = 0, NULL, CAST(seq AS DOUBLE) / 7)",
     "active": "seq % 2",
     "status": "ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'cancelled')",
-    "created_at": "TIMESTAMP'2020-01-01 00:00:00' + INTERVAL seq * 13 SECOND + INTERVAL (seq * 7) % 1000000 MICROSECOND",
+    "created_at": "TIMESTAMP'2020-01-01 00:00:00' + INTERVAL seq * 13 SECOND"
+    " + INTERVAL (seq * 7) % 1000000 MICROSECOND",
     "birth": "IF(seq % 13 = 0, NULL, IF(seq % 101 = 0, '0000-00-00', DATE'1950-01-01' + INTERVAL seq % 20000 DAY))",
     "attrs": "IF(seq % 3 = 0, NULL, JSON_OBJECT('k', seq % 100, 'tag', CONCAT('t', seq % 17), 'n', seq))",
 }

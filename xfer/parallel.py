@@ -293,6 +293,10 @@ def copy_all(
     tasks = sorted(make_tasks(source, the_plan, options, reader), key=lambda t: -t.size)
     writers = {("binary COPY (pgpq)" if t.binary else "CSV COPY") for t in tasks}
     notes[0] += f"; writer: {', '.join(sorted(writers))}"
+    for tp in the_plan.tables:
+        ranges = [t for t in tasks if t.source is tp]
+        if len(ranges) > 1:
+            results[tp.source.name].notes.append(f"copied in {len(ranges)} key ranges of {ranges[0].key}")
     jobs = max(1, min(options.jobs, len(tasks)))
     sessions: queue.Queue[Session] = queue.Queue()
     opened: list[Session] = []
@@ -417,7 +421,11 @@ def _consistency_start(
         return coord
     except pymysql.err.MySQLError as exc:
         coord.close()
-        raise CopyError(f"{options.consistency} mode: MySQL refused: {exc.args[-1]}") from None
+        other = "snapshot" if options.consistency == "lock" else "lock"
+        raise CopyError(
+            f"--consistency {options.consistency}: MySQL refused: {exc.args[-1]}",
+            hint=f"nothing was copied; --consistency {other} needs other privileges",
+        ) from None
 
 
 def _snapshot_connection(source: Dialect) -> Any:

@@ -1,0 +1,417 @@
+"""The fast path (connectorx reader, pgpq binary COPY, key-range chunks in parallel) must put
+exactly the rows into PostgreSQL that the pure-Python path (pymysql reader, CSV COPY) puts
+there, for every MySQL type xfer handles; and its consistency modes must do what they say."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pymysql
+import pytest
+
+from xfer import parallel
+from xfer.dialects import mysql_fast
+
+SLOW = {"XFER_MYSQL_READER": "pymysql", "XFER_PG_WRITER": "csv"}
+
+TYPES = """
+CREATE TABLE t (
+  id INT NOT NULL PRIMARY KEY,
+  ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED,
+  mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+  flag TINYINT(1), notflag TINYINT(1),
+  d1 DECIMAL(12,2), d3 DECIMAL(30,0), d4 DECIMAL(20,12), d5 DECIMAL(5,0) UNSIGNED,
+  f FLOAT, dbl DOUBLE,
+  dt DATE, dtm DATETIME(6), dtm0 DATETIME, ts TIMESTAMP(6) NULL DEFAULT NULL, tm TIME(6), tm0 TIME, yr YEAR,
+  bt1 BIT(1), bt64 BIT(64),
+  c CHAR(5), vc VARCHAR(50), tx TEXT, lt LONGTEXT,
+  bn BINARY(4), vb VARBINARY(300), bl BLOB,
+  js JSON, en ENUM('a','b','c'), st SET('x','y','z')
+) DEFAULT CHARSET=utf8mb4
+"""
+
+UNICODE = "Zoë O'Brien — 山田 🚀 \\ \" ,;\t\n"
+ROWS: list[tuple[Any, ...]] = [
+    # maxima
+    (
+        1,
+        127,
+        255,
+        32767,
+        65535,
+        8388607,
+        16777215,
+        2147483647,
+        4294967295,
+        9223372036854775807,
+        18446744073709551615,
+        1,
+        0,
+        "9999999999.99",
+        "999999999999999999999999999999",
+        "99999999.999999999999",
+        99999,
+        3.4028234e38,
+        1.7976931348623157e308,
+        "9999-12-31",
+        "9999-12-31 23:59:59.999999",
+        "9999-12-31 23:59:59",
+        "2038-01-19 03:14:07.999999",
+        "838:59:59.000000",
+        "838:59:59",
+        2155,
+        1,
+        18446744073709551615,
+        "abcde",
+        UNICODE,
+        UNICODE * 3,
+        UNICODE * 100,
+        b"\x00\x01\xfe\xff",
+        bytes(range(256)),
+        bytes(range(256)) * 4,
+        '{"b": [1, 2.50, {"c": null}], "a": "ü"}',
+        "c",
+        "x,y,z",
+    ),
+    # minima
+    (
+        2,
+        -128,
+        0,
+        -32768,
+        0,
+        -8388608,
+        0,
+        -2147483648,
+        0,
+        -9223372036854775808,
+        0,
+        0,
+        2,
+        "-9999999999.99",
+        "-999999999999999999999999999999",
+        "-99999999.999999999999",
+        0,
+        -1.175494e-38,
+        -2.2250738585072014e-308,
+        "1000-01-01",
+        "1000-01-01 00:00:00.000000",
+        "1000-01-01 00:00:00",
+        "1970-01-01 00:00:01.000000",
+        "-838:59:59.000000",
+        "-838:59:59",
+        1901,
+        0,
+        0,
+        "",
+        "",
+        "",
+        "",
+        b"\x00\x00\x00\x00",
+        b"",
+        b"",
+        "[]",
+        "a",
+        "",
+    ),
+    # zero and partial dates (NULL after migration), small fractions, negative short times
+    (
+        3,
+        0,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        -1,
+        "0.01",
+        "1",
+        "0.000000000001",
+        1,
+        0.1,
+        0.1,
+        "0000-00-00",
+        "0000-00-00 00:00:00.000000",
+        "2021-00-15 10:00:00",
+        "0000-00-00 00:00:00.000000",
+        "-00:00:00.500000",
+        "-00:00:01",
+        0,
+        1,
+        1,
+        "a  ",
+        "trailing  ",
+        "x",
+        "y",
+        b"ab",
+        b"\x00",
+        b"\xff",
+        '{"n": 1e2}',
+        "b",
+        "y",
+    ),
+    (4, *([None] * 37)),  # NULL in every column
+]
+
+
+WIDE = [
+    (1, "99999999999999999999999999999999999.999999999999999999999999999999", "9" * 40),
+    (2, "-99999999999999999999999999999999999.999999999999999999999999999999", "0"),
+    (3, "0.000000000000000000000000000001", None),
+]
+
+
+def _make_source(mysql_conn: pymysql.connections.Connection, rows: list[tuple[Any, ...]] = ROWS) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")  # zero and partial dates, as old MySQL data has them
+        cur.execute(TYPES)
+        marks = ", ".join(["%s"] * len(rows[0]))
+        cur.executemany(f"INSERT INTO t VALUES ({marks})", rows)
+        # wider than decimal128: binary COPY cannot carry it, this table goes through CSV
+        cur.execute("CREATE TABLE wide (id INT PRIMARY KEY, d DECIMAL(65,30), e DECIMAL(40,0) UNSIGNED)")
+        cur.executemany("INSERT INTO wide VALUES (%s, %s, %s)", WIDE)
+
+
+def _rows(pg_conn: psycopg.Connection[Any], schema: str, table: str = "t") -> list[tuple[Any, ...]]:
+    return pg_conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY 1').fetchall()
+
+
+def _types(pg_conn: psycopg.Connection[Any], schema: str) -> list[tuple[Any, ...]]:
+    return pg_conn.execute(
+        "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
+        "WHERE table_schema = %s ORDER BY table_name, ordinal_position",
+        (schema,),
+    ).fetchall()
+
+
+def _migrate(run_cli: Any, mysql_url: str, pg_url: str, schema: str, *args: str, env: Any = None) -> Any:
+    return run_cli("migrate", mysql_url, f"{pg_url}?schema={schema}", "--stats", *args, env=env)
+
+
+def test_fast_path_writes_the_same_rows_as_the_slow_path(
+    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
+) -> None:
+    _make_source(mysql_conn)
+    slow = _migrate(run_cli, mysql_url, pg_url, "slow", env=SLOW)
+    assert slow.exit_code == 0, slow.output
+    assert "reader: pymysql" in slow.output and "writer: CSV COPY" in slow.output
+    fast = _migrate(run_cli, mysql_url, pg_url, "fast")
+    assert fast.exit_code == 0, fast.output  # verification (checksums of both sides) passed too
+    assert "reader: connectorx" in fast.output and "writer: CSV COPY, binary COPY (pgpq)" in fast.output
+
+    assert _types(pg_conn, "fast") == _types(pg_conn, "slow")
+    fast_rows, slow_rows = _rows(pg_conn, "fast"), _rows(pg_conn, "slow")
+    assert fast_rows == slow_rows
+    assert _rows(pg_conn, "fast", "wide") == _rows(pg_conn, "slow", "wide")
+    assert [r[1] for r in _rows(pg_conn, "fast", "wide")] == [Decimal(w[1]) for w in WIDE]
+    # and the values are the right ones, not merely the same
+    by_id = {r[0]: r for r in fast_rows}
+    cols = [c[1] for c in _types(pg_conn, "fast") if c[0] == "t"]
+    top, low, zero, nulls = (dict(zip(cols, by_id[i], strict=True)) for i in (1, 2, 3, 4))
+    assert top["biu"] == 18446744073709551615 and low["bi"] == -9223372036854775808
+    assert str(top["d3"]) == "999999999999999999999999999999" and str(low["d4"]) == "-99999999.999999999999"
+    assert top["flag"] is True and zero["notflag"] == -1
+    assert zero["dt"] is None and zero["dtm"] is None and zero["dtm0"] is None and zero["ts"] is None
+    assert str(low["tm"]) == "-35 days, 1:00:01" and str(top["tm0"]) == "34 days, 22:59:59"
+    assert str(zero["tm"]) == "-1 day, 23:59:59.500000"
+    assert top["bt64"] == 18446744073709551615 and top["bt1"] is True
+    assert bytes(top["vb"]) == bytes(range(256)) and bytes(top["bl"]) == bytes(range(256)) * 4
+    assert top["vc"] == UNICODE and top["js"] == {"a": "ü", "b": [1, 2.5, {"c": None}]}
+    assert top["st"] == "x,y,z" and low["en"] == "a"
+    assert all(v is None for k, v in nulls.items() if k != "id")
+
+
+def test_types_connectorx_cannot_read_fall_back_to_pymysql(
+    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
+) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE g (id INT PRIMARY KEY, p POINT, note VARCHAR(10))")
+        cur.execute("CREATE TABLE odd (id INT PRIMARY KEY, v INT)")
+        cur.execute("INSERT INTO g VALUES (1, ST_GeomFromText('POINT(1 2)'), 'x'), (2, NULL, NULL)")
+        cur.execute("INSERT INTO odd VALUES (1, 1)")
+    # geometry is read through ST_AsBinary by both readers
+    assert mysql_fast.cx_select(_col("p", "point"), lambda n: f"`{n}`") == "ST_AsBinary(`p`)"
+    assert mysql_fast.cx_select(_col("x", "someday_type"), lambda n: f"`{n}`") is None
+    result = run_cli("migrate", mysql_url, pg_url)
+    assert result.exit_code == 0, result.output
+    assert pg_conn.execute("SELECT id, encode(p, 'hex'), note FROM g ORDER BY id").fetchall() == [
+        (1, "0101000000000000000000f03f0000000000000040", "x"),
+        (2, None, None),
+    ]
+
+
+def _col(name: str, native: str) -> Any:
+    from xfer.dialects.mysql import MySQL
+    from xfer.schema import Column
+    from xfer.urls import parse
+
+    d = MySQL(parse("mysql://u@h/db"))
+    return Column(name, native, d.arrow_type(native))
+
+
+@pytest.mark.parametrize("keys", ["dense", "sparse", "extreme"])
+def test_big_tables_are_split_into_key_ranges(
+    mysql_conn: pymysql.connections.Connection,
+    mysql_url: str,
+    pg_url: str,
+    pg_conn: Any,
+    run_cli: Any,
+    keys: str,
+    tmp_path: Any,
+) -> None:
+    n = 20_000
+    ids = {
+        "dense": "seq",
+        "sparse": "seq * seq * 7919",  # gaps growing with the key: splits come from a sample
+        "extreme": "IF(seq = 1, 0, IF(seq = 2, 18446744073709551615, seq * 1000000000000))",
+    }[keys]
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE big (id BIGINT UNSIGNED PRIMARY KEY, pad VARCHAR(200), n INT)")
+        cur.execute(f"INSERT INTO big SELECT {ids}, REPEAT('x', 150), seq FROM seq_1_to_{n}")
+        cur.execute("ANALYZE TABLE big")
+        cur.fetchall()
+    result = run_cli("migrate", mysql_url, pg_url, "--chunk-bytes", "1", "--jobs", "3", "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output  # counts and checksums verified
+    notes = json.loads((tmp_path / "r.json").read_text())["tables"][0]["notes"]
+    assert any(re.fullmatch(r"copied in ([3-9]|\d\d) key ranges of id", n) for n in notes), notes
+    assert pg_conn.execute("SELECT count(*), count(DISTINCT id), sum(n) FROM big").fetchone() == (
+        n,
+        n,
+        n * (n + 1) // 2,
+    )
+
+
+def test_split_points_are_increasing_and_inside_the_keys() -> None:
+    from xfer.schema import Column, Table
+
+    t = Table("t", [Column("id", "int", None)], primary_key=["id"], row_estimate=1000)  # type: ignore[arg-type]
+    dense = mysql_fast.split_points(lambda sql: [(1, 1000)], t, "id", 4)
+    assert dense == [250, 500, 750]
+    keys = [(k,) for k in range(1, 1_000_000, 1000)]  # 1000 keys spread over a million
+    t.row_estimate = 1000
+    sparse = mysql_fast.split_points(lambda sql: [(1, 999_001)] if "MIN" in sql else keys, t, "id", 4)
+    assert sparse == sorted(sparse) and len(sparse) == 3 and all(1 <= p < 999_001 for p in sparse)
+    assert mysql_fast.range_where("id", None, 5, lambda n: n) == " WHERE id <= 5"
+    assert mysql_fast.range_where("id", 5, 9, lambda n: n) == " WHERE id > 5 AND id <= 9"
+    assert mysql_fast.range_where(None, None, None, lambda n: n) == ""
+
+
+def _slow_down_second_chunk(monkeypatch: pytest.MonkeyPatch, during: Any) -> None:
+    """Run `during()` when the copy is under way: after the first chunk is read."""
+    real = parallel.run_chunk
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def wrapped(task: Any, session: Any, source: Any, on_rows: Any) -> Any:
+        with lock:
+            calls.append(1)
+            first = len(calls) == 1
+        stats = real(task, session, source, on_rows)
+        if first:
+            during()
+        return stats
+
+    monkeypatch.setattr(parallel, "run_chunk", wrapped)
+
+
+def test_snapshot_mode_copies_one_point_in_time(
+    mysql_conn: pymysql.connections.Connection,
+    mysql_url: str,
+    pg_url: str,
+    pg_conn: Any,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))")
+        cur.execute("INSERT INTO big SELECT seq, REPEAT('x', 150) FROM seq_1_to_5000")
+        cur.execute("ANALYZE TABLE big")
+        cur.fetchall()
+
+    def write_meanwhile() -> None:  # the source stays writable in snapshot mode
+        with mysql_conn.cursor() as cur:
+            cur.execute("SET SESSION lock_wait_timeout = 5")
+            cur.execute("UPDATE big SET pad = 'changed' WHERE id IN (1, 5000)")
+            cur.execute("INSERT INTO big VALUES (6000, 'new')")
+
+    _slow_down_second_chunk(monkeypatch, write_meanwhile)
+    result = run_cli(
+        "migrate", mysql_url, pg_url, "--consistency", "snapshot", "--chunk-bytes", "1", "--jobs", "2", "--no-verify"
+    )
+    assert result.exit_code == 0, result.output
+    # every chunk saw the table as it was when the copy started, whichever worker read it
+    assert pg_conn.execute("SELECT count(*), count(*) FILTER (WHERE pad = 'changed') FROM big").fetchone() == (5000, 0)
+
+
+def test_lock_mode_holds_writes_until_the_rows_are_read(
+    mysql_conn: pymysql.connections.Connection,
+    mysql_url: str,
+    pg_url: str,
+    pg_conn: Any,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))")
+        cur.execute("INSERT INTO big SELECT seq, REPEAT('x', 150) FROM seq_1_to_5000")
+        cur.execute("ANALYZE TABLE big")
+        cur.fetchall()
+    refused: list[str] = []
+
+    def write_meanwhile() -> None:
+        with mysql_conn.cursor() as cur:
+            cur.execute("SET SESSION lock_wait_timeout = 1")
+            try:
+                cur.execute("UPDATE big SET pad = 'changed' WHERE id = 1")
+            except pymysql.err.OperationalError as exc:
+                refused.append(str(exc.args[0]))
+
+    _slow_down_second_chunk(monkeypatch, write_meanwhile)
+    result = run_cli("migrate", mysql_url, pg_url, "--chunk-bytes", "1", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert refused == ["1205"]  # lock wait timeout: the table was locked against writes
+    assert pg_conn.execute("SELECT count(*) FILTER (WHERE pad = 'changed') FROM big").fetchone() == (0,)
+    with mysql_conn.cursor() as cur:  # and released afterwards
+        cur.execute("UPDATE big SET pad = 'changed' WHERE id = 1")
+
+
+def test_empty_and_keyless_tables(
+    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
+) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE empty_t (id INT PRIMARY KEY, v DATE)")
+        cur.execute("CREATE TABLE keyless (a INT, b VARCHAR(5))")
+        cur.execute("INSERT INTO keyless VALUES (1, 'x'), (1, 'x'), (NULL, NULL)")
+    result = run_cli("migrate", mysql_url, pg_url, "--chunk-bytes", "1")
+    assert result.exit_code == 0, result.output
+    assert pg_conn.execute("SELECT count(*) FROM empty_t").fetchone() == (0,)
+    assert pg_conn.execute("SELECT a, b FROM keyless ORDER BY a NULLS LAST").fetchall() == [
+        (1, "x"),
+        (1, "x"),
+        (None, None),
+    ]
+
+
+def test_stats_report_the_stages(
+    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, run_cli: Any, tmp_path: Any
+) -> None:
+    _make_source(mysql_conn, ROWS[:2])
+    out = tmp_path / "r.json"
+    result = run_cli("migrate", mysql_url, pg_url, "--stats", "--report", out)
+    assert result.exit_code == 0, result.output
+    assert "phase (wall seconds): create" in result.output and "index" in result.output
+    assert "stage (seconds, all workers): read" in result.output
+    report = json.loads(out.read_text())
+    assert set(report["phases"]) == {"create", "copy", "index", "verify"}
+    assert {"read", "transform", "write", "checksum", "index"} <= set(report["stages"])
+    assert set(report["tables"][0]["stages"]) >= {"read", "write"}
