@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -26,10 +27,10 @@ def run(name: str, argv: list[str], *, env: dict[str, str] | None = None, stdout
     import psutil
 
     out = Run(name)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=stdout or subprocess.PIPE, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
-    cpu: dict[int, float] = {}
     while proc.poll() is None:
         total = 0
         try:
@@ -39,8 +40,6 @@ def run(name: str, argv: list[str], *, env: dict[str, str] | None = None, stdout
         for p in tree:
             try:
                 total += p.memory_info().rss
-                t = p.cpu_times()
-                cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
             except psutil.NoSuchProcess:
                 continue
         out.peak_rss = max(out.peak_rss, total)
@@ -49,7 +48,7 @@ def run(name: str, argv: list[str], *, env: dict[str, str] | None = None, stdout
     out.wall = time.perf_counter() - t0
     out.returncode = proc.returncode
     out.output = captured.decode(errors="replace") if isinstance(captured, bytes) else ""
-    # Exited processes' CPU is only seen through the samples; the root's final figure comes
-    # from the kernel's accounting of reaped children when available.
-    out.cpu = sum(cpu.values())
+    # the kernel's account of the reaped child (and the descendants it reaped in turn)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return out
