@@ -312,11 +312,11 @@ def _slow_down_second_chunk(monkeypatch: pytest.MonkeyPatch, during: Any) -> Non
     calls: list[int] = []
     lock = threading.Lock()
 
-    def wrapped(task: Any, session: Any, source: Any, on_rows: Any) -> Any:
+    def wrapped(*args: Any) -> Any:
         with lock:
             calls.append(1)
             first = len(calls) == 1
-        stats = real(task, session, source, on_rows)
+        stats = real(*args)
         if first:
             during()
         return stats

@@ -127,18 +127,39 @@ def _table_sizes(source: Dialect) -> dict[str, int]:
 
 
 # -- one chunk --------------------------------------------------------------------------------
-def run_chunk(task: ChunkTask, session: Session, source: Dialect, on_rows: Callable[[int], None]) -> ChunkStats:
-    """Copy one chunk: read it, convert it to the target's types, write it one batch per
-    commit, and hash what was read. Raises XferError; the rows committed so far are in
-    `stats.rows` of the exception's `stats` attribute."""
+@dataclass
+class Started:
+    """A chunk whose reader thread is running (reading ahead of the writer)."""
+
+    task: ChunkTask
+    pipe: Pipe
+    stats: ChunkStats
+
+
+def start_chunk(task: ChunkTask, session: Session, source: Dialect) -> Started:
+    """Start reading (and converting) `task`'s rows in a thread of their own."""
     stats = ChunkStats(reader=task.reader)
-    tp = task.source
-    schema = tp.target.arrow_schema
-    hasher = Hasher(schema, tp.json_columns) if task.checksum else None
     where = mf.range_where(task.key, task.lo, task.hi, source.quote)
+    return Started(task, Pipe(lambda: _converted(task, session, source, where, stats)), stats)
+
+
+def run_chunk(
+    task: ChunkTask,
+    session: Session,
+    source: Dialect,
+    on_rows: Callable[[int], None],
+    started: Started | None = None,
+) -> ChunkStats:
+    """Copy one chunk: read it, convert it to the target's types, write it one batch per
+    commit, and hash what was read. Raises XferError, whose `stats` attribute holds the rows
+    committed so far."""
+    started = started or start_chunk(task, session, source)
+    stats = started.stats
+    tp = task.source
+    hasher = Hasher(tp.target.arrow_schema, tp.json_columns) if task.checksum else None
     encoder = BinaryEncoder(tp.target) if task.binary else None
     try:
-        for batch in _overlapped(lambda: _converted(task, session, source, where, stats)):
+        for batch in started.pipe:
             t0 = time.perf_counter()
             payload = encoder.encode(batch) if encoder else None
             t1 = time.perf_counter()
@@ -157,6 +178,7 @@ def run_chunk(task: ChunkTask, session: Session, source: Dialect, on_rows: Calla
         exc.stats = stats  # type: ignore[attr-defined]
         raise
     finally:
+        started.pipe.close()
         if hasher:
             stats.checksum = hasher.checksum
             hasher.close()
@@ -226,40 +248,53 @@ def _sliced(table: pa.Table, max_rows: int, max_bytes: int) -> Iterator[pa.Recor
     yield from table.to_batches(max_chunksize=step)
 
 
-def _overlapped(make: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
-    """Run the iterator `make()` in its own thread, QUEUE_DEPTH batches ahead of the consumer."""
-    q: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
-    done = object()
-    stop = threading.Event()
+_DONE = object()
 
-    def produce() -> None:
+
+class Pipe:
+    """Runs the iterator `make()` in its own thread from construction on, at most QUEUE_DEPTH
+    items ahead of the consumer (the bounded queue that keeps memory bounded)."""
+
+    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(make,), daemon=True, name="xfer-read")
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, make: Callable[[], Iterator[Any]]) -> None:
+        gen = make()
         try:
-            for item in make():
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for item in gen:
+                if not self._put(item):
                     return
-            q.put(done)
+            self._put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
-            q.put(exc)
+            self._put(exc)
+        finally:
+            if hasattr(gen, "close"):
+                gen.close()  # closes a connection the reader opened, in this thread
 
-    th = threading.Thread(target=produce, daemon=True)
-    th.start()
-    try:
+    def __iter__(self) -> Iterator[Any]:
         while True:
-            item = q.get()
-            if item is done:
+            item = self._q.get()
+            if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        th.join()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _write(target: Dialect, table: Any, batch: pa.RecordBatch, payload: list[bytes] | None) -> None:
@@ -298,13 +333,71 @@ def copy_all(
         if len(ranges) > 1:
             results[tp.source.name].notes.append(f"copied in {len(ranges)} key ranges of {ranges[0].key}")
     jobs = max(1, min(options.jobs, len(tasks)))
-    sessions: queue.Queue[Session] = queue.Queue()
     opened: list[Session] = []
     sums: dict[str, Checksum] = {tp.source.name: Checksum() for tp in the_plan.tables}
     lock = threading.Lock()
     failed: set[str] = set()
     spans: dict[str, list[float]] = {}
     bars = {tp.source.name: progress(tp.target.name, tp.source.row_estimate) for tp in the_plan.tables}
+    pending: queue.Queue[ChunkTask] = queue.Queue()
+    for t in tasks:
+        pending.put(t)
+    # A connectorx chunk is read on a connection of its own: a worker reads its next chunk while
+    # it writes the current one. Snapshot readers share their worker's connection: no read-ahead.
+    read_ahead = options.consistency == "lock"
+
+    def take() -> ChunkTask | None:
+        while True:
+            try:
+                t = pending.get_nowait()
+            except queue.Empty:
+                return None
+            if t.source.source.name not in failed:
+                return t
+
+    def process(s: Session, started: Started) -> None:
+        task = started.task
+        name = task.source.source.name
+        r = results[name]
+        t0 = time.monotonic()
+        try:
+            if name in failed:
+                started.pipe.close()
+                return
+            stats = run_chunk(task, s, source, bars[name].update, started)
+        except XferError as exc:
+            with lock:
+                failed.add(name)
+                r.status = "failed"
+                r.error = r.error or str(exc)
+                _add(r, getattr(exc, "stats", ChunkStats()))
+            log.error("%s: %s", name, exc)
+            return
+        finally:
+            _trim_heap()
+            with lock:
+                span = spans.setdefault(name, [t0, t0])
+                span[0], span[1] = min(span[0], t0), max(span[1], time.monotonic())
+        with lock:
+            _add(r, stats)
+            sums[name] = sums[name] + stats.checksum
+            r.notes.extend(n for n in stats.notes if n not in r.notes)
+
+    def worker(s: Session) -> None:
+        task = take()
+        started = start_chunk(task, s, source) if task else None
+        try:
+            while started is not None:
+                current, started = started, None
+                if read_ahead and (ahead := take()):
+                    started = start_chunk(ahead, s, source)
+                process(s, current)
+                if not read_ahead and (ahead := take()):
+                    started = start_chunk(ahead, s, source)
+        finally:
+            if started is not None:  # a bug stopped this worker: stop the read it had begun
+                started.pipe.close()
+
     coordinator = None
     try:
         for _ in range(jobs):
@@ -312,40 +405,8 @@ def copy_all(
             s.target.prepare_for_load()
             opened.append(s)
         coordinator = _consistency_start(source, the_plan, options, opened, notes)
-        for s in opened:
-            sessions.put(s)
-
-        def run(task: ChunkTask) -> None:
-            name = task.source.source.name
-            r = results[name]
-            if name in failed:
-                return
-            s = sessions.get()
-            started = time.monotonic()
-            try:
-                stats = run_chunk(task, s, source, lambda n: bars[name].update(n))
-            except XferError as exc:
-                stats = getattr(exc, "stats", ChunkStats())
-                with lock:
-                    failed.add(name)
-                    r.status = "failed"
-                    r.error = r.error or str(exc)
-                    _add(r, stats)
-                log.error("%s: %s", name, exc)
-                return
-            finally:
-                _trim_heap()
-                sessions.put(s)
-                with lock:
-                    span = spans.setdefault(name, [started, started])
-                    span[0], span[1] = min(span[0], started), max(span[1], time.monotonic())
-            with lock:
-                _add(r, stats)
-                sums[name] = sums[name] + stats.checksum
-                r.notes.extend(n for n in stats.notes if n not in r.notes)
-
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
-            for f in [pool.submit(run, t) for t in tasks]:
+            for f in [pool.submit(worker, s) for s in opened]:
                 f.result()
     finally:
         _consistency_end(coordinator, opened)

@@ -129,6 +129,7 @@ def read_chunk_cx(url: Url, table: Table, where: str, quote_ident: Callable[[str
     if got.num_columns != len(table.columns):  # no rows: connectorx may return no columns
         return table.arrow_schema.empty_table()
     arrays = [to_neutral(got.column(i), c) for i, c in enumerate(table.columns)]
+    del got  # frees the columns that were converted before the caller gets the chunk
     return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
 
 
