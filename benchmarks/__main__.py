@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         if "verify" not in skip:
             got["verify"] = c.check(c.xfer_verify(servers))
         if "pgloader" not in skip:
-            got["pgloader"] = c.check(c.pgloader(servers, work))
+            # pgloader failing is a result to report (at 10M rows its default 1 GB heap runs out)
+            got["pgloader"] = c.pgloader(servers, work)
         if "floors" not in skip:
             tsv = work / "bench.tsv"
             got["mariadb"] = c.check(c.mariadb_read(servers, tsv))
@@ -114,9 +115,11 @@ def summarize(rounds: list[dict[str, Run]], rows: int, size: int, a: Any, loads:
         "psql": "psql \\copy floor",
         "index": "index build (floor)",
     }
-    med: dict[str, dict[str, float]] = {}
+    med: dict[str, Any] = {}
+    failures: dict[str, list[str]] = {}
     for key in names:
-        runs = [r[key] for r in rounds if key in r]
+        runs = [r[key] for r in rounds if key in r and r[key].returncode == 0]
+        failures[names[key]] = [_why(r[key]) for r in rounds if key in r and r[key].returncode != 0]
         if runs:
             wall = _median(runs, "wall")
             med[key] = {
@@ -130,7 +133,7 @@ def summarize(rounds: list[dict[str, Run]], rows: int, size: int, a: Any, loads:
     if "psql" in med:
         floor = [r["psql"].wall + r["index"].wall for r in rounds]
         med["floor"] = {"wall_s": round(statistics.median(floor), 2), "runs_wall_s": [round(f, 2) for f in floor]}
-    ratios = {}
+    ratios: dict[str, float] = {}
     x = med["xfer"]["wall_s"]
     if "pgloader" in med:
         ratios["xfer / pgloader"] = round(x / med["pgloader"]["wall_s"], 3)
@@ -156,14 +159,26 @@ def summarize(rounds: list[dict[str, Run]], rows: int, size: int, a: Any, loads:
         "xfer_notes": reports[-1]["notes"],
         "xfer_phases_s": phases,
         "median": {names[k] if k in names else k: v for k, v in med.items()},
+        "failures": {k: v for k, v in failures.items() if v},
         "ratios": ratios,
         "targets": {
             k: {"target": t, "measured": ratios.get(k), "met": _met(k, ratios.get(k), t)} for k, t in TARGETS.items()
         },
         "target_rows": {
-            names[k]: rounds[-1][k].extra.get("target_rows") for k in ("xfer", "pgloader", "psql") if k in rounds[-1]
+            names[k]: rounds[-1][k].extra.get("target_rows")
+            for k in ("xfer", "pgloader", "psql")
+            if k in rounds[-1] and rounds[-1][k].returncode == 0
         },
     }
+
+
+def _why(r: Run) -> str:
+    """The line of a failed run's output that says why (pgloader: 'Heap exhausted, game over.')."""
+    lines = [ln.strip() for ln in r.output.splitlines() if ln.strip()]
+    for ln in lines:
+        if "exhausted" in ln or "ERROR" in ln or "FATAL" in ln:
+            return f"exit {r.returncode}: {ln[:200]}"
+    return f"exit {r.returncode}: {lines[-1][:200] if lines else ''}"
 
 
 def _met(key: str, value: float | None, target: float) -> bool | None:
@@ -186,6 +201,8 @@ def render(f: dict[str, Any]) -> str:
             )
         else:
             lines.append(f"{name + ' (copy + index)':28}{m['wall_s']:9.2f}")
+    for name, why in f.get("failures", {}).items():
+        lines.append(f"{name:28}FAILED in {len(why)} round(s): {why[0]}")
     lines.append("")
     lines.append("xfer phases (median wall s): " + ", ".join(f"{k} {v}" for k, v in f["xfer_phases_s"].items()))
     for k, t in f["targets"].items():

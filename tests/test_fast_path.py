@@ -415,3 +415,27 @@ def test_stats_report_the_stages(
     assert set(report["phases"]) == {"create", "copy", "index", "verify"}
     assert {"read", "transform", "write", "checksum", "index"} <= set(report["stages"])
     assert set(report["tables"][0]["stages"]) >= {"read", "write"}
+
+
+def test_a_chunk_task_is_self_contained(
+    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
+) -> None:
+    """A task pickles, and runs on connections of its own (as it would on another machine)."""
+    import pickle
+
+    from xfer.connect import open_source, open_target
+    from xfer.options import Options
+    from xfer.plan import make_plan
+
+    _make_source(mysql_conn, ROWS)
+    assert run_cli("migrate", mysql_url, pg_url, "--schema-only", "-t", "t").exit_code == 0
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        source, target = open_source(mysql_url, stack), open_target(pg_url, stack)
+        the_plan = make_plan(source, target, Options(tables=("t",)))
+        tasks = parallel.make_tasks(source, target.url, the_plan, Options(), "connectorx")
+    (task,) = tasks  # a small table: one chunk
+    stats = parallel.run_task(pickle.loads(pickle.dumps(task)))
+    assert (stats.rows, stats.reader, stats.checksum.rows) == (len(ROWS), "connectorx", len(ROWS))
+    assert pg_conn.execute("SELECT count(*), max(biu) FROM t").fetchone() == (4, 18446744073709551615)

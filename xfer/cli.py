@@ -135,7 +135,7 @@ def main() -> None:
 @click.option(
     "--batch-bytes",
     type=click.IntRange(1),
-    default=8,
+    default=4,
     show_default=True,
     metavar="MB",
     help="A batch (and commit) also ends at this many megabytes (MySQL -> PostgreSQL).",

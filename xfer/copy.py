@@ -31,16 +31,33 @@ def copy_table(
     schema = tp.target.arrow_schema
     rows = 0
 
+    stages = r.stages
+    for k in ("read", "transform", "write", "checksum"):
+        stages.setdefault(k, 0.0)
+
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in source.read_batches(tp.source, options.batch_size):
+        reader = source.read_batches(tp.source, options.batch_size)
+        while True:
+            t = time.perf_counter()
+            batch = next(reader, None)
+            stages["read"] += time.perf_counter() - t
+            if batch is None:
+                return
+            t = time.perf_counter()
             out = conform(batch, schema, tp.source.name)
+            stages["transform"] += time.perf_counter() - t
             if hasher:
+                t = time.perf_counter()
                 hasher.update(out)
+                stages["checksum"] += time.perf_counter() - t
             r.bytes += out.nbytes
+            handed[0] = time.perf_counter()  # the writer reports the batch committed after this
             yield out
 
+    handed = [0.0]
     try:
         for n in target.write_batches(tp.target, batches()):
+            stages["write"] += time.perf_counter() - handed[0]
             rows += n
             bar.update(n)
         r.source_rows = hasher.checksum.rows if hasher else rows

@@ -21,5 +21,5 @@ class Options:
     # the parallel MySQL -> PostgreSQL copy (xfer/parallel.py)
     jobs: int = 2  # workers copying tables and key ranges at once
     consistency: str = "lock"  # lock | snapshot: see parallel.py
-    batch_bytes: int = 8 * MB  # a batch (and a commit) ends at batch_size rows or this many bytes
+    batch_bytes: int = 4 * MB  # a batch (and a commit) ends at batch_size rows or this many bytes
     chunk_bytes: int = 8 * MB  # big tables are split into key ranges of about this size

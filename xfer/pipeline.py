@@ -91,7 +91,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         if not options.schema_only:
             if fast:
                 sums, notes = parallel.copy_all(
-                    source, lambda: open_target(target_url, stack), the_plan, results, options, progress
+                    source, target.url, lambda: open_target(target_url, stack), the_plan, results, options, progress
                 )
                 report.notes.extend(notes)
             else:
