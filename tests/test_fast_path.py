@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -439,3 +441,58 @@ def test_a_chunk_task_is_self_contained(
     stats = parallel.run_task(pickle.loads(pickle.dumps(task)))
     assert (stats.rows, stats.reader, stats.checksum.rows) == (len(ROWS), "connectorx", len(ROWS))
     assert pg_conn.execute("SELECT count(*), max(biu) FROM t").fetchone() == (4, 18446744073709551615)
+
+
+def _limited_user(mysql_conn: pymysql.connections.Connection, mysql_url: str, grants: str) -> Iterator[str]:
+    """A MySQL user with only `grants` on the test database; yields its URL."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(mysql_url)
+    user = f"xfer_u_{uuid.uuid4().hex[:8]}"
+    with mysql_conn.cursor() as cur:
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'")
+        cur.execute(f"GRANT {grants} ON `{url.database}`.* TO '{user}'@'%'")
+    try:
+        yield url.set(username=user, password="pw").render_as_string(hide_password=False)
+    finally:
+        with mysql_conn.cursor() as cur:
+            cur.execute(f"DROP USER '{user}'@'%'")
+
+
+@pytest.fixture
+def select_only_url(mysql_conn: pymysql.connections.Connection, mysql_url: str) -> Iterator[str]:
+    yield from _limited_user(mysql_conn, mysql_url, "SELECT")
+
+
+def test_without_lock_privileges_lock_mode_says_what_to_do(
+    mysql_conn: pymysql.connections.Connection,
+    select_only_url: str,
+    pg_url: str,
+    pg_conn: Any,
+    run_cli: Any,
+    tmp_path: Path,
+) -> None:
+    _make_source(mysql_conn, ROWS[:1])  # two tables: t and wide
+    result = run_cli("migrate", select_only_url, pg_url)
+    assert result.exit_code == 1
+    assert "error: --consistency lock: MySQL refused:" in result.output
+    assert "hint: nothing was copied; --consistency snapshot needs other privileges" in result.output
+    assert ":pw@" not in result.output
+    # snapshot mode needs no LOCK TABLES; without RELOAD the workers' snapshots cannot be lined
+    # up and the report says so; with one worker there is one snapshot and nothing to say
+    two = run_cli(
+        "migrate", select_only_url, pg_url, "--consistency", "snapshot", "--if-exists", "replace",
+        "--report", tmp_path / "two.json",
+    )  # fmt: skip
+    assert two.exit_code == 0, two.output
+    notes = json.loads((tmp_path / "two.json").read_text())["notes"]
+    assert any(n.startswith("snapshots not aligned across workers") for n in notes), notes
+    one = run_cli(
+        "migrate", select_only_url, pg_url, "--consistency", "snapshot", "--jobs", "1", "--if-exists", "replace",
+        "--report", tmp_path / "one.json",
+    )  # fmt: skip
+    assert one.exit_code == 0, one.output
+    assert not any("not aligned" in n for n in json.loads((tmp_path / "one.json").read_text())["notes"])
+    assert pg_conn.execute("SELECT count(*) FROM t").fetchone() == (1,)

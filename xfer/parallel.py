@@ -494,11 +494,12 @@ def _consistency_start(
                 names = ", ".join(f"{source.quote(tp.source.name)} READ" for tp in the_plan.tables)
                 cur.execute(f"LOCK TABLES {names}")
                 return coord
+            aligned = False
             try:
-                cur.execute("FLUSH TABLES WITH READ LOCK")
-                aligned = True
+                if len(sessions) > 1:  # one worker has one snapshot: nothing to line up
+                    cur.execute("FLUSH TABLES WITH READ LOCK")
+                    aligned = True
             except pymysql.err.MySQLError as exc:
-                aligned = False
                 notes.append(
                     f"snapshots not aligned across workers ({exc.args[-1]}): "
                     "use --jobs 1 for one snapshot, or grant RELOAD"
