@@ -22,6 +22,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
 import psycopg
@@ -315,6 +316,13 @@ def pg_conn(pg_url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
 
 
 # --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own empty working directory, so files xfer writes there by
+    default (a reject file, a relative DuckDB path) never land in the repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def canonical_json(text: str) -> str:
 
 def _numbers(v: Any) -> Any:
     if isinstance(v, Decimal):
-        n = v.normalize()
+        n = v.normalize() if v else Decimal(0)  # -0 is 0 (jsonb has no negative zero)
         return {"$n": format(n, "f") if n == n.to_integral_value() or abs(n.adjusted()) < 30 else str(n)}
     if isinstance(v, dict):
         return {k: _numbers(x) for k, x in v.items()}

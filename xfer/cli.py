@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from . import __version__, pipeline
-from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, VerificationMismatch, XferError
+from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, UsageError, VerificationMismatch, XferError
+from .options import ENUMS, IDENTIFIERS, NUL_BYTES, ZERO_DATES
 from .report import render_stats, render_text
 from .urls import mask
 
@@ -28,6 +31,8 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
     root.propagate = False
+    # a mapping file's hooks are part of the run's story: shown unless --quiet
+    logging.getLogger("xfer.hooks").setLevel(logging.ERROR if quiet else logging.INFO)
 
 
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,6 +53,11 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # `xfer inspect … | head`: the reader has gone; stop quietly, as other tools do.
+            # Point stdout at devnull so the interpreter's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
         except click.exceptions.Exit:
             raise
         except Exception as exc:  # a bug: still one line, and the traceback on demand
@@ -83,16 +93,97 @@ def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None, *
             click.echo(render_stats(report))
     if report.failed:
         names = ", ".join(t.name for t in report.failed)
+        if quiet:  # no summary was printed: say why the first one failed
+            names += f" ({report.failed[0].name}: {report.failed[0].error})"
         raise XferError(
             f"{len(report.failed)} table(s) failed: {names}" + (f"; report: {report_path}" if report_path else "")
         )
     if report.mismatched:
         names = ", ".join(t.name for t in report.mismatched)
         raise VerificationMismatch(f"verification found differences in {len(report.mismatched)} table(s): {names}")
+    if report.rejected_rows:
+        names = ", ".join(t.name for t in report.tables if t.rejected_rows)
+        raise XferError(
+            f"{report.rejected_rows} row(s) rejected ({names}); they are in {report.reject_file}",
+            hint="each line names the table, key, column, value and reason; fix them and copy those rows again",
+        )
 
 
-source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="SOURCE")
-target_arg = click.argument("target", envvar="XFER_TARGET", metavar="TARGET")
+source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="[SOURCE]", required=False)
+target_arg = click.argument("target", envvar="XFER_TARGET", metavar="[TARGET]", required=False)
+mapping_opt = click.option(
+    "--mapping",
+    "-m",
+    "mapping_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Mapping file (YAML): renames, filters, types, split/merge, hooks. Its source, target and "
+    "options apply where the command line gives none.",
+)
+
+
+def _resolve(
+    source: str | None, target: str | None, mapping_path: Path | None, opts: pipeline.Options
+) -> tuple[str, str, pipeline.Options]:
+    """SOURCE/TARGET and options from the command line, else the mapping file, else XFER_SOURCE/XFER_TARGET."""
+    ctx = click.get_current_context()
+    given = {n for n in ctx.params if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE}
+    mapping = None
+    if mapping_path is not None:
+        from .mapping import load_mapping
+        from .mapping.options import with_file_options
+
+        mapping = load_mapping(mapping_path)
+        opts = with_file_options(mapping, opts, given)
+    ends = []
+    for name, value in (("source", source), ("target", target)):
+        from_file = getattr(mapping, name, None) if mapping is not None else None
+        chosen = value if name in given or not from_file else from_file
+        if not chosen:
+            raise UsageError(
+                f"missing {name.upper()}",
+                hint=f"give it as an argument, in XFER_{name.upper()}, or as `{name}:` in a mapping file (-m)",
+            )
+        ends.append(chosen)
+    return ends[0], ends[1], opts
+
+
+def policies(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The value policies and naming options that `migrate` and `plan` share."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--zero-dates",
+                type=click.Choice(ZERO_DATES),
+                default="null",
+                show_default=True,
+                help="MySQL zero/partial dates ('0000-00-00', '2021-00-15'): NULL (counted) or reject the row.",
+            ),
+            click.option(
+                "--nul-bytes",
+                type=click.Choice(NUL_BYTES),
+                default="reject",
+                show_default=True,
+                help="Text holding U+0000 (PostgreSQL cannot store it): reject the row, or strip it (counted).",
+            ),
+            click.option(
+                "--enum",
+                "enum_as",
+                type=click.Choice(ENUMS),
+                default="text",
+                show_default=True,
+                help="MySQL ENUM as text + CHECK (labels), or as a PostgreSQL enum type.",
+            ),
+            click.option(
+                "--identifiers",
+                type=click.Choice(IDENTIFIERS),
+                default="lower",
+                show_default=True,
+                help="Target names lower-cased (usable unquoted) or kept as in the source.",
+            ),
+        ]
+    ):
+        fn = decorator(fn)
+    return fn
 
 
 def selection(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -169,10 +260,17 @@ def main() -> None:
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
 )
+@mapping_opt
+@policies
+@click.option(
+    "--reject-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where rejected rows go, as JSON lines [default: next to --report, else ./xfer-rejects.jsonl].",
+)
 @command
 def migrate(
-    source: str,
-    target: str,
+    source: str | None,
+    target: str | None,
     tables: tuple[str, ...],
     exclude: tuple[str, ...],
     if_exists: str,
@@ -186,6 +284,12 @@ def migrate(
     no_verify: bool,
     stats: bool,
     report_path: Path | None,
+    mapping_path: Path | None,
+    zero_dates: str,
+    nul_bytes: str,
+    enum_as: str,
+    identifiers: str,
+    reject_file: Path | None,
     quiet: bool,
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
@@ -193,6 +297,8 @@ def migrate(
     Tables are created without keys, rows are copied in batches (one commit each), then
     primary keys, indexes and foreign keys are built, then every table is checked.
     """
+    if reject_file is None:
+        reject_file = report_path.with_name(report_path.stem + ".rejects.jsonl") if report_path else None
     opts = pipeline.Options(
         tables,
         exclude,
@@ -201,11 +307,17 @@ def migrate(
         data_only,
         batch_size,
         not no_verify,
+        zero_dates=zero_dates,
+        nul_bytes=nul_bytes,
+        enum=enum_as,
+        identifiers=identifiers,
+        reject_file=str(reject_file) if reject_file else None,
         jobs=jobs,
         consistency=consistency,
         batch_bytes=batch_bytes * 1024 * 1024,
         chunk_bytes=chunk_bytes * 1024 * 1024,
     )
+    source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.migrate(source, target, opts, _progress(quiet))
     _finish(report, quiet, report_path, stats=stats)
 
@@ -218,18 +330,24 @@ def migrate(
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON."
 )
+@mapping_opt
 @command
 def verify(
-    source: str,
-    target: str,
+    source: str | None,
+    target: str | None,
     tables: tuple[str, ...],
     exclude: tuple[str, ...],
     batch_size: int,
     report_path: Path | None,
+    mapping_path: Path | None,
     quiet: bool,
 ) -> None:
-    """Compare row counts and checksums of every table; exit 3 when anything differs."""
+    """Compare row counts and checksums of every table; exit 3 when anything differs.
+
+    With -m FILE the source is compared *as the mapping file maps it* (renamed, filtered,
+    transformed, computed) with the target."""
     opts = pipeline.Options(tables, exclude, batch_size=batch_size)
+    source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.verify(source, target, opts, _progress(quiet))
     _finish(report, quiet, report_path)
 
@@ -238,20 +356,45 @@ def verify(
 @source_arg
 @target_arg
 @selection
+@mapping_opt
+@policies
 @command
-def plan(source: str, target: str, tables: tuple[str, ...], exclude: tuple[str, ...], quiet: bool) -> None:
-    """Show what `migrate` would do: tables, column types source -> target, the DDL. Changes nothing."""
-    the_plan, dialect = pipeline.plan(source, target, pipeline.Options(tables, exclude))
-    for note in the_plan.notes:
+def plan(
+    source: str | None,
+    target: str | None,
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    mapping_path: Path | None,
+    zero_dates: str,
+    nul_bytes: str,
+    enum_as: str,
+    identifiers: str,
+    quiet: bool,
+) -> None:
+    """Show what `migrate` would do: tables, column types source -> target with the decisions
+    and value policies behind them, renames, views, the DDL. Changes nothing."""
+    opts = pipeline.Options(
+        tables, exclude, zero_dates=zero_dates, nul_bytes=nul_bytes, enum=enum_as, identifiers=identifiers
+    )
+    source, target, opts = _resolve(source, target, mapping_path, opts)
+    the_plan, dialect = pipeline.plan(source, target, opts)
+    for note in the_plan.policies + the_plan.notes:
         click.echo(f"note: {note}")
     for tp in the_plan.tables:
-        rename = f" -> {tp.target.name}" if tp.target.name != tp.source.name else ""
+        shown = tp.source.name == tp.target.name or tp.source.name.endswith(f" -> {tp.target.name}")  # split parts
+        rename = "" if shown else f" -> {tp.target.name}"
         est = f" (~{tp.source.row_estimate:,} rows)" if tp.source.row_estimate is not None else ""
         click.echo(f"\n== {tp.source.name}{rename}{est}")
-        width = max(len(c.name) for c in tp.source.columns)
-        for sc, tc in zip(tp.source.columns, tp.target.columns, strict=True):
+        names = [
+            s.name if s.name == t.name else f"{s.name} -> {t.name}"
+            for s, t in zip(tp.source.columns, tp.target.columns, strict=True)
+        ]
+        width = max(len(n) for n in names)
+        for name, sc, tc in zip(names, tp.source.columns, tp.target.columns, strict=True):
             flag = "" if sc.nullable else " NOT NULL"
-            click.echo(f"  {sc.name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}")
+            click.echo(f"  {name.ljust(width)}  {sc.native_type} -> {tc.native_type}{flag}")
+            for why in tp.column_notes.get(sc.name, []):
+                click.echo(f"  {''.ljust(width)}    {why}")
         for note in tp.notes:
             click.echo(f"  note: {note}")
         click.echo("  -- DDL")
@@ -260,6 +403,27 @@ def plan(source: str, target: str, tables: tuple[str, ...], exclude: tuple[str, 
         )
         for sql in ddl:
             click.echo("  " + sql.replace("\n", "\n  ") + ";")
+    if the_plan.renames:
+        click.echo("\n== renames")
+        for rn in the_plan.renames:
+            click.echo(f"  {rn}")
+    if the_plan.views:
+        click.echo("\n== views")
+        for v in the_plan.views:
+            if v.sql:
+                click.echo(f"  {v.name}: created as {v.target_name} (translated)")
+                click.echo("    " + v.sql)
+            else:
+                click.echo(f"  {v.name}: NOT created ({v.reason})")
+    if the_plan.triggers:
+        click.echo("\n== triggers")
+        for tr in the_plan.triggers:
+            if tr.statements:
+                click.echo(f"  {tr.name} on {tr.table}: created (translated)")
+                for sql in tr.statements:
+                    click.echo("    " + sql.replace("\n", "\n    ") + ";")
+            else:
+                click.echo(f"  {tr.name} on {tr.table}: NOT created ({tr.reason})")
 
 
 @main.command()

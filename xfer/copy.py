@@ -1,74 +1,149 @@
 """Copying one table: read batches from the source, convert them to the target's types,
-hash them for verification on the way, and write them (one commit per batch)."""
+hash them for verification on the way, and write them (one commit per batch).
+
+Values the target cannot take never vanish silently: declared policies (zero dates, NUL bytes)
+are applied and counted, and a batch the target refuses for its data is split in halves until
+the offending rows are isolated; those go to the reject file and the rest of the table is
+written.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
 from .checksum import Checksum, Hasher
 from .dialects.base import Dialect
-from .errors import XferError
+from .errors import CopyError, XferError
 from .options import Options
 from .plan import TablePlan
+from .policies import RejectFile, ValuePolicies, jsonable
 from .progress import ProgressFactory
 from .report import TableResult
 from .transform import conform
 
 log = logging.getLogger("xfer")
 
+MAX_ISOLATED_REJECTS = 1000  # past this a table's failure is not about a few bad rows
+
+
+def table_policies(tp: TablePlan, options: Options) -> ValuePolicies:
+    return ValuePolicies(tp.source.name, list(tp.source.primary_key), options.zero_dates, options.nul_bytes)
+
+
+def nul_columns(tp: TablePlan, target: Dialect) -> list[str]:
+    """Source columns whose target type is text that cannot hold U+0000."""
+    if target.text_holds_nul:
+        return []
+    out = []
+    for sc, tc in zip(tp.source.columns, tp.target.columns, strict=True):
+        t = tc.arrow.value_type if pa.types.is_list(tc.arrow) else tc.arrow
+        if pa.types.is_string(t) and pa.types.is_string(sc.arrow):
+            out.append(sc.name)
+    return out
+
 
 def copy_table(
-    source: Dialect, target: Dialect, tp: TablePlan, r: TableResult, options: Options, progress: ProgressFactory
+    source: Dialect,
+    target: Dialect,
+    tp: TablePlan,
+    r: TableResult,
+    options: Options,
+    progress: ProgressFactory,
+    rejects: RejectFile | None = None,
 ) -> Checksum:
     t0 = time.monotonic()
-    # No checksum is needed when nothing will be verified (and hashing costs as much as writing)
-    hasher = Hasher(tp.target.arrow_schema, tp.json_columns) if options.verify else None
+    hasher = Hasher(tp.hash_schema, tp.json_columns)
     bar = progress(tp.target.name, tp.source.row_estimate)
     schema = tp.target.arrow_schema
+    policies = table_policies(tp, options)
+    texts = nul_columns(tp, target)
+    isolated: list[dict[str, Any]] = []
     rows = 0
 
-    stages = r.stages
-    for k in ("read", "transform", "write", "checksum"):
-        stages.setdefault(k, 0.0)
-
     def batches() -> Iterator[pa.RecordBatch]:
-        reader = source.read_batches(tp.source, options.batch_size)
-        while True:
-            t = time.perf_counter()
-            batch = next(reader, None)
-            stages["read"] += time.perf_counter() - t
-            if batch is None:
-                return
-            t = time.perf_counter()
+        for batch in tp.read(source, options.batch_size, policies=policies):
+            if texts:
+                batch = policies.apply_nul_bytes(batch, texts)
             out = conform(batch, schema, tp.source.name)
-            stages["transform"] += time.perf_counter() - t
-            if hasher:
-                t = time.perf_counter()
-                hasher.update(out)
-                stages["checksum"] += time.perf_counter() - t
             r.bytes += out.nbytes
-            handed[0] = time.perf_counter()  # the writer reports the batch committed after this
             yield out
 
-    handed = [0.0]
     try:
-        for n in target.write_batches(tp.target, batches()):
-            stages["write"] += time.perf_counter() - handed[0]
+        for batch in batches():
+            n = _write(target, tp, batch, hasher, isolated)
             rows += n
             bar.update(n)
-        r.source_rows = hasher.checksum.rows if hasher else rows
+            _drain(policies.rejects + isolated, rejects, r)
+            policies.rejects.clear()
+            isolated.clear()
+        r.source_rows = hasher.checksum.rows
     except XferError as exc:
+        _drain(policies.rejects + isolated, rejects, r)
         r.status = "failed"
         r.error = str(exc) + (f" ({rows} rows had been committed)" if rows else "")
         r.source_rows = None
-        log.error("%s: %s", tp.source.name, r.error)
+        log.debug("%s: %s", tp.source.name, r.error)  # the summary and the exit message say it
     finally:
         bar.close()
-        if hasher:
-            hasher.close()
+        hasher.close()
         r.seconds = time.monotonic() - t0
-    return hasher.checksum if hasher else Checksum(rows)
+        r.policies = {c: dict(n) for c, n in policies.counts.items()}
+    return hasher.checksum
+
+
+def _drain(records: list[dict[str, Any]], rejects: RejectFile | None, r: TableResult) -> None:
+    if not records:
+        return
+    # a line per refused value; a row with several is still one row
+    r.rejected_rows += len({json.dumps(rec["key"], sort_keys=True, default=str) for rec in records})
+    if rejects is None:
+        raise CopyError(f"{r.name}: {len(records)} row(s) rejected and no reject file to write them to")
+    rejects.write(records)
+
+
+def _write(
+    target: Dialect, tp: TablePlan, batch: pa.RecordBatch, hasher: Hasher, isolated: list[dict[str, Any]]
+) -> int:
+    """Write one batch; when the target refuses it for its data, split it to isolate the rows
+    it refuses (recorded in `isolated`) and write the rest. Only written rows are hashed."""
+    try:
+        n = sum(target.write_batches(tp.target, [batch]))
+    except CopyError as exc:
+        if not getattr(exc, "row_error", False) or len(isolated) >= MAX_ISOLATED_REJECTS:
+            raise
+        if batch.num_rows == 1:
+            isolated.append(_reject_record(tp, batch, exc))
+            return 0
+        mid = batch.num_rows // 2
+        return _write(target, tp, batch.slice(0, mid), hasher, isolated) + _write(
+            target, tp, batch.slice(mid), hasher, isolated
+        )
+    hasher.update(tp.for_hash(batch))
+    return n
+
+
+_COLUMN = re.compile(r"column (\S+?):")
+
+
+def _reject_record(tp: TablePlan, batch: pa.RecordBatch, exc: CopyError) -> dict[str, Any]:
+    """The one row in `batch` that the target refused, as a reject-file record (source names)."""
+    back = {tc.name: sc.name for sc, tc in zip(tp.source.columns, tp.target.columns, strict=True)}
+    row = batch.to_pylist()[0]
+    m = _COLUMN.search(exc.message)
+    col = m[1].strip('"') if m else None
+    reason = exc.message.split("refused a batch: ", 1)[-1]
+    key = {back[k]: jsonable(row[k]) for k in tp.target.primary_key if k in row}
+    return {
+        "table": tp.source.name,
+        "key": key or {"row": {back[k]: jsonable(v) for k, v in row.items()}},
+        "column": back.get(col or "", col),
+        "value": jsonable(row.get(col)) if col in row else None,
+        "reason": reason,
+    }

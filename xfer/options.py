@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .mapping.model import Mapping
 
 IF_EXISTS = ("fail", "truncate", "append", "replace")
 CONSISTENCY = ("lock", "snapshot")
 MB = 1024 * 1024
+ZERO_DATES = ("null", "error")  # zero/partial dates: NULL (counted) or the row rejected
+NUL_BYTES = ("reject", "strip")  # NUL characters in text bound for PostgreSQL
+ENUMS = ("text", "native")  # MySQL ENUM -> text + CHECK, or a PostgreSQL enum type
+IDENTIFIERS = ("lower", "preserve")  # target names lower-cased (unquoted use works) or kept
 
 
 @dataclass
@@ -23,3 +31,11 @@ class Options:
     consistency: str = "lock"  # lock | snapshot: see parallel.py
     batch_bytes: int = 4 * MB  # a batch (and a commit) ends at batch_size rows or this many bytes
     chunk_bytes: int = 8 * MB  # big tables are split into key ranges of about this size
+    # Conversion policies (CLI flags, or a mapping file's `options:`)
+    zero_dates: str = "null"  # null | error
+    nul_bytes: str = "reject"  # reject | strip
+    enum: str = "text"  # text | native
+    identifiers: str = "lower"  # lower | preserve
+    reject_file: str | None = None  # where rejected rows go (JSON lines); default: cwd
+    #: a mapping file (`-m FILE`): renames, filters, computed columns, split/merge, hooks
+    mapping: Mapping | None = None

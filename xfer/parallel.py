@@ -20,22 +20,26 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from copy import copy as shallow_copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from .checksum import Checksum, Hasher
+from .copy import MAX_ISOLATED_REJECTS, _drain, _reject_record, nul_columns
 from .dialects import mysql_fast as mf
 from .dialects.base import Dialect
-from .dialects.pg_binary import BinaryEncoder, binary_supported, copy_sql, send
+from .dialects.pg_binary import BinaryEncoder, binary_supported, copy_sql, send, written
 from .errors import CopyError, XferError
 from .options import Options
-from .plan import Plan, TablePlan
+from .plan import Plan, TablePlan, load_order
+from .policies import RejectFile, ValuePolicies
 from .progress import ProgressFactory
 from .report import TableResult
 from .transform import conform
@@ -47,8 +51,10 @@ QUEUE_DEPTH = 2  # batches between a chunk's reader and its writer
 STAGES = ("read", "transform", "write", "checksum")
 
 
-def applicable(source: Dialect, target: Dialect) -> bool:
-    return source.name == "mysql" and target.name == "postgres"
+def applicable(source: Dialect, target: Dialect, the_plan: Plan) -> bool:
+    """The parallel path copies MySQL/MariaDB tables into PostgreSQL as they are; a mapping
+    file's reads (renames, filters, computed columns) go through the serial copy."""
+    return source.name == "mysql" and target.name == "postgres" and all(tp.mapped is None for tp in the_plan.tables)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ class ChunkTask:
     batch_rows: int
     batch_bytes: int
     checksum: bool
+    zero_dates: str = "null"  # the value policies (xfer.policies)
+    nul_bytes: str = "reject"
+    nul_texts: tuple[str, ...] = ()  # text columns the target cannot store U+0000 in
     size: int = 0  # estimated bytes, for scheduling the biggest first
 
 
@@ -78,47 +87,53 @@ class ChunkStats:
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     reader: str = ""
     notes: list[str] = field(default_factory=list)
+    policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # when no reject file was given
 
 
 @dataclass
 class Session:
-    """One worker's connections: a PostgreSQL writer, and in snapshot mode a MySQL reader."""
+    """One worker's connections: a PostgreSQL writer, and in snapshot mode a MySQL dialect
+    whose reads go through this worker's snapshot connection."""
 
     target: Dialect
     mysql: Any = None
 
 
 # -- planning the chunks ----------------------------------------------------------------------
-def make_tasks(source: Dialect, target_url: Url, the_plan: Plan, options: Options, reader: str) -> list[ChunkTask]:
+def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Options, reader: str) -> list[ChunkTask]:
     sizes = _table_sizes(source)
     tasks: list[ChunkTask] = []
     for tp in the_plan.tables:
         t = tp.source
         size = sizes.get(t.name, 0)
         table_reader = reader
-        if reader == "connectorx" and mf.cx_query(t, "", source.quote) is None:
-            table_reader = "pymysql"
         key = mf.integer_key(t)
         n = mf.chunk_count(size, options.chunk_bytes) if key else 1
         if table_reader == "connectorx" and key is None and size > options.chunk_bytes:
             table_reader = "pymysql"  # one connectorx call would hold the whole table in memory
         points = mf.split_points(source._query, t, key, n) if key and n > 1 else []
         bounds = [None, *points, None]
-        binary = binary_supported(tp.target)
+        # the pymysql reader holds a batch as Python objects first: size it in bytes too
+        per_row = max(size // max(t.row_estimate or 1, 1), 1)
+        rows = max(1000, min(options.batch_size, options.batch_bytes // per_row))
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             tasks.append(
                 ChunkTask(
                     source.url,
-                    target_url,
+                    target.url,
                     tp,
                     key if points else None,
                     lo,
                     hi,
                     table_reader,
-                    binary,
-                    options.batch_size,
+                    binary_supported(tp.target),
+                    rows if table_reader == "pymysql" else options.batch_size,
                     options.batch_bytes,
                     options.verify,
+                    options.zero_dates,
+                    options.nul_bytes,
+                    tuple(nul_columns(tp, target)),
                     size // max(len(bounds) - 1, 1),
                 )
             )
@@ -145,8 +160,7 @@ class Started:
 def start_chunk(task: ChunkTask, session: Session, source: Dialect) -> Started:
     """Start reading (and converting) `task`'s rows in a thread of their own."""
     stats = ChunkStats(reader=task.reader)
-    where = mf.range_where(task.key, task.lo, task.hi, source.quote)
-    return Started(task, Pipe(lambda: _converted(task, session, source, where, stats)), stats)
+    return Started(task, Pipe(lambda: _converted(task, session, source, stats)), stats)
 
 
 def run_chunk(
@@ -155,31 +169,30 @@ def run_chunk(
     source: Dialect,
     on_rows: Callable[[int], None],
     started: Started | None = None,
+    rejects: RejectFile | None = None,
+    result: TableResult | None = None,
 ) -> ChunkStats:
-    """Copy one chunk: read it, convert it to the target's types, write it one batch per
-    commit, and hash what was read. Raises XferError, whose `stats` attribute holds the rows
-    committed so far."""
+    """Copy one chunk: read it, apply the value policies, convert it to the target's types,
+    write it one batch per commit (isolating rows the target refuses, as the serial copy does)
+    and hash what was written. Rejected rows go to `rejects` (counted in `result`), or into
+    `stats.rejected` without a reject file. Raises XferError, whose `stats` attribute holds
+    the rows committed so far."""
     started = started or start_chunk(task, session, source)
     stats = started.stats
     tp = task.source
-    hasher = Hasher(tp.target.arrow_schema, tp.json_columns) if task.checksum else None
-    encoder = BinaryEncoder(tp.target) if task.binary else None
+    hasher = Hasher(tp.hash_schema, tp.json_columns) if task.checksum else None
     try:
-        for batch in started.pipe:
-            t0 = time.perf_counter()
-            payload = encoder.encode(batch) if encoder else None
-            t1 = time.perf_counter()
-            _write(session.target, tp.target, batch, payload)
-            del payload
-            t2 = time.perf_counter()
-            if hasher:
-                hasher.update(batch)
-            stats.stages["transform"] += t1 - t0
-            stats.stages["write"] += t2 - t1
-            stats.stages["checksum"] += time.perf_counter() - t2
-            stats.rows += batch.num_rows
+        for batch, records in started.pipe:
+            isolated: list[dict[str, Any]] = []
+            n = _write_rows(session.target, tp, batch, task.binary, hasher, isolated, stats)
+            stats.rows += n
             stats.bytes += batch.nbytes
-            on_rows(batch.num_rows)
+            on_rows(n)
+            if records or isolated:
+                if rejects is not None and result is not None:
+                    _drain(records + isolated, rejects, result)
+                else:
+                    stats.rejected.extend(records + isolated)
     except XferError as exc:
         exc.stats = stats  # type: ignore[attr-defined]
         raise
@@ -191,58 +204,61 @@ def run_chunk(
     return stats
 
 
-def _converted(
-    task: ChunkTask, session: Session, source: Dialect, where: str, stats: ChunkStats
-) -> Iterator[pa.RecordBatch]:
-    """The chunk's batches in the target's types, sized by rows and bytes (runs in the reader thread)."""
+def _converted(task: ChunkTask, session: Session, source: Dialect, stats: ChunkStats) -> Iterator[tuple[Any, Any]]:
+    """(batch in the target's types, rows the policies rejected), batch by batch; runs in the
+    chunk's reader thread."""
     tp = task.source
     schema = tp.target.arrow_schema
-    for batch in _read(task, session, source, where, stats):
-        t0 = time.perf_counter()
-        out = conform(batch, schema, tp.source.name)
-        stats.stages["transform"] += time.perf_counter() - t0
-        yield out
+    policies = ValuePolicies(tp.source.name, list(tp.source.primary_key), task.zero_dates, task.nul_bytes)
+    try:
+        for batch in _read(task, session, source, policies, stats):
+            t0 = time.perf_counter()
+            if task.nul_texts:
+                batch = policies.apply_nul_bytes(batch, list(task.nul_texts))
+            out = conform(batch, schema, tp.source.name)
+            records = list(policies.rejects)
+            policies.rejects.clear()
+            stats.stages["transform"] += time.perf_counter() - t0
+            yield out, records
+    finally:
+        stats.policies = {c: dict(n) for c, n in policies.counts.items()}
 
 
 def _read(
-    task: ChunkTask, session: Session, source: Dialect, where: str, stats: ChunkStats
+    task: ChunkTask, session: Session, source: Dialect, policies: ValuePolicies, stats: ChunkStats
 ) -> Iterator[pa.RecordBatch]:
+    """The chunk's rows in the neutral types, zero-date policy applied."""
     t = task.source.source
     t0 = time.perf_counter()
     if task.reader == "connectorx":
+        where = mf.range_predicate(task.key, task.lo, task.hi, source.quote)
         try:
-            whole = mf.read_chunk_cx(source.url, t, where, source.quote)
+            whole = mf.read_chunk_cx(source.url, t, f" WHERE {where}" if where else "", source)
         except CopyError as exc:
             stats.reader = "pymysql"
             stats.notes.append(f"read with pymysql: {exc}")
             log.info("%s: %s; reading this chunk with pymysql", t.name, exc)
         else:
             stats.stages["read"] += time.perf_counter() - t0
-            yield from _sliced(whole, task.batch_rows, task.batch_bytes)
+            for raw in _sliced(whole, task.batch_rows, task.batch_bytes):
+                t0 = time.perf_counter()
+                batch = mf.neutral_batch(raw, t, policies)
+                stats.stages["transform"] += time.perf_counter() - t0
+                yield batch
             return
-    conn = session.mysql if session.mysql is not None else source._open(streaming=True)
+    reader = session.mysql if session.mysql is not None else source  # snapshot connection, or its own
+    where = mf.range_predicate(task.key, task.lo, task.hi, source.quote)
+    it = reader.read_batches(t, task.batch_rows, where=where, policies=policies)
     try:
-        rows_per_batch = task.batch_rows
-        it = mf.read_range_pymysql(conn, source, t, where, min(rows_per_batch, 10_000))
-        pending: list[pa.RecordBatch] = []
-        size = n = 0
         while True:
             t0 = time.perf_counter()
             batch = next(it, None)
             stats.stages["read"] += time.perf_counter() - t0
             if batch is None:
-                break
-            pending.append(batch)
-            size += batch.nbytes
-            n += batch.num_rows
-            if size >= task.batch_bytes or n >= rows_per_batch:
-                yield pa.concat_batches(pending)
-                pending, size, n = [], 0, 0
-        if pending:
-            yield pa.concat_batches(pending)
+                return
+            yield batch
     finally:
-        if session.mysql is None:
-            conn.close()
+        it.close()
 
 
 def _sliced(table: pa.Table, max_rows: int, max_bytes: int) -> Iterator[pa.RecordBatch]:
@@ -303,36 +319,82 @@ class Pipe:
         self._thread.join()
 
 
-def _write(target: Dialect, table: Any, batch: pa.RecordBatch, payload: list[bytes] | None) -> None:
-    if payload is None:
+def _write_rows(
+    target: Dialect,
+    tp: TablePlan,
+    batch: pa.RecordBatch,
+    binary: bool,
+    hasher: Hasher | None,
+    isolated: list[dict[str, Any]],
+    stats: ChunkStats,
+) -> int:
+    """Write one batch in one transaction; when PostgreSQL refuses it for its data, split it
+    until the refused rows are isolated (recorded in `isolated`, as the serial copy does) and
+    write the rest. Only written rows are hashed."""
+    try:
+        _write(target, tp.target, batch, binary, stats)
+    except CopyError as exc:
+        if not getattr(exc, "row_error", False) or len(isolated) >= MAX_ISOLATED_REJECTS:
+            raise
+        if batch.num_rows == 1 and binary:  # the CSV path's message names the column and value
+            return _write_rows(target, tp, batch, False, hasher, isolated, stats)
+        if batch.num_rows == 1:
+            isolated.append(_reject_record(tp, batch, exc))
+            return 0
+        mid = batch.num_rows // 2
+        return _write_rows(target, tp, batch.slice(0, mid), binary, hasher, isolated, stats) + _write_rows(
+            target, tp, batch.slice(mid), binary, hasher, isolated, stats
+        )
+    if hasher:
+        t0 = time.perf_counter()
+        hasher.update(tp.for_hash(batch))
+        stats.stages["checksum"] += time.perf_counter() - t0
+    return batch.num_rows
+
+
+def _write(target: Dialect, table: Any, batch: pa.RecordBatch, binary: bool, stats: ChunkStats) -> None:
+    t0 = time.perf_counter()
+    if not binary:
         for _ in target.write_batches(table, [batch]):
             pass
+        stats.stages["write"] += time.perf_counter() - t0
         return
+    payload = BinaryEncoder(table).encode(batch)
+    t1 = time.perf_counter()
+    stats.stages["transform"] += t1 - t0
     psycopg = target._psycopg
-    sql = copy_sql(target.qualified(table.name), target.column_list(c.name for c in table.columns))
+    sql = copy_sql(target.qualified(table.name), target.column_list(c.name for c in written(table)))
     try:
         with target.conn.transaction(), target.conn.cursor() as cur:
             send(cur, sql, payload)
     except psycopg.Error as exc:
         from .dialects.postgres import _pg_message
 
-        raise CopyError(f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}") from None
+        err = CopyError(f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}")
+        # data (22) and integrity (23) errors are about rows: they can be isolated
+        err.row_error = (getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23")  # type: ignore[attr-defined]
+        raise err from None
+    finally:
+        stats.stages["write"] += time.perf_counter() - t1
 
 
 # -- the whole copy -----------------------------------------------------------------------------
 def copy_all(
     source: Dialect,
-    target_url: Url,
+    target: Dialect,
     target_factory: Callable[[], Dialect],
     the_plan: Plan,
     results: dict[str, TableResult],
     options: Options,
     progress: ProgressFactory,
+    rejects: RejectFile | None = None,
+    ordered: bool = False,
 ) -> tuple[dict[str, Checksum], list[str]]:
-    """Copy every planned table; fill `results`; return per-table source checksums and notes."""
+    """Copy every planned table; fill `results`; return per-table source checksums and notes.
+    `ordered`: the target tables already have their foreign keys (load parents first)."""
     reader = mf.reader_choice() if options.consistency == "lock" else "pymysql"
     notes = [f"reader: {reader}; consistency: {options.consistency}; jobs: {options.jobs}"]
-    tasks = sorted(make_tasks(source, target_url, the_plan, options, reader), key=lambda t: -t.size)
+    tasks = sorted(make_tasks(source, target, the_plan, options, reader), key=lambda t: -t.size)
     writers = {("binary COPY (pgpq)" if t.binary else "CSV COPY") for t in tasks}
     notes[0] += f"; writer: {', '.join(sorted(writers))}"
     for tp in the_plan.tables:
@@ -347,8 +409,6 @@ def copy_all(
     spans: dict[str, list[float]] = {}
     bars = {tp.source.name: progress(tp.target.name, tp.source.row_estimate) for tp in the_plan.tables}
     pending: queue.Queue[ChunkTask] = queue.Queue()
-    for t in tasks:
-        pending.put(t)
     # A connectorx chunk is read on a connection of its own: a worker reads its next chunk while
     # it writes the current one. Snapshot readers share their worker's connection: no read-ahead.
     read_ahead = options.consistency == "lock"
@@ -371,7 +431,7 @@ def copy_all(
             if name in failed:
                 started.pipe.close()
                 return
-            stats = run_chunk(task, s, source, bars[name].update, started)
+            stats = run_chunk(task, s, source, bars[name].update, started, rejects, r)
         except XferError as exc:
             with lock:
                 failed.add(name)
@@ -416,9 +476,17 @@ def copy_all(
             s.target.prepare_for_load()
             opened.append(s)
         coordinator = _consistency_start(source, the_plan, options, opened, notes)
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
-            for f in [pool.submit(worker, s) for s in opened]:
-                f.result()
+        # Into tables that already have their foreign keys (--data-only, --if-exists truncate or
+        # append), parents are loaded before children: one level of the dependency order at a time.
+        levels = _levels(the_plan) if ordered else [list(the_plan.tables)]
+        for level in levels:
+            names = {tp.source.name for tp in level}
+            for t in tasks:
+                if t.source.source.name in names:
+                    pending.put(t)
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
+                for f in [pool.submit(worker, s) for s in opened]:
+                    f.result()
     finally:
         pa.set_memory_pool(arrow_pool)
         _consistency_end(coordinator, opened)
@@ -434,6 +502,20 @@ def copy_all(
                 r.error = f"{r.error} ({r.source_rows} rows had been committed)"
             r.source_rows = None
     return sums, notes
+
+
+def _levels(the_plan: Plan) -> list[list[TablePlan]]:
+    """The tables grouped so that every table's parents are in an earlier group (cycles keep
+    the order `load_order` gives them)."""
+    by_name = {tp.target.name: tp for tp in the_plan.tables}
+    level: dict[str, int] = {}
+    for tp in load_order(the_plan):
+        parents = [fk.ref_table for fk in tp.target.foreign_keys if fk.ref_table in by_name]
+        level[tp.target.name] = 1 + max((level.get(p, -1) for p in parents if p != tp.target.name), default=-1)
+    out: list[list[TablePlan]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for tp in the_plan.tables:
+        out[level[tp.target.name]].append(tp)
+    return out
 
 
 def _trim_heap() -> None:
@@ -478,6 +560,10 @@ def _add(r: TableResult, stats: ChunkStats) -> None:
     r.bytes += stats.bytes
     for k, v in stats.stages.items():
         r.stages[k] = r.stages.get(k, 0.0) + v
+    for col, counts in stats.policies.items():
+        mine = r.policies.setdefault(col, {})
+        for what, n in counts.items():
+            mine[what] = mine.get(what, 0) + n
 
 
 def _consistency_start(
@@ -506,7 +592,8 @@ def _consistency_start(
                 )
             try:
                 for s in sessions:
-                    s.mysql = _snapshot_connection(source)
+                    s.mysql = shallow_copy(source)  # the same dialect, reading through its own snapshot
+                    s.mysql.reader = _snapshot_connection(source)
             finally:
                 if aligned:
                     cur.execute("UNLOCK TABLES")
@@ -533,8 +620,8 @@ def _consistency_end(coord: Any, sessions: list[Session]) -> None:
     for s in sessions:
         if s.mysql is not None:
             try:
-                s.mysql.rollback()
-                s.mysql.close()
+                s.mysql.reader.rollback()
+                s.mysql.reader.close()
             except Exception:  # a dead connection must not mask the run's own error
                 pass
     if coord is not None:
@@ -559,16 +646,20 @@ def build_constraints_parallel(
     PRIMARY KEY, does not lock out the table's other index builds) and then attached with
     `ADD CONSTRAINT … PRIMARY KEY USING INDEX`, which takes no time."""
     builds: list[tuple[str, str]] = []  # (source table, statement), run concurrently
-    attach: list[tuple[str, str]] = []  # run after the builds, one by one
+    after: list[tuple[str, str]] = []  # run after the builds, one by one, in their order
     for tp in plans:
         name = tp.source.name
+        attach = []
         for sql in target.post_data_sql(tp.target):
             steps = _pk_steps(target, tp, sql)
             if steps:
                 builds.append((name, steps[0]))
                 attach.append((name, steps[1]))
-            else:
+            elif _INDEX.match(sql):
                 builds.append((name, sql))
+            else:  # checks, sequences, triggers and their functions: as the serial build runs them
+                attach.append((name, sql))
+        after.extend(attach)
     pool_size = max(1, min(jobs, len(builds)))
     conns: queue.Queue[Dialect] = queue.Queue()
     opened = []
@@ -592,12 +683,15 @@ def build_constraints_parallel(
     finally:
         for d in opened:
             d.close()
-    for name, sql in attach:
+    for name, sql in after:
         if results[name].status != "failed":
             _constraint(target, sql, results[name])
     for tp in plans:
         for sql in target.foreign_keys_sql(tp.target):
             _constraint(target, sql, results[tp.source.name])
+
+
+_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX ", re.I)
 
 
 def _pk_steps(target: Dialect, tp: TablePlan, sql: str) -> tuple[str, str] | None:

@@ -11,13 +11,15 @@ from contextlib import ExitStack
 
 from . import parallel, urls
 from .checksum import Checksum
-from .connect import open_source, open_target
+from .connect import discard_file, new_embedded_file, open_source, open_target
 from .copy import copy_table
 from .dialects import dialect_for
 from .dialects.base import Dialect
-from .errors import TargetExistsError, UsageError, XferError
-from .options import CONSISTENCY, IF_EXISTS, Options
-from .plan import Plan, make_plan
+from .errors import ConnectError, TargetExistsError, UsageError, XferError
+from .mapping.hooks import run_hooks
+from .options import CONSISTENCY, IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
+from .plan import Plan, load_order, make_plan, source_tables
+from .policies import RejectFile
 from .progress import Progress, ProgressFactory, no_progress
 from .report import RunReport, TableResult
 from .schema import Table
@@ -70,36 +72,60 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         raise UsageError(f"--consistency must be one of {', '.join(CONSISTENCY)}")
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other")
+    check_policy_options(options)
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
-        target = open_target(target_url, stack)
+        # Select tables before opening the target: a usage error must leave no trace there.
+        tables = source_tables(source, options)
+        fresh_file = new_embedded_file(target_url)
+        try:
+            target = open_target(target_url, stack, must_exist=options.data_only)
+        except ConnectError as exc:
+            if not options.data_only or "does not exist" not in exc.message:
+                raise
+            raise UsageError(f"--data-only: {exc.message}", hint="run without --data-only to create it") from None
         report = RunReport("migrate", str(source.url), str(target.url))
-        the_plan = make_plan(source, target, options)
+        try:
+            the_plan = make_plan(source, target, options, tables)
+            existing = _preflight(target, the_plan, options)
+        except XferError:
+            if fresh_file:  # nothing was created in it: leave no empty database file behind
+                target.close()
+                discard_file(fresh_file)
+            raise
         report.notes.extend(the_plan.notes)
+        report.renames = [str(rn) for rn in the_plan.renames]
         results = {tp.source.name: TableResult(tp.source.name, tp.target.name) for tp in the_plan.tables}
         report.tables = list(results.values())
         for tp in the_plan.tables:
             results[tp.source.name].notes.extend(tp.notes)
-        existing = _preflight(target, the_plan, options)
+        run_hooks(the_plan.before, source, target, report)
         target.prepare_for_load()
         phase = time.monotonic()
-        _create_tables(target, the_plan, options, existing)
+        _create_tables(target, the_plan, options, existing, results)
         phase = _phase(report, "create", phase)
         sums: dict[str, Checksum] = {}
-        fast = parallel.applicable(source, target)
+        rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl")
+        fast = parallel.applicable(source, target, the_plan)
         if not options.schema_only:
-            if fast:
-                sums, notes = parallel.copy_all(
-                    source, target.url, lambda: open_target(target_url, stack), the_plan, results, options, progress
-                )
-                report.notes.extend(notes)
-            else:
-                with source.snapshot():
-                    for tp in the_plan.tables:
-                        r = results[tp.source.name]
-                        sums[tp.source.name] = copy_table(source, target, tp, r, options, progress)
+            try:
+                if fast:
+                    more = lambda: open_target(target_url, stack)  # noqa: E731 - one more session
+                    ordered = options.data_only or bool(existing)  # foreign keys already there
+                    sums, notes = parallel.copy_all(
+                        source, target, more, the_plan, results, options, progress, rejects, ordered
+                    )
+                    report.notes.extend(notes)
+                else:
+                    with source.snapshot():
+                        for tp in load_order(the_plan):
+                            r = results[tp.source.name]
+                            sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
+            finally:
+                rejects.close()
             phase = _phase(report, "copy", phase)
+        report.reject_file = str(rejects.path) if rejects.rows else None
         if fast and options.jobs > 1:
             fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
             parallel.build_constraints_parallel(
@@ -108,6 +134,10 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         else:
             _build_constraints(target, the_plan, results, existing)
         phase = _phase(report, "index", phase)
+        if not options.data_only:
+            report.views = _create_views(target, the_plan)
+            report.triggers = _create_triggers(target, the_plan)
+        run_hooks(the_plan.after, source, target, report)
         if options.schema_only:
             for r in report.tables:
                 r.status = "created" if r.status == "pending" else r.status
@@ -150,30 +180,99 @@ def _preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
     return existing
 
 
-def _create_tables(target: Dialect, the_plan: Plan, options: Options, existing: set[str]) -> None:
+def check_policy_options(options: Options) -> None:
+    if options.zero_dates not in ZERO_DATES:
+        raise UsageError(f"--zero-dates must be one of {', '.join(ZERO_DATES)}")
+    if options.nul_bytes not in NUL_BYTES:
+        raise UsageError(f"--nul-bytes must be one of {', '.join(NUL_BYTES)}")
+
+
+def _create_tables(
+    target: Dialect, the_plan: Plan, options: Options, existing: set[str], results: dict[str, TableResult] | None = None
+) -> None:
     if hasattr(target, "create_schema"):
         target.create_schema()
     if options.data_only:
         return
-    # Drop in reverse dependency order is not needed: PostgreSQL drops CASCADE, the others
-    # do not enforce foreign keys on DROP.
+    present = [tp.target.name for tp in load_order(the_plan) if tp.target.name in existing]
+    if present and options.if_exists == "truncate":
+        log.info("emptying existing tables %s", ", ".join(present))
+        target.truncate_tables(present)
+    elif present and options.if_exists in ("replace", "fail"):
+        # "fail" only gets here when the tables are empty: recreate them with the planned shape.
+        for name in reversed(present):  # children first
+            log.info("dropping existing table %s", name)
+            target.drop_table(name)
+            existing.discard(name)
     for tp in the_plan.tables:
         name = tp.target.name
         if name in existing:
-            if options.if_exists in ("replace", "fail"):
-                # "fail" only gets here when the table is empty: recreate it with the planned shape
-                log.info("dropping existing table %s", name)
-                target.drop_table(name)
-                existing.discard(name)
-            elif options.if_exists == "truncate":
-                log.info("emptying existing table %s", name)
-                target.truncate_table(name)
-                continue
-            else:
-                continue
-        for sql in target.create_table_sql(tp.target):
-            log.debug("%s", sql)
-            target.execute(sql)
+            continue  # truncate / append: the table keeps its own shape, keys and indexes
+        try:
+            _run(target, target.create_table_sql(tp.target))
+        except XferError as exc:
+            generated = [c for c in tp.target.columns if c.generated]
+            if not generated:
+                raise
+            # PostgreSQL refused a translated generation expression (e.g. a function that is
+            # not IMMUTABLE there): keep the columns as plain ones holding the copied values.
+            for c in generated:
+                c.generated = None
+            note = f"generated column(s) {', '.join(c.name for c in generated)} created as plain columns: {exc}"
+            log.warning("%s: %s", tp.source.name, note)
+            if results is not None:
+                results[tp.source.name].notes.append(note)
+            target.drop_table(name)
+            _run(target, target.create_table_sql(tp.target))
+
+
+def _create_triggers(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
+    """Translated triggers, after the data (a trigger must not fire on copied rows). One that
+    PostgreSQL refuses is reported with its reason; it never fails the run."""
+    for tr in the_plan.triggers:
+        if not tr.statements:
+            continue
+        try:
+            _run(target, tr.statements)
+            tr.status = "created"
+        except XferError as exc:
+            tr.status, tr.reason = "failed", str(exc)
+            log.warning("trigger %s: %s", tr.name, exc)
+    return [{"name": t.name, "table": t.table, "status": t.status, "reason": t.reason} for t in the_plan.triggers]
+
+
+def _run(target: Dialect, statements: list[str]) -> None:
+    for sql in statements:
+        log.debug("%s", sql)
+        target.execute(sql)
+
+
+def _create_views(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
+    """Create the translated views; a view may use another, so retry until nothing moves.
+    A view that fails is reported with PostgreSQL's reason; it never fails the run."""
+    pending = [v for v in the_plan.views if v.sql]
+    errors: dict[str, str] = {}
+    while pending:
+        left = []
+        for v in pending:
+            try:
+                target.execute(f"DROP VIEW IF EXISTS {target.qualified(v.target_name)} CASCADE")
+                target.execute(v.sql or "")
+                v.status, v.reason = "created", None
+            except XferError as exc:
+                errors[v.name] = str(exc)
+                left.append(v)
+        if len(left) == len(pending):
+            for v in left:
+                v.status, v.reason = "failed", errors[v.name]
+            break
+        pending = left
+    for v in the_plan.views:
+        if v.status != "created":
+            log.warning("view %s: %s: %s", v.name, v.status, v.reason)
+    return [
+        {"name": v.name, "target_name": v.target_name, "status": v.status, "reason": v.reason} for v in the_plan.views
+    ]
 
 
 def _build_constraints(target: Dialect, the_plan: Plan, results: dict[str, TableResult], existing: set[str]) -> None:
@@ -195,4 +294,4 @@ def _constraint(target: Dialect, sql: str, r: TableResult) -> None:
     except XferError as exc:
         r.status = "failed"
         r.error = f"{exc}"
-        log.error("%s: %s", r.name, exc)
+        log.debug("%s: %s", r.name, exc)

@@ -23,9 +23,13 @@ class TableResult:
     notes: list[str] = field(default_factory=list)
     # seconds spent per stage, summed over the table's chunks (they overlap in parallel runs)
     stages: dict[str, float] = field(default_factory=dict)
+    rejected_rows: int = 0  # rows written to the reject file instead of the target
+    policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values changed
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["seconds"] = round(self.seconds, 3)
+        return out
 
 
 @dataclass
@@ -39,6 +43,14 @@ class RunReport:
     seconds: float = 0.0
     # wall seconds of each phase of the run: create, copy, index, verify
     phases: dict[str, float] = field(default_factory=dict)
+    renames: list[str] = field(default_factory=list)
+    views: list[dict[str, Any]] = field(default_factory=list)  # name, target_name, status, reason
+    triggers: list[dict[str, Any]] = field(default_factory=list)  # name, table, status, reason
+    reject_file: str | None = None
+
+    @property
+    def rejected_rows(self) -> int:
+        return sum(t.rejected_rows for t in self.tables)
 
     @property
     def failed(self) -> list[TableResult]:
@@ -54,6 +66,8 @@ class RunReport:
             return "failed"
         if self.mismatched:
             return "mismatch"
+        if self.rejected_rows:
+            return "rejected"
         return "ok"
 
     def stage_totals(self) -> dict[str, float]:
@@ -75,6 +89,10 @@ class RunReport:
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
             "stages": {k: round(v, 3) for k, v in self.stage_totals().items()},
             "notes": self.notes,
+            "renames": self.renames,
+            "views": self.views,
+            "triggers": self.triggers,
+            "reject_file": self.reject_file,
             "tables": [t.as_dict() for t in self.tables],
             "totals": {
                 "tables": len(self.tables),
@@ -83,6 +101,7 @@ class RunReport:
                 "bytes": sum(t.bytes for t in self.tables),
                 "failed": len(self.failed),
                 "mismatched": len(self.mismatched),
+                "rejected_rows": self.rejected_rows,
             },
         }
 
@@ -128,19 +147,38 @@ def render_text(report: RunReport) -> str:
     for t in report.tables:
         if t.error:
             out.append(f"{t.name}: {t.error}")
+    out.extend(_policy_lines(report))
     return "\n".join(out)
 
 
-def _n(v: int | None) -> str:
-    return "-" if v is None else f"{v:,}"
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+def _policy_lines(report: RunReport) -> list[str]:
+    """Every value a declared policy changed, per column; rejected rows; views."""
+    out = []
+    for t in report.tables:
+        for col, counts in t.policies.items():
+            for what, n in counts.items():
+                out.append(f"{t.name}.{col}: {n:,} value(s): {what}")
+        if t.rejected_rows:
+            out.append(
+                f"{t.name}: {t.rejected_rows:,} row(s) rejected"
+                + (f" -> {report.reject_file}" if report.reject_file else "")
+            )
+    created = [v for v in report.views if v["status"] == "created"]
+    if created:
+        out.append(f"views: {len(created)} created ({', '.join(v['target_name'] for v in created)})")
+    for v in report.views:
+        if v["status"] != "created":
+            out.append(f"view {v['name']}: {v['status']}" + (f": {v['reason']}" if v.get("reason") else ""))
+    made = [t["name"] for t in report.triggers if t["status"] == "created"]
+    if made:
+        out.append(f"triggers: {len(made)} created ({', '.join(made)})")
+    for t in report.triggers:
+        if t["status"] == "failed":
+            out.append(f"trigger {t['name']}: failed: {t['reason']}")
+    if report.renames:
+        out.append(f"renamed: {len(report.renames)} name(s) (listed in the plan and the JSON report)")
+    out.extend(f"note: {n}" for n in report.notes)
+    return out
 
 
 def _n(v: int | None) -> str:

@@ -23,6 +23,14 @@ class Column:
     autoincrement: bool = False
     comment: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # json, length, enum labels, char
+    # How `default` is meant, so a target can rewrite it without parsing the source's SQL:
+    # "literal" (`default_value` is the constant as text), "now" (the current date/time),
+    # "expression" (only `default`, SQL in the source's dialect, says it). None: not known.
+    default_kind: str | None = None
+    default_value: str | None = None
+    generated: str | None = None  # generation expression, SQL in the source's dialect
+    generated_stored: bool = True  # False: computed on read (MySQL VIRTUAL)
+    on_update: str | None = None  # "now": set to the current time by every UPDATE of the row
 
 
 @dataclass
@@ -30,6 +38,12 @@ class Index:
     name: str
     columns: list[str]
     unique: bool = False
+    kind: str = "btree"  # "btree", "fulltext", "spatial", "hash"
+    # Parallel to `columns` when present: a key prefix length (MySQL `col(10)`), DESC order,
+    # and an expression for a functional key part (its entry in `columns` is then "").
+    lengths: list[int | None] = field(default_factory=list)
+    descending: list[bool] = field(default_factory=list)
+    expressions: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +57,29 @@ class ForeignKey:
 
 
 @dataclass
+class Check:
+    name: str
+    expression: str  # SQL in the dialect of the engine the table belongs to
+    columns: list[str] = field(default_factory=list)  # the columns it names, when known
+
+
+@dataclass
+class View:
+    name: str
+    definition: str  # the SELECT, in the source's dialect
+    comment: str | None = None
+
+
+@dataclass
+class Trigger:
+    name: str
+    table: str
+    timing: str  # BEFORE / AFTER
+    event: str  # INSERT / UPDATE / DELETE
+    body: str  # in the source's dialect
+
+
+@dataclass
 class Table:
     name: str
     columns: list[Column]
@@ -51,6 +88,8 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     row_estimate: int | None = None
     comment: str | None = None
+    checks: list[Check] = field(default_factory=list)
+    auto_increment: int | None = None  # the next value the source's counter would hand out
 
     def column(self, name: str) -> Column:
         for c in self.columns:

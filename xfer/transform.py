@@ -7,6 +7,7 @@ precision loss) raises CopyError naming the table and column instead of being ch
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import CopyError
 
@@ -18,6 +19,9 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, table: str) -> pa.RecordBa
         if arr.type == field.type:
             arrays.append(arr)
             continue
+        if pa.types.is_string(arr.type) and pa.types.is_list(field.type):
+            arrays.append(split_members(arr).cast(field.type))
+            continue
         try:
             arrays.append(arr.cast(field.type, safe=True))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -26,3 +30,9 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, table: str) -> pa.RecordBa
                 hint="change the column's target type (a type rule in a mapping file)",
             ) from None
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def split_members(arr: pa.Array) -> pa.Array:
+    """'a,b' -> ['a', 'b'], '' -> []: a MySQL SET value as a list (members never hold a comma)."""
+    parts = pc.split_pattern(arr, ",")
+    return pc.if_else(pc.equal(arr, ""), pa.scalar([], pa.list_(pa.string())), parts)

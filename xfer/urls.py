@@ -56,7 +56,7 @@ def parse(raw: str, *, role: str = "URL") -> Url:
         u = make_url(raw)
     except (ArgumentError, ValueError) as exc:
         raise UsageError(f"{role} {mask(raw)!r} is not a valid URL: {exc}") from None
-    scheme = u.drivername.split("+", 1)[0]
+    scheme = u.drivername.split("+", 1)[0].lower()
     engine = SCHEMES.get(scheme)
     if engine is None:
         known = ", ".join(sorted(SCHEMES))
@@ -80,14 +80,21 @@ def parse(raw: str, *, role: str = "URL") -> Url:
     )
 
 
-_PASSWORD_IN_URL = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I)
+# user:password@ -- a password may hold "/" (no spaces), or spaces (no "/"): a URL that is not
+# well-formed is exactly the one that gets printed in an error. Masking too much is safe.
+_PASSWORD_IN_URL = [
+    re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I),
+    re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/]*)(?P<post>@)", re.I),
+]
 
 
 def mask(text: str | None) -> str:
     """Replace any password inside URLs in `text` by ***."""
     if not text:
         return ""
-    return _PASSWORD_IN_URL.sub(lambda m: m["pre"] + "***" + m["post"], text)
+    for pattern in _PASSWORD_IN_URL:
+        text = pattern.sub(lambda m: m["pre"] + "***" + m["post"], text)
+    return text
 
 
 def redact(text: str, *secrets: str | None) -> str:

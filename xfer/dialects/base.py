@@ -7,6 +7,7 @@ each module). The pipeline and the verifier only ever talk to this interface.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from ..errors import MissingDriverError
+from ..errors import ConnectError, MissingDriverError
 from ..schema import Column, ForeignKey, Table
 from ..urls import Url
 
@@ -54,6 +55,14 @@ class Dialect:
     def close(self) -> None:
         raise NotImplementedError
 
+    def check_exists(self) -> None:
+        """Before connecting to a database that must already exist: raise ConnectError if it
+        does not (embedded engines would otherwise create an empty file)."""
+
+    def check_source(self) -> None:
+        """After connecting to a database read from: raise ConnectError if what the URL names
+        inside it (e.g. a PostgreSQL schema) does not exist."""
+
     def __enter__(self) -> Dialect:
         self.connect()
         return self
@@ -81,11 +90,17 @@ class Dialect:
         """Make every read inside the block see one consistent point in time."""
         yield
 
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+    ) -> Iterator[pa.RecordBatch]:
         """Stream every row of `table` as record batches of at most `batch_rows` rows whose
         schema is `table.arrow_schema` (the neutral types introspection gave). Never holds the
         whole table in memory. NULLs stay NULL; values are exact (no float or decimal text
-        round-trips that lose digits)."""
+        round-trips that lose digits). `where` (a mapping file's row filter, an SQL condition
+        in this engine's dialect) keeps only the rows it holds for; an invalid one raises
+        CopyError with the engine's message. A value the neutral type cannot hold (a MySQL zero
+        date) goes through `policies` (`xfer.policies.ValuePolicies`): counted as NULL, or its
+        row left out of the batch and recorded as rejected."""
         raise NotImplementedError
 
     # -- types ----------------------------------------------------------------------------
@@ -168,8 +183,10 @@ class Dialect:
     def drop_table(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {self.qualified(name)}")
 
-    def truncate_table(self, name: str) -> None:
-        self.execute(f"DELETE FROM {self.qualified(name)}")
+    def truncate_tables(self, names: list[str]) -> None:
+        """Empty `names` (given parents first) and nothing else."""
+        for name in reversed(names):
+            self.execute(f"DELETE FROM {self.qualified(name)}")
 
     def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
         """Append `batches` (schema = `table.arrow_schema`, already in this engine's types)
@@ -177,8 +194,36 @@ class Dialect:
         once it is committed, so a caller can report progress."""
         raise NotImplementedError
 
+    def type_exists(self, native_type: str) -> bool | None:
+        """Whether this engine knows the type (as a target); None when it cannot tell."""
+        return None
+
+    def known_type_names(self) -> set[str]:
+        """Base type names this engine can report (as a source); empty when it cannot tell."""
+        return set()
+
     def prepare_for_load(self) -> None:
         """Session settings for a bulk load (optional)."""
+
+    #: False when text cannot hold U+0000 (PostgreSQL): the NUL-byte policy then applies
+    text_holds_nul: ClassVar[bool] = True
+
+
+class EmbeddedDialect(Dialect):
+    """An engine whose database is a file named by the URL's path (SQLite, DuckDB)."""
+
+    label: ClassVar[str]  # "SQLite", "DuckDB": how messages name the engine
+    conn: Any
+
+    def check_exists(self) -> None:
+        # Opening a missing file would silently create an empty database.
+        if self.url.path != ":memory:" and not os.path.exists(self.url.path):
+            raise ConnectError(f"{self.label} database {self.url.path!r} does not exist")
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
 
 
 _PARAMS = re.compile(r"^\s*([a-zA-Z ]+?)\s*(?:\((\d+)(?:\s*,\s*(\d+))?\))?\s*(unsigned)?\s*$")

@@ -8,7 +8,6 @@ the plan says so.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ import pyarrow as pa
 
 from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
-from .base import Dialect, require
+from .base import EmbeddedDialect, require
 
 ARROW_TO_DUCKDB: dict[pa.DataType, str] = {
     pa.bool_(): "BOOLEAN",
@@ -43,7 +42,8 @@ ARROW_TO_DUCKDB: dict[pa.DataType, str] = {
 MAX_DECIMAL_PRECISION = 38  # https://duckdb.org/docs/sql/data_types/numeric
 
 
-class DuckDB(Dialect):
+class DuckDB(EmbeddedDialect):
+    label = "DuckDB"
     name = "duckdb"
     supports_foreign_keys = False
 
@@ -55,16 +55,6 @@ class DuckDB(Dialect):
             self.conn.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as exc:
             raise ConnectError(f"DuckDB database {path!r}: {str(exc).splitlines()[0]}") from None
-
-    def require_existing(self) -> None:
-        """A source must exist: opening a missing file would silently create an empty one."""
-        if self.url.path != ":memory:" and not os.path.exists(self.url.path):
-            raise ConnectError(f"DuckDB database {self.url.path!r} does not exist")
-
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
 
     def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, args).fetchall() if args is not None else self.conn.execute(sql).fetchall()
@@ -157,10 +147,16 @@ class DuckDB(Dialect):
         raise XferError(f"column {column.name!r}: no DuckDB type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+    ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
-        reader = self.conn.sql(f"SELECT {cols} FROM {self.quote(table.name)}").to_arrow_reader(batch_rows)
+        sql = f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else "")
+        try:
+            reader = self.conn.sql(sql).to_arrow_reader(batch_rows)
+        except self._duckdb.Error as exc:
+            raise CopyError(f"reading {table.name}: {str(exc).splitlines()[0]}") from None
         for batch in reader:
             yield pa.RecordBatch.from_arrays(
                 [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)], schema=schema

@@ -1,16 +1,23 @@
 """MySQL and MariaDB (source).
 
 Reading is pymysql's text protocol with every cell left as raw bytes (no per-value Python
-conversion); each column is then parsed in Arrow's C++ kernels. Consistent reads: one
-connection in REPEATABLE READ with `START TRANSACTION WITH CONSISTENT SNAPSHOT`, session
-time zone UTC (so TIMESTAMP values come out as UTC), `SET NAMES utf8mb4` (so latin1 columns
-arrive decoded by the server as cp1252, which MySQL's latin1 really is).
+conversion); each column is then parsed in Arrow's C++ kernels (`parse_column`, reusable by any
+reader that yields the text protocol's bytes). Consistent reads: one connection in REPEATABLE
+READ with `START TRANSACTION WITH CONSISTENT SNAPSHOT`, session time zone UTC (so TIMESTAMP
+values come out as UTC), `SET NAMES utf8mb4` (so latin1 columns arrive decoded by the server as
+cp1252, which MySQL's latin1 really is).
+
+Introspection reads `information_schema` and turns its rows into the neutral model with pure
+functions (`column_from_row`, `indexes_from_rows`, `checks_from_rows`, ...), so both catalogue
+shapes -- MariaDB's and MySQL 8's (no display widths, literal defaults unquoted, expression
+defaults flagged DEFAULT_GENERATED, CHECK_CONSTRAINTS without TABLE_NAME) -- are unit-tested
+on recorded rows.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConnectError, CopyError, XferError
-from ..schema import Column, ForeignKey, Index, Table
+from ..policies import Flag, ValuePolicies
+from ..schema import Check, Column, ForeignKey, Index, Table, Trigger, View
+from ..typemap import parse_type
 from ..urls import redact
 from .base import Dialect, require, split_type
 
@@ -43,12 +52,13 @@ SIMPLE: dict[str, pa.DataType] = {
     "year": pa.int16(),
     "json": pa.string(),
 }
-TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
+TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "uuid", "inet4", "inet6"}
 BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 GEOMETRY = {
     "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
     "multipolygon", "geometrycollection", "geomcollection",
 }  # fmt: skip
+TEMPORAL = {"date", "datetime", "timestamp"}
 
 # MySQL error numbers that mean "your URL is wrong", with what to say
 CONNECT_ERRORS = {
@@ -61,6 +71,233 @@ CONNECT_ERRORS = {
 }
 
 _ZERO_DATE = r"^0000-|-00[- ]|-00$"
+_NOW = re.compile(
+    r"^(current_timestamp|now|localtimestamp|localtime)\s*(\(\s*(\d*)\s*\))?$|^(curdate|current_date)\s*(\(\s*\))?$",
+    re.I,
+)
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_BITS = re.compile(r"^b'([01]*)'$", re.I)
+# MySQL 8 writes string literals inside expressions as _utf8mb4\'x\' (escaped, with a charset)
+_INTRODUCER = re.compile(r"_(?:utf8mb4|utf8mb3|utf8|latin1|binary|ascii|ucs2|utf16|utf32)\s*(?=')", re.I)
+
+
+# -- catalogue rows -> neutral model (pure functions: unit-tested on recorded rows) ----------
+def arrow_type_of(native_type: str) -> pa.DataType:
+    """The neutral Arrow type of a MySQL column type as COLUMN_TYPE prints it."""
+    base, p, s, unsigned = split_type(native_type)
+    if base in INTEGERS:
+        return INTEGERS[base][1 if unsigned else 0]
+    if base in ("decimal", "numeric", "dec", "fixed"):
+        p, s = p or 10, s or 0
+        return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
+    if base == "bit":
+        return pa.bool_() if (p or 1) == 1 else pa.string()  # bit(n): a string of n '0'/'1' digits
+    if base in SIMPLE:
+        return SIMPLE[base]
+    if base in TEXT:
+        return pa.string()
+    if base in BINARY or base in GEOMETRY:
+        return pa.binary()
+    return pa.string()  # unknown types travel as their text form
+
+
+def labels_of(native_type: str) -> list[str]:
+    """enum('a','it''s') -> ['a', "it's"]"""
+    t = parse_type(native_type)
+    return [unquote_string(a) for a in (t.args or ())]
+
+
+def meta_of(native_type: str) -> dict[str, Any]:
+    """Facts Arrow cannot carry about a MySQL column type."""
+    base, p, _s, unsigned = split_type(native_type)
+    meta: dict[str, Any] = {"unsigned": True} if unsigned else {}
+    if base == "json":
+        meta["json"] = True
+    elif base in ("char", "varchar") and p:
+        meta.update(length=p, char=base == "char")
+    elif base in GEOMETRY:
+        meta.update(geometry=base, wkb=True)
+    elif base in ("enum", "set"):
+        meta[base] = labels_of(native_type)
+    elif base == "bit" and (p or 1) > 1:
+        meta["bits"] = p
+    return meta
+
+
+_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a", "%": "\\%", "_": "\\_"}
+
+
+def unquote_string(literal: str) -> str:
+    """A MySQL string literal as it prints in the catalogue ('it''s', 'a\\\\b') -> its value."""
+    body = literal[1:-1] if len(literal) >= 2 and literal[0] == literal[-1] == "'" else literal
+    out, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+        elif ch == "'" and body[i + 1 : i + 2] == "'":
+            out.append("'")
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def quote_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def mysql8_expression(text: str) -> str:
+    """MySQL 8 prints expressions (defaults, generated columns, checks) with escaped quotes and
+    charset introducers: concat(_utf8mb4\\'a\\',`b`) -> concat('a',`b`)."""
+    return _INTRODUCER.sub("", text.replace("\\'", "'"))
+
+
+def parse_default(row: Mapping[str, Any], mariadb: bool) -> tuple[str | None, str | None, str | None]:
+    """(default as MySQL SQL, kind, literal value) of an information_schema.COLUMNS row.
+
+    MariaDB (10.2.7+) prints every default as SQL: 'text' quoted, NULL as the word, functions
+    as current_timestamp(). MySQL prints literals bare ('abc', not "'abc'") and flags
+    expression defaults (CURRENT_TIMESTAMP too) with EXTRA DEFAULT_GENERATED."""
+    raw = row.get("COLUMN_DEFAULT")
+    if raw is None:
+        return None, None, None
+    data_type = str(row.get("DATA_TYPE") or "").lower()
+    extra = str(row.get("EXTRA") or "").lower()
+    if mariadb:
+        if raw == "NULL":
+            return None, None, None
+        if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+            return raw, "literal", unquote_string(raw)
+        if m := _BITS.match(raw):
+            return raw, "literal", str(int(m[1] or "0", 2))
+        if _NUMBER.match(raw):
+            return raw, "literal", raw
+        if _NOW.match(raw):
+            return raw, "now", None
+        return raw, "expression", None
+    if "default_generated" in extra:
+        expr = mysql8_expression(raw)
+        return expr, "now" if _NOW.match(expr) else "expression", None
+    if data_type in ("timestamp", "datetime") and _NOW.match(raw):  # MySQL 5.7
+        return raw, "now", None
+    if data_type == "bit" and (m := _BITS.match(raw)):
+        return raw, "literal", str(int(m[1] or "0", 2))
+    return (raw if _NUMBER.match(raw) else quote_string(raw)), "literal", raw
+
+
+def column_from_row(row: Mapping[str, Any], mariadb: bool) -> Column:
+    """One information_schema.COLUMNS row (a dict) -> a neutral Column."""
+    native = str(row["COLUMN_TYPE"])
+    if str(row.get("DATA_TYPE") or "").lower() == "json":
+        native = "json"  # MySQL 8's native JSON
+    extra = str(row.get("EXTRA") or "").lower()
+    col = Column(
+        name=row["COLUMN_NAME"],
+        native_type=native,
+        arrow=arrow_type_of(native),
+        nullable=row.get("IS_NULLABLE") == "YES",
+        autoincrement="auto_increment" in extra,
+        comment=row.get("COLUMN_COMMENT") or None,
+        meta=meta_of(native),
+    )
+    generation = row.get("GENERATION_EXPRESSION")
+    if generation and ("generated" in extra or row.get("IS_GENERATED") == "ALWAYS"):
+        col.generated = generation if mariadb else mysql8_expression(generation)
+        col.generated_stored = "stored" in extra or "persistent" in extra
+    else:
+        col.default, col.default_kind, col.default_value = parse_default(row, mariadb)
+    if "on update current_timestamp" in extra or "on update now" in extra:
+        col.on_update = "now"
+    charset = row.get("CHARACTER_SET_NAME")
+    if charset:
+        col.meta["charset"] = charset
+        if charset == "latin1":
+            col.meta["policy"] = "latin1 decoded as cp1252 (what MySQL's latin1 is)"
+    return col
+
+
+def indexes_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[list[str], list[Index]]]:
+    """information_schema.STATISTICS rows -> per table: (primary key columns, other indexes).
+    Prefix lengths (SUB_PART), DESC parts (COLLATION 'D'), MySQL 8 functional parts
+    (EXPRESSION, COLUMN_NAME NULL) and the index kind (FULLTEXT, SPATIAL) are kept."""
+    out: dict[str, tuple[list[str], list[Index]]] = {}
+    found: dict[tuple[str, str], Index] = {}
+    ordered = sorted(rows, key=lambda r: (r["TABLE_NAME"], r["INDEX_NAME"], int(r["SEQ_IN_INDEX"])))
+    for r in ordered:
+        pk, indexes = out.setdefault(r["TABLE_NAME"], ([], []))
+        if r["INDEX_NAME"] == "PRIMARY":
+            pk.append(r["COLUMN_NAME"])
+            continue
+        key = (r["TABLE_NAME"], r["INDEX_NAME"])
+        ix = found.get(key)
+        if ix is None:
+            kind = str(r.get("INDEX_TYPE") or "BTREE").lower()
+            ix = found[key] = Index(r["INDEX_NAME"], [], unique=not int(r["NON_UNIQUE"]), kind=kind)
+            indexes.append(ix)
+        expr = r.get("EXPRESSION")
+        ix.columns.append(r["COLUMN_NAME"] or "")
+        ix.lengths.append(int(r["SUB_PART"]) if r.get("SUB_PART") else None)
+        ix.descending.append(r.get("COLLATION") == "D")
+        ix.expressions.append(mysql8_expression(expr) if expr else None)
+    return out
+
+
+def foreign_keys_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[ForeignKey]]:
+    """KEY_COLUMN_USAGE joined with REFERENTIAL_CONSTRAINTS -> per table foreign keys."""
+    out: dict[str, list[ForeignKey]] = {}
+    found: dict[tuple[str, str], ForeignKey] = {}
+    for r in sorted(rows, key=lambda r: (r["TABLE_NAME"], r["CONSTRAINT_NAME"], int(r["ORDINAL_POSITION"]))):
+        key = (r["TABLE_NAME"], r["CONSTRAINT_NAME"])
+        fk = found.get(key)
+        if fk is None:
+            fk = found[key] = ForeignKey(
+                r["CONSTRAINT_NAME"],
+                [],
+                r["REFERENCED_TABLE_NAME"],
+                [],
+                on_delete=_rule(r.get("DELETE_RULE")),
+                on_update=_rule(r.get("UPDATE_RULE")),
+            )
+            out.setdefault(r["TABLE_NAME"], []).append(fk)
+        fk.columns.append(r["COLUMN_NAME"])
+        fk.ref_columns.append(r["REFERENCED_COLUMN_NAME"])
+    return out
+
+
+_JSON_VALID = re.compile(r"\s*\(?\s*json_valid\(`((?:[^`]|``)+)`\)\s*\)?\s*", re.I)
+
+
+def checks_from_rows(
+    rows: Iterable[Mapping[str, Any]], mariadb: bool
+) -> tuple[dict[str, list[Check]], set[tuple[str, str]], list[str]]:
+    """CHECK constraints -> (per table checks, MariaDB JSON columns, notes).
+
+    MariaDB's JSON type is LONGTEXT + CHECK (json_valid(col)): that check marks the column as
+    JSON instead of becoming a constraint. MySQL 8's NOT ENFORCED checks are not carried."""
+    checks: dict[str, list[Check]] = {}
+    json_cols: set[tuple[str, str]] = set()
+    notes: list[str] = []
+    for r in rows:
+        table, name = r["TABLE_NAME"], r["CONSTRAINT_NAME"]
+        clause = str(r.get("CHECK_CLAUSE") or "")
+        if not mariadb:
+            clause = mysql8_expression(clause)
+        if m := _JSON_VALID.fullmatch(clause):
+            json_cols.add((table, m[1].replace("``", "`")))
+            continue
+        if str(r.get("ENFORCED") or "YES").upper() == "NO":
+            notes.append(f"{table}: check {name!r} is NOT ENFORCED in the source: not created")
+            continue
+        cols = [c.replace("``", "`") for c in re.findall(r"`((?:[^`]|``)+)`", clause)]
+        checks.setdefault(table, []).append(Check(name, clause, cols))
+    return checks, json_cols, notes
+
+
+def _rule(rule: str | None) -> str | None:
+    return None if rule in (None, "RESTRICT", "NO ACTION") else rule
 
 
 class MySQL(Dialect):
@@ -71,6 +308,9 @@ class MySQL(Dialect):
         self._pymysql = require("pymysql", "MySQL")
         self.meta = self._open(streaming=False)
         self.reader: Any = None
+        version = str(self._query("SELECT VERSION()")[0][0])
+        self.mariadb = "mariadb" in version.lower()
+        self.version = version
 
     def _open(self, *, streaming: bool) -> Any:
         pymysql = self._pymysql
@@ -116,6 +356,17 @@ class MySQL(Dialect):
             cur.execute(sql, args)
             return list(cur.fetchall())
 
+    def _rows(self, sql: str, args: Any = None) -> list[dict[str, Any]]:
+        """Catalogue rows as dicts keyed by upper-case column name, bytes decoded (MySQL 8
+        returns some information_schema columns as binary strings)."""
+        with self.meta.cursor() as cur:
+            cur.execute(sql, args)
+            names = [d[0].upper() for d in cur.description]
+            return [
+                {n: v.decode() if isinstance(v, bytes) else v for n, v in zip(names, row, strict=True)}
+                for row in cur.fetchall()
+            ]
+
     def quote(self, ident: str) -> str:
         return "`" + ident.replace("`", "``") + "`"
 
@@ -132,93 +383,66 @@ class MySQL(Dialect):
         if not wanted:
             return []
         tables = {n: Table(n, []) for n in wanted}
-        json_checks = self._json_checked_columns()
-        for tname, cname, ctype, nullable, default, extra, comment in self._query(
-            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, "
-            "COLUMN_COMMENT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        checks, json_cols, self.check_notes = checks_from_rows(self._check_rows(), self.mariadb)
+        for row in self._rows(
+            "SELECT * FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
             "ORDER BY TABLE_NAME, ORDINAL_POSITION"
         ):
-            if tname not in tables:
+            t = tables.get(row["TABLE_NAME"])
+            if t is None:
                 continue
-            native = ctype.decode() if isinstance(ctype, bytes) else ctype
-            if (tname, cname) in json_checks:
-                native = "json"  # MariaDB's JSON is LONGTEXT + CHECK (json_valid(col))
-            col = Column(
-                name=cname,
-                native_type=native,
-                arrow=self.arrow_type(native),
-                nullable=nullable == "YES",
-                default=default,
-                autoincrement="auto_increment" in (extra or "").lower(),
-                comment=comment or None,
-                meta=self.column_meta(native),
+            col = column_from_row(row, self.mariadb)
+            if (t.name, col.name) in json_cols:
+                col.meta["decision"] = f"{col.native_type} with CHECK (json_valid(...)): MariaDB's JSON"
+                col.native_type, col.meta["json"] = "json", True
+            t.columns.append(col)
+        for tname, (pk, indexes) in indexes_from_rows(
+            self._rows("SELECT * FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()")
+        ).items():
+            if tname in tables:
+                tables[tname].primary_key, tables[tname].indexes = pk, indexes
+        for tname, fks in foreign_keys_from_rows(
+            self._rows(
+                "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.ORDINAL_POSITION, k.REFERENCED_TABLE_NAME, "
+                "k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
+                "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+                "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+                "AND r.TABLE_NAME = k.TABLE_NAME "
+                "WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL"
             )
-            tables[tname].columns.append(col)
-        self._add_indexes(tables)
-        self._add_foreign_keys(tables)
-        for tname, rows, comment in self._query(
-            "SELECT TABLE_NAME, TABLE_ROWS, TABLE_COMMENT FROM information_schema.TABLES "
+        ).items():
+            if tname in tables:
+                tables[tname].foreign_keys = fks
+        for tname, t_checks in checks.items():
+            if tname in tables:
+                tables[tname].checks = t_checks
+        for r in self._rows(
+            "SELECT TABLE_NAME, TABLE_ROWS, TABLE_COMMENT, AUTO_INCREMENT FROM information_schema.TABLES "
             "WHERE TABLE_SCHEMA = DATABASE()"
         ):
-            if tname in tables:
-                tables[tname].row_estimate = rows
-                tables[tname].comment = comment or None
+            t = tables.get(r["TABLE_NAME"])
+            if t is not None:
+                t.row_estimate = r["TABLE_ROWS"]
+                t.comment = r["TABLE_COMMENT"] or None
+                t.auto_increment = int(r["AUTO_INCREMENT"]) if r["AUTO_INCREMENT"] else None
         self._decide_tinyint_booleans(tables.values())
         return [tables[n] for n in wanted]
 
-    def _json_checked_columns(self) -> set[tuple[str, str]]:
+    def _check_rows(self) -> list[dict[str, Any]]:
         try:
-            rows = self._query(
-                "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
-                "WHERE CONSTRAINT_SCHEMA = DATABASE()"
+            if self.mariadb:  # constraint names are per table there: CHECK_CONSTRAINTS has TABLE_NAME
+                return self._rows(
+                    "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                    "WHERE CONSTRAINT_SCHEMA = DATABASE()"
+                )
+            return self._rows(
+                "SELECT t.TABLE_NAME, t.CONSTRAINT_NAME, c.CHECK_CLAUSE, t.ENFORCED "
+                "FROM information_schema.TABLE_CONSTRAINTS t JOIN information_schema.CHECK_CONSTRAINTS c "
+                "ON c.CONSTRAINT_SCHEMA = t.CONSTRAINT_SCHEMA AND c.CONSTRAINT_NAME = t.CONSTRAINT_NAME "
+                "WHERE t.TABLE_SCHEMA = DATABASE() AND t.CONSTRAINT_TYPE = 'CHECK'"
             )
         except self._pymysql.err.MySQLError:  # MySQL < 8.0.16 has no CHECK_CONSTRAINTS
-            return set()
-        out = set()
-        for tname, clause in rows:
-            m = re.fullmatch(r"\s*json_valid\(`((?:[^`]|``)+)`\)\s*", clause or "", re.I)
-            if m:
-                out.add((tname, m[1].replace("``", "`")))
-        return out
-
-    def _add_indexes(self, tables: dict[str, Table]) -> None:
-        found: dict[tuple[str, str], Index] = {}
-        for tname, iname, non_unique, cname in self._query(
-            "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS "
-            "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
-        ):
-            if tname not in tables:
-                continue
-            if iname == "PRIMARY":
-                tables[tname].primary_key.append(cname)
-                continue
-            ix = found.get((tname, iname))
-            if ix is None:
-                ix = found[(tname, iname)] = Index(iname, [], unique=not int(non_unique))
-                tables[tname].indexes.append(ix)
-            ix.columns.append(cname)
-
-    def _add_foreign_keys(self, tables: dict[str, Table]) -> None:
-        found: dict[tuple[str, str], ForeignKey] = {}
-        for tname, cname, col, rtable, rcol, on_update, on_delete in self._query(
-            "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, "
-            "k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
-            "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-            "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-            "AND r.TABLE_NAME = k.TABLE_NAME "
-            "WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL "
-            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
-        ):
-            if tname not in tables:
-                continue
-            fk = found.get((tname, cname))
-            if fk is None:
-                fk = found[(tname, cname)] = ForeignKey(
-                    cname, [], rtable, [], on_delete=_rule(on_delete), on_update=_rule(on_update)
-                )
-                tables[tname].foreign_keys.append(fk)
-            fk.columns.append(col)
-            fk.ref_columns.append(rcol)
+            return []
 
     def _decide_tinyint_booleans(self, tables: Iterable[Table]) -> None:
         """tinyint(1) is MySQL's BOOLEAN, but nothing stops it holding 2 or -1: it becomes
@@ -232,40 +456,61 @@ class MySQL(Dialect):
             for c, other in zip(cols, row, strict=True):
                 if not other:
                     c.arrow = pa.bool_()
+                    c.meta["facts"] = ["only_0_1"]
                     c.meta["decision"] = "tinyint(1) holding only 0/1/NULL -> boolean"
                 else:
                     c.meta["decision"] = "tinyint(1) holding values other than 0/1 -> kept an integer"
 
+    def list_views(self) -> list[View]:
+        rows = self._rows(
+            "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() "
+            "ORDER BY TABLE_NAME"
+        )
+        return [View(r["TABLE_NAME"], r["VIEW_DEFINITION"] or "") for r in rows]
+
+    def list_triggers(self) -> list[Trigger]:
+        rows = self._rows(
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT "
+            "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY TRIGGER_NAME"
+        )
+        return [
+            Trigger(r["TRIGGER_NAME"], r["EVENT_OBJECT_TABLE"], r["ACTION_TIMING"], r["EVENT_MANIPULATION"],
+                    r["ACTION_STATEMENT"] or "")
+            for r in rows
+        ]  # fmt: skip
+
+    def catalogue_notes(self) -> list[str]:
+        """Schema objects xfer does not carry, so the plan can say so."""
+        notes = list(getattr(self, "check_notes", []))
+        for r in self._rows(
+            "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
+            "ORDER BY ROUTINE_NAME"
+        ):
+            notes.append(
+                f"{r['ROUTINE_TYPE'].lower()} {r['ROUTINE_NAME']!r} not migrated (stored routines are not translated)"
+            )
+        return notes
+
     def count_rows(self, table: str) -> int:
         return int(self._query(f"SELECT COUNT(*) FROM {self.quote(table)}")[0][0])
 
+    def execute(self, sql: str) -> None:
+        """One statement (a mapping file's hook on the source), autocommitted."""
+        try:
+            self._query(sql)
+        except self._pymysql.err.MySQLError as exc:
+            msg = redact(str(exc.args[-1] if exc.args else exc), self.url.password)
+            raise XferError(f"MySQL refused: {sql.splitlines()[0][:120]}: {msg}") from None
+
+    def known_type_names(self) -> set[str]:
+        return set(INTEGERS) | set(SIMPLE) | TEXT | BINARY | GEOMETRY | {"decimal", "numeric", "dec", "fixed", "bit"}
+
     # -- types ----------------------------------------------------------------------------
     def arrow_type(self, native_type: str) -> pa.DataType:
-        base, p, s, unsigned = split_type(native_type)
-        if base in INTEGERS:
-            return INTEGERS[base][1 if unsigned else 0]
-        if base in ("decimal", "numeric", "dec", "fixed"):
-            p, s = p or 10, s or 0
-            return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
-        if base == "bit":
-            return pa.bool_() if (p or 1) == 1 else pa.uint64()
-        if base in SIMPLE:
-            return SIMPLE[base]
-        if base in TEXT:
-            return pa.string()
-        if base in BINARY or base in GEOMETRY:
-            return pa.binary()
-        return pa.string()  # unknown types travel as their text form
+        return arrow_type_of(native_type)
 
     def column_meta(self, native_type: str) -> dict[str, Any]:
-        base, p, _s, _u = split_type(native_type)
-        if base == "json":
-            return {"json": True}
-        if base in ("char", "varchar") and p:
-            return {"length": p, "char": base == "char"}
-        if base in GEOMETRY:
-            return {"geometry": base, "wkb": True}
-        return {}
+        return meta_of(native_type)
 
     def native_type(self, column: Column) -> str:
         raise XferError("MySQL/MariaDB is supported as a source only in this version")
@@ -294,10 +539,13 @@ class MySQL(Dialect):
         if base == "float":
             return f"CAST({q} AS DOUBLE)"  # the text protocol prints FLOAT with 6 digits only
         if base in GEOMETRY:
-            return f"ST_AsBinary({q})"
+            # MySQL 8 would give latitude first for geographic SRSs; WKB is longitude first.
+            return f"ST_AsBinary({q})" if getattr(self, "mariadb", True) else f"ST_AsBinary({q}, 'axis-order=long-lat')"
         return q
 
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: ValuePolicies | None = None
+    ) -> Iterator[pa.RecordBatch]:
         conn = self.reader
         own = conn is None
         if own:
@@ -306,14 +554,26 @@ class MySQL(Dialect):
         schema = table.arrow_schema
         try:
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {cols} FROM {self.quote(table.name)}")
+                cur.execute(f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else ""))
                 while True:
                     rows = cur.fetchmany(batch_rows)
                     if not rows:
                         break
-                    columns = list(zip(*rows, strict=True))
-                    arrays = [parse_column(c, col) for c, col in zip(table.columns, columns, strict=True)]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+                    arrays, flags = [], []
+                    for col, values in zip(table.columns, zip(*rows, strict=True), strict=True):
+                        raw = pa.array(values, pa.binary())
+                        if pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow):
+                            text = raw.cast(pa.string())
+                            arr, zero = parse_temporal(text, col.arrow)
+                            arrays.append(arr)
+                            if zero is not None:
+                                flags.append(Flag(col.name, zero, text, "zero date"))
+                        else:
+                            arrays.append(parse_column(col, raw))
+                    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+                    if flags and policies is not None:
+                        batch = policies.apply_flags(batch, flags)
+                    yield batch
         except self._pymysql.err.MySQLError as exc:
             raise CopyError(f"reading {table.name}: {redact(str(exc), self.url.password)}") from None
         finally:
@@ -321,38 +581,75 @@ class MySQL(Dialect):
                 conn.close()
 
 
-def _rule(rule: str | None) -> str | None:
-    return None if rule in (None, "RESTRICT", "NO ACTION") else rule
-
-
-def parse_column(col: Column, values: tuple[bytes | None, ...]) -> pa.Array:
-    """Raw text-protocol bytes of one column -> an Arrow array of `col.arrow`, vectorised."""
-    raw = pa.array(values, pa.binary())
+# -- values: text-protocol bytes -> Arrow, one column at a time --------------------------
+def parse_column(col: Column, values: pa.Array | Iterable[bytes | None]) -> pa.Array:
+    """Raw text-protocol bytes of one column -> an Arrow array of `col.arrow`, vectorised.
+    Zero and partial dates come out NULL; `zero_dates` finds them for the policy."""
+    raw = values if isinstance(values, pa.Array) else pa.array(list(values), pa.binary())
     t = col.arrow
     base = split_type(col.native_type)[0]
-    if pa.types.is_binary(t) and base != "bit":
-        return raw
     if base == "bit":
-        return _parse_bits(values, t)
+        return _parse_bits(raw, t, col.meta.get("bits") or 1)
+    if pa.types.is_binary(t):
+        return raw
     text = raw.cast(pa.string())
     if pa.types.is_boolean(t):
         return pc.not_equal(text.cast(pa.int64()), 0)
     if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        # Zero and partial dates ('0000-00-00', '2021-00-15') have no value in any other
-        # engine: they become NULL (the declared default policy).
-        text = pc.if_else(pc.match_substring_regex(text, _ZERO_DATE), pa.scalar(None, pa.string()), text)
-        if pa.types.is_date(t):
-            return text.cast(t)
-        return text.cast(pa.timestamp("us")).cast(t) if t.tz else text.cast(t)
+        return parse_temporal(text, t)[0]
     if pa.types.is_duration(t):
         return _parse_time(text)
     return text.cast(t)
 
 
-def _parse_bits(values: tuple[bytes | None, ...], t: pa.DataType) -> pa.Array:
-    ints = [None if v is None else int.from_bytes(v, "big") for v in values]
-    arr = pa.array(ints, pa.uint64())
-    return pc.not_equal(arr, 0) if pa.types.is_boolean(t) else arr
+def zero_dates(col: Column, raw: pa.Array) -> pa.Array | None:
+    """Where a DATE/DATETIME/TIMESTAMP column holds a zero or partial date ('0000-00-00',
+    '2021-00-15') or one no calendar has ('2021-02-31' under ALLOW_INVALID_DATES): a boolean
+    mask, or None for other columns or when there is none."""
+    if not (pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow)):
+        return None
+    return parse_temporal(raw.cast(pa.string()), col.arrow)[1]
+
+
+def parse_temporal(text: pa.Array, t: pa.DataType) -> tuple[pa.Array, pa.Array | None]:
+    """MySQL date/time text -> (date32 or timestamp array, mask of the values that have no date
+    in any other engine, or None). Those come out NULL; the reader applies the declared policy
+    to them. Valid data costs one regex and one cast; the per-value calendar check runs only
+    when the cast finds a date that does not exist."""
+    zero = pc.match_substring_regex(text, _ZERO_DATE)
+    bad = zero if pc.any(zero).as_py() else None
+    if bad is not None:
+        text = pc.if_else(pc.fill_null(bad, False), pa.scalar(None, pa.string()), text)
+    try:
+        out = _cast_temporal(text, t)
+    except pa.ArrowInvalid:  # '2021-02-31': find the impossible ones, NULL them
+        impossible = _impossible_dates(text)
+        bad = impossible if bad is None else pc.or_(pc.fill_null(bad, False), impossible)
+        out = _cast_temporal(pc.if_else(impossible, pa.scalar(None, pa.string()), text), t)
+    return out, (pc.fill_null(bad, False) if bad is not None else None)
+
+
+def _cast_temporal(text: pa.Array, t: pa.DataType) -> pa.Array:
+    if pa.types.is_date(t):
+        return text.cast(t)
+    return text.cast(pa.timestamp("us")).cast(t) if t.tz else text.cast(t)
+
+
+def _impossible_dates(text: pa.Array) -> pa.Array:
+    """True where the date part is not on the calendar (strptime would roll '2021-02-31' over to
+    March: a round trip through it tells)."""
+    day = pc.utf8_slice_codeunits(text, 0, 10)
+    parsed = pc.strptime(day, "%Y-%m-%d", "s", error_is_null=True)
+    real = pc.fill_null(pc.equal(pc.strftime(parsed, "%Y-%m-%d"), day), False)
+    return pc.fill_null(pc.and_(pc.invert(real), pc.is_valid(text)), False)
+
+
+def _parse_bits(raw: pa.Array, t: pa.DataType, n: int) -> pa.Array:
+    """BIT(n) arrives as n/8 big-endian bytes: bit(1) -> boolean, bit(n) -> 'n binary digits'."""
+    ints = [None if v is None else int.from_bytes(v, "big") for v in raw.to_pylist()]
+    if pa.types.is_boolean(t):
+        return pc.not_equal(pa.array(ints, pa.uint64()), 0)
+    return pa.array([None if v is None else format(v, f"0{n}b") for v in ints], pa.string())
 
 
 _TIME = r"^(?P<sign>-?)(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2})(?:\.(?P<f>\d{1,6}))?$"

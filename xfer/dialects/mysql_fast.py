@@ -15,19 +15,18 @@ gave):
   reads over a connection the caller owns, so parallel workers can share one snapshot
   (`--consistency snapshot`), and it is the fallback when connectorx is missing.
 
-What connectorx gets wrong is rewritten in the SELECT (`CX_SELECT`): zero dates (it panics)
-become NULL exactly where `parse_column` makes them NULL; TIME (it has no negative or >24 h
-times) travels as signed microseconds; BIT and YEAR as integers; DECIMALs it would round (it
-returns decimal128(38,10) through a 28-digit type) as text. The result is then cast to the
-neutral schema: decimal precision and scale, TINYINT(1) -> boolean, TIMESTAMP read in a UTC
-session -> UTC.
+connectorx reads natively only what it reads exactly (`native`): integers, floats, DECIMALs
+up to 28 digits and 10 decimals, text and binary columns. Every other column travels as the
+bytes the text protocol would send (`CAST(… AS BINARY)`), parsed by the pymysql reader's own
+functions: zero and impossible dates become NULL and are flagged for the zero-date policy
+exactly as there (connectorx itself panics on them), TIME keeps its ±838 hours, BIT its digits.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -35,10 +34,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CopyError
+from ..policies import Flag, ValuePolicies
 from ..schema import Column, Table
 from ..urls import Url, redact
 from .base import split_type
-from .mysql import BINARY, GEOMETRY, INTEGERS, TEXT, parse_column
+from .mysql import BINARY, GEOMETRY, INTEGERS, parse_column, parse_temporal
 
 READER_ENV = "XFER_MYSQL_READER"  # auto (default) | connectorx | pymysql
 
@@ -50,23 +50,13 @@ CX_SESSION = [
     "SET SESSION net_write_timeout = 3600, net_read_timeout = 3600",
 ]
 
-_ZERO = "IF(YEAR({q}) = 0 OR MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0, NULL, {q})"
-
-# MySQL base type -> SELECT expression for connectorx ({q} is the quoted column). A type not
-# listed here (or matched by the sets below) is not read by connectorx: the table goes to pymysql.
-CX_SELECT: dict[str, str] = {
-    "float": "{q}",
-    "double": "{q}",
-    "double precision": "{q}",
-    "real": "{q}",
-    "date": _ZERO,
-    "datetime": _ZERO,
-    "timestamp": _ZERO,
-    "time": "CAST(TIME_TO_SEC({q}) * 1000000 AS SIGNED)",
-    "year": "CAST({q} AS SIGNED)",
-    "bit": "CAST({q} AS UNSIGNED)",
-    "json": "{q}",
-}
+# Column types connectorx reads exactly in MySQL's binary protocol, by neutral Arrow type.
+# Every other column (dates and times, YEAR, BIT, SET, JSON, UUID, wide DECIMALs, …) is read as
+# the very bytes the text protocol would send (`CAST(… AS BINARY)`) and parsed by the same
+# functions as the pymysql reader (`parse_column`, `parse_temporal`): same values, same zero-date
+# policy, same flags.
+CX_NATIVE_TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum"}
+CX_FLOATS = {"float", "double", "double precision", "real"}
 CX_DECIMAL_DIGITS, CX_DECIMAL_SCALE = 28, 10  # what connectorx's decimal carries exactly
 
 
@@ -82,28 +72,36 @@ def reader_choice() -> str:
     return "connectorx"
 
 
-def cx_select(c: Column, quote_ident: Callable[[str], str]) -> str | None:
-    """The SELECT expression that lets connectorx read `c` exactly, or None if it cannot."""
+def native(c: Column) -> bool:
+    """True when connectorx's binary-protocol value of `c` converts exactly to `c.arrow`."""
     base, p, s, _unsigned = split_type(c.native_type)
-    q = quote_ident(c.name)
-    if base in INTEGERS or base in TEXT or base in BINARY:
-        return q
+    t = c.arrow
+    if base in INTEGERS:
+        return pa.types.is_integer(t) or pa.types.is_boolean(t)
+    if base in CX_FLOATS:
+        return pa.types.is_floating(t)
     if base in ("decimal", "numeric", "dec", "fixed"):
-        p, s = p or 10, s or 0
-        return q if p <= CX_DECIMAL_DIGITS and s <= CX_DECIMAL_SCALE else f"CAST({q} AS CHAR)"
-    if base in GEOMETRY:
-        return f"ST_AsBinary({q})"
-    if base in CX_SELECT:
-        return CX_SELECT[base].format(q=q)
-    return None
+        return pa.types.is_decimal128(t) and (p or 10) <= CX_DECIMAL_DIGITS and (s or 0) <= CX_DECIMAL_SCALE
+    if base in CX_NATIVE_TEXT:
+        return pa.types.is_string(t)
+    if base in BINARY or base in GEOMETRY:
+        return pa.types.is_binary(t)
+    return False
 
 
-def cx_query(table: Table, where: str, quote_ident: Callable[[str], str]) -> str | None:
-    exprs = [cx_select(c, quote_ident) for c in table.columns]
-    if any(e is None for e in exprs):
-        return None
-    cols = ", ".join(f"{e} AS {quote_ident(f'c{i}')}" for i, e in enumerate(exprs))
-    return f"SELECT {cols} FROM {quote_ident(table.name)}{where}"
+def cx_query(table: Table, where: str, dialect: Any) -> str:
+    exprs = []
+    for i, c in enumerate(table.columns):
+        e = dialect.select_expr(c)  # the pymysql reader's expression (FLOAT as DOUBLE, geometry as WKB)
+        if split_type(c.native_type)[0] in CX_FLOATS:
+            e = dialect.quote(c.name)  # the binary protocol carries FLOAT exactly
+        if not native(c):
+            # the bytes the text protocol sends: the value's text in the connection's utf8mb4
+            # (CAST alone would keep a latin1 column's own bytes), BIT's raw bytes as they are
+            bits = split_type(c.native_type)[0] == "bit"
+            e = f"CAST({e} AS BINARY)" if bits else f"CAST(CONVERT({e} USING utf8mb4) AS BINARY)"
+        exprs.append(f"{e} AS {dialect.quote(f'c{i}')}")
+    return f"SELECT {', '.join(exprs)} FROM {dialect.quote(table.name)}{where}"
 
 
 def connectorx_url(url: Url) -> str:
@@ -112,59 +110,58 @@ def connectorx_url(url: Url) -> str:
     return f"mysql://{user}:{password}@{url.host or '127.0.0.1'}:{url.port or 3306}/{url.database}"
 
 
-def read_chunk_cx(url: Url, table: Table, where: str, quote_ident: Callable[[str], str]) -> pa.Table:
-    """Read one chunk whole with connectorx (GIL released), cast to the neutral schema. Raises
+def read_chunk_cx(url: Url, table: Table, where: str, dialect: Any) -> pa.Table:
+    """Read one chunk whole with connectorx (GIL released), as connectorx types it; raises
     CopyError when connectorx cannot read it (the caller then uses pymysql)."""
     import connectorx as cx
 
-    sql = cx_query(table, where, quote_ident)
-    if sql is None:
-        raise CopyError(f"{table.name}: a column type connectorx cannot read exactly")
+    sql = cx_query(table, where, dialect)
     try:
         got = cx.read_sql(connectorx_url(url), sql, return_type="arrow", pre_execution_query=CX_SESSION)
     except BaseException as exc:  # pyo3's PanicException derives from BaseException
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         raise CopyError(f"{table.name}: connectorx: {redact(str(exc).splitlines()[0], url.password)}") from None
-    if got.num_columns != len(table.columns):  # no rows: connectorx may return no columns
-        return table.arrow_schema.empty_table()
-    arrays = [to_neutral(got.column(i), c) for i, c in enumerate(table.columns)]
-    del got  # frees the columns that were converted before the caller gets the chunk
-    return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
+    return got
 
 
-def to_neutral(arr: pa.ChunkedArray, c: Column) -> pa.ChunkedArray:
-    """connectorx's Arrow type for a column -> the neutral type `parse_column` would produce."""
+def neutral_batch(raw: pa.RecordBatch, table: Table, policies: ValuePolicies | None) -> pa.RecordBatch:
+    """A batch of connectorx's output -> `table.arrow_schema`, exactly as the pymysql reader
+    makes it, zero-date policy included."""
+    if raw.num_columns != len(table.columns):  # no rows: connectorx may return no columns
+        return table.arrow_schema.empty_table().to_batches()[0] if raw.num_rows else _empty(table)
+    arrays, flags = [], []
+    for c, arr in zip(table.columns, raw.columns, strict=True):
+        if native(c):
+            arrays.append(to_neutral(arr, c))
+            continue
+        data = arr.cast(pa.binary())
+        if pa.types.is_date(c.arrow) or pa.types.is_timestamp(c.arrow):
+            text = data.cast(pa.string())
+            out, zero = parse_temporal(text, c.arrow)
+            arrays.append(out)
+            if zero is not None:
+                flags.append(Flag(c.name, zero, text, "zero date"))
+        else:
+            arrays.append(parse_column(c, data))
+    batch = pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
+    return policies.apply_flags(batch, flags) if flags and policies is not None else batch
+
+
+def _empty(table: Table) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=table.arrow_schema)
+
+
+def to_neutral(arr: pa.Array, c: Column) -> pa.Array:
+    """connectorx's Arrow type for a natively read column -> its neutral type."""
     t = c.arrow
     if arr.type == t:
         return arr
     if pa.types.is_boolean(t):
-        return pc.not_equal(arr, 0)  # TINYINT(1) / BIT(1) as 0/1 integers
-    if pa.types.is_duration(t):
-        return arr.cast(pa.int64()).cast(t)
-    if pa.types.is_timestamp(t) and t.tz:
-        return arr.cast(pa.timestamp("us")).cast(t)  # read in a UTC session: the naive values are UTC
+        return pc.not_equal(arr, 0)  # TINYINT(1) holding only 0/1
     if pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type):
         arr = arr.cast(pa.string() if pa.types.is_large_string(arr.type) else pa.binary())
-    return arr.cast(t)  # safe: an overflow or lost digit raises; decimals read as text parse here
-
-
-# -- pymysql over a given connection, one key range ---------------------------------------
-def read_range_pymysql(conn: Any, dialect: Any, table: Table, where: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """The pure-Python reader over `conn` (raw-bytes streaming pymysql connection, e.g. one in
-    a snapshot transaction), restricted by `where`."""
-    cols = ", ".join(dialect.select_expr(c) for c in table.columns)
-    schema = table.arrow_schema
-    pymysql = dialect._pymysql
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT {cols} FROM {dialect.quote(table.name)}{where}")
-            while rows := cur.fetchmany(batch_rows):
-                columns = list(zip(*rows, strict=True))
-                arrays = [parse_column(c, col) for c, col in zip(table.columns, columns, strict=True)]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-    except pymysql.err.MySQLError as exc:
-        raise CopyError(f"reading {table.name}: {redact(str(exc), dialect.url.password)}") from None
+    return arr.cast(t)  # safe: an overflow or a lost digit raises instead of changing a value
 
 
 # -- chunking -------------------------------------------------------------------------------
@@ -176,16 +173,16 @@ def integer_key(table: Table) -> str | None:
     return col.name if split_type(col.native_type)[0] in INTEGERS else None
 
 
-def range_where(key: str | None, lo: int | None, hi: int | None, quote_ident: Callable[[str], str]) -> str:
-    """' WHERE k > lo AND k <= hi' (either bound may be open), or '' for the whole table."""
+def range_predicate(key: str | None, lo: int | None, hi: int | None, quote_ident: Callable[[str], str]) -> str | None:
+    """'k > lo AND k <= hi' (either bound may be open), or None for the whole table."""
     if key is None:
-        return ""
+        return None
     parts = []
     if lo is not None:
         parts.append(f"{quote_ident(key)} > {int(lo)}")
     if hi is not None:
         parts.append(f"{quote_ident(key)} <= {int(hi)}")
-    return " WHERE " + " AND ".join(parts) if parts else ""
+    return " AND ".join(parts) or None
 
 
 def split_points(query: Callable[[str], list[tuple[Any, ...]]], table: Table, key: str, chunks: int) -> list[int]:

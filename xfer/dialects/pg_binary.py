@@ -55,7 +55,7 @@ def binary_supported(table: Table) -> bool:
         import pgpq  # noqa: F401
     except Exception:  # a broken native wheel: the CSV path still works
         return False
-    for c in table.columns:
+    for c in written(table):
         base = split_type(c.native_type)[0]
         if base not in BINARY_TYPES:
             return False
@@ -68,17 +68,26 @@ def binary_supported(table: Table) -> bool:
     return True
 
 
+def written(table: Table) -> list[Any]:
+    """The columns COPY writes: generated columns are computed by PostgreSQL."""
+    return [c for c in table.columns if not getattr(c, "generated", None)]
+
+
 class BinaryEncoder:
-    """Encodes batches of one planned table into complete binary COPY payloads."""
+    """Encodes batches of one planned table into complete binary COPY payloads (of the
+    columns `written` names, in that order)."""
 
     def __init__(self, table: Table) -> None:
         import pgpq
         import pgpq.encoders as enc
         import pgpq.schema as pgs
 
-        self.schema = table.arrow_schema
+        cols = written(table)
+        names = {c.name for c in cols}
+        self.keep = [i for i, c in enumerate(table.columns) if c.name in names]
+        self.schema = pa.schema([table.arrow_schema.field(i) for i in self.keep])
         builders: dict[str, Any] = {}
-        for field, c in zip(self.schema, table.columns, strict=True):
+        for field, c in zip(self.schema, cols, strict=True):
             if split_type(c.native_type)[0] == "jsonb":
                 # jsonb's binary form is a version byte before the text
                 builders[field.name] = enc.StringEncoderBuilder.new_with_output(field, pgs.Jsonb())
@@ -88,6 +97,8 @@ class BinaryEncoder:
 
     def encode(self, batch: pa.RecordBatch) -> list[bytes]:
         """The COPY payload in pieces (header, rows, trailer): joining them would copy the rows."""
+        if len(self.keep) < batch.num_columns:
+            batch = batch.select(self.keep)
         e = self._make()
         return [e.write_header(), e.write_batch(batch), e.finish()]
 

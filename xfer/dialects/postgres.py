@@ -21,6 +21,7 @@ from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
 from ..urls import redact
 from .base import Dialect, require, split_type
+from .postgres_ddl import PostgresDDL, PostgresTriggers
 
 # Neutral Arrow type -> PostgreSQL type. PostgreSQL has no unsigned integers: each unsigned
 # type goes to the next wider signed one, and uint64 to numeric(20,0), which holds 2**64-1.
@@ -75,6 +76,9 @@ PG_TO_ARROW: dict[str, pa.DataType] = {
     "interval": pa.duration("us"),
 }
 
+# Short names PostgreSQL accepts besides format_type()'s spelling (for "did you mean" only)
+TYPE_ALIASES = ("int", "int2", "int4", "int8", "float4", "float8", "bool", "varchar", "char", "timestamptz", "decimal")
+
 # SQLSTATE classes that mean "your URL is wrong"
 CONNECT_HINTS = {
     "28P01": "password authentication failed",
@@ -87,9 +91,10 @@ FK_ACTIONS = {"a": None, "r": None, "c": "CASCADE", "n": "SET NULL", "d": "SET D
 COPY_CHUNK = 128 * 1024  # psycopg copy.write() works best with writes of this size or less
 
 
-class Postgres(Dialect):
+class Postgres(PostgresDDL, PostgresTriggers, Dialect):
     name = "postgres"
     max_identifier_length = 63  # NAMEDATALEN - 1, https://www.postgresql.org/docs/current/limits.html
+    text_holds_nul = False  # https://www.postgresql.org/docs/current/datatype-character.html
 
     @property
     def schema(self) -> str:
@@ -132,6 +137,10 @@ class Postgres(Dialect):
                 text = text.rsplit("failed:", 1)[-1].strip() or text
             what = redact(text, self.url.password)
         return ConnectError(f"{where}: {what}")
+
+    def check_source(self) -> None:
+        if not self.schema_exists():
+            raise ConnectError(f"PostgreSQL database {self.url.database!r} has no schema {self.schema!r}")
 
     def close(self) -> None:
         conn = getattr(self, "conn", None)
@@ -230,6 +239,19 @@ class Postgres(Dialect):
     def count_rows(self, table: str) -> int:
         return int(self._query(f"SELECT count(*) FROM {self.qualified(table)}")[0][0])
 
+    def type_exists(self, native_type: str) -> bool | None:
+        try:
+            return self._query("SELECT to_regtype(%s) IS NOT NULL", (native_type,))[0][0]
+        except self._psycopg.Error:  # a syntax error in the type name itself
+            return False
+
+    def known_type_names(self) -> set[str]:
+        rows = self._query(
+            "SELECT format_type(oid, NULL) FROM pg_type WHERE typtype IN ('b', 'd', 'e', 'r', 'm') "
+            "AND typname NOT LIKE '\\_%%' AND typisdefined"
+        )
+        return {r[0] for r in rows} | set(TYPE_ALIASES)
+
     def table_has_rows(self, table: str) -> bool:
         return bool(self._query(f"SELECT 1 FROM {self.qualified(table)} LIMIT 1"))
 
@@ -295,13 +317,17 @@ class Postgres(Dialect):
     def select_expr(self, c: Column) -> str:
         q = self.quote(c.name)
         t = c.arrow
+        if c.native_type == "inet":
+            return f"abbrev({q})"  # inet's own output form ('::1'), not text(inet)'s '::1/128'
         if c.meta.get("char") or c.meta.get("json") or (pa.types.is_string(t) and c.native_type != "text"):
             return f"{q}::text"  # drops CHAR's pad; JSON as text; enums, uuid, numeric as text
         if pa.types.is_duration(t):
             return f"(extract(epoch FROM {q}) * 1000000)::bigint"
         return q
 
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+    ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.select_expr(c) for c in table.columns)
         schema = table.arrow_schema
         # A named (server-side) cursor streams; it needs a transaction, which snapshot() or
@@ -312,7 +338,7 @@ class Postgres(Dialect):
         try:
             with self.conn.cursor(name="xfer_read") as cur:
                 cur.itersize = batch_rows
-                cur.execute(f"SELECT {cols} FROM {self.qualified(table.name)}")
+                cur.execute(f"SELECT {cols} FROM {self.qualified(table.name)}" + (f" WHERE ({where})" if where else ""))
                 while rows := cur.fetchmany(batch_rows):
                     columns = list(zip(*rows, strict=True))
                     arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]
@@ -331,8 +357,18 @@ class Postgres(Dialect):
     def drop_table(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {self.qualified(name)} CASCADE")
 
-    def truncate_table(self, name: str) -> None:
-        self.execute(f"TRUNCATE {self.qualified(name)} CASCADE")
+    def truncate_tables(self, names: list[str]) -> None:
+        # One statement, no CASCADE: a table outside the run that references one of these
+        # makes PostgreSQL refuse, instead of silently emptying that table too.
+        tables = ", ".join(self.qualified(n) for n in names)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(f"TRUNCATE {tables}")
+        except self._psycopg.Error as exc:
+            raise XferError(
+                f"cannot empty the target tables: {_pg_message(exc)}",
+                hint="include the referencing tables in the run (--tables), or use --if-exists replace",
+            ) from None
 
     def prepare_for_load(self) -> None:
         # Losing the last commits in a server crash is acceptable mid-load (the run is
@@ -341,26 +377,33 @@ class Postgres(Dialect):
         self.execute("SET maintenance_work_mem = '256MB'")
 
     def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
-        cols = self.column_list(c.name for c in table.columns)
+        # Generated columns are computed by PostgreSQL (and compared with the source's values
+        # by verification): they are not written.
+        keep = [i for i, c in enumerate(table.columns) if not c.generated]
+        cols = self.column_list(table.columns[i].name for i in keep)
         copy_sql = f"COPY {self.qualified(table.name)} ({cols}) FROM STDIN (FORMAT csv)"
         for batch in batches:
-            data = to_csv(batch)
+            data = to_csv(batch.select(keep) if len(keep) < batch.num_columns else batch)
             try:
                 with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(copy_sql) as cp:
                     view = memoryview(data)
                     for i in range(0, len(view), COPY_CHUNK):
                         cp.write(view[i : i + COPY_CHUNK])
             except self._psycopg.Error as exc:
-                raise CopyError(f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}") from None
+                err = CopyError(f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}")
+                # data (22) and integrity (23) errors are about rows: the caller may isolate them
+                err.row_error = (getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23")
+                raise err from None
             yield batch.num_rows
 
 
 def _pg_message(exc: Any) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
-    context = getattr(diag, "context", None)
-    if context and "COPY" in context:
-        primary += f" ({context.splitlines()[0]})"
+    context = getattr(diag, "context", None) or ""
+    copy_line = next((line for line in context.splitlines() if line.startswith("COPY ")), None)
+    if copy_line:  # "COPY t, line 3, column doc: ..." names the column
+        primary += f" ({copy_line})"
     return primary
 
 

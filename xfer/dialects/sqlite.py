@@ -9,7 +9,6 @@ CREATE TABLE: they are, and indexes still come after the data.
 from __future__ import annotations
 
 import decimal
-import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -19,7 +18,7 @@ import pyarrow.compute as pc
 
 from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
-from .base import Dialect, split_type
+from .base import EmbeddedDialect, split_type
 
 # Declared type -> Arrow type: first matching rule wins (SQLite's own affinity rules, made
 # finer for the names other engines write: DATE, DATETIME, DECIMAL(p,s), BOOLEAN, JSON).
@@ -45,7 +44,7 @@ ARROW_TO_SQLITE: dict[pa.DataType, str] = {
     pa.uint8(): "INTEGER",
     pa.uint16(): "INTEGER",
     pa.uint32(): "INTEGER",
-    pa.uint64(): "NUMERIC(20,0)",  # above 2**63-1 SQLite keeps it as text: still exact
+    pa.uint64(): "DECIMAL_TEXT(20,0)",  # above 2**63-1: kept as exact text (see native_type)
     pa.float32(): "REAL",
     pa.float64(): "REAL",
     pa.string(): "TEXT",
@@ -60,7 +59,12 @@ ARROW_TO_SQLITE: dict[pa.DataType, str] = {
 }
 
 
-class SQLite(Dialect):
+# A double holds every decimal of up to 15 significant digits exactly (DBL_DIG)
+MAX_EXACT_REAL_DIGITS = 15
+
+
+class SQLite(EmbeddedDialect):
+    label = "SQLite"
     name = "sqlite"
     can_add_constraints_later = False
 
@@ -72,16 +76,6 @@ class SQLite(Dialect):
             self.conn = sqlite3.connect(self.url.path, isolation_level=None)
         except sqlite3.Error as exc:
             raise ConnectError(f"SQLite database {self.url.path!r}: {exc}") from None
-
-    def require_existing(self) -> None:
-        """A source must exist: sqlite3 would silently create an empty file."""
-        if self.url.path != ":memory:" and not os.path.exists(self.url.path):
-            raise ConnectError(f"SQLite database {self.url.path!r} does not exist")
-
-    def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
 
     def _query(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
         try:
@@ -151,8 +145,10 @@ class SQLite(Dialect):
     # -- types ----------------------------------------------------------------------------
     def arrow_type(self, native_type: str) -> pa.DataType:
         declared = native_type.lower().strip()
-        if declared == "numeric(20,0)":
-            return pa.decimal128(20, 0)
+        if declared.startswith("decimal_text("):
+            _, p, s, _ = split_type(declared.replace("decimal_text", "decimal"))
+            p, s = p or 38, s or 0
+            return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
         if declared == "interval_us":
             return pa.duration("us")
         if declared == "timestamptz":
@@ -173,8 +169,13 @@ class SQLite(Dialect):
         t = column.arrow
         if column.meta.get("json"):
             return "JSON"
-        if pa.types.is_decimal(t):
-            return f"DECIMAL({t.precision},{t.scale})"
+        if pa.types.is_decimal(t) or t == pa.uint64():
+            p, s = (20, 0) if t == pa.uint64() else (t.precision, t.scale)
+            if p > MAX_EXACT_REAL_DIGITS:
+                # NUMERIC affinity would store a REAL (about 15 significant digits): declare a
+                # type with TEXT affinity (its name contains "TEXT") so the digits stay exact.
+                return f"DECIMAL_TEXT({p},{s})"
+            return f"DECIMAL({p},{s})"
         if pa.types.is_timestamp(t):
             return "TIMESTAMPTZ" if t.tz else "DATETIME"
         if t in ARROW_TO_SQLITE:
@@ -182,10 +183,17 @@ class SQLite(Dialect):
         raise XferError(f"column {column.name!r}: no SQLite type for Arrow type {t}")
 
     # -- reading and writing --------------------------------------------------------------
-    def read_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_batches(
+        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+    ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
-        cur = self.conn.execute(f"SELECT {cols} FROM {self.quote(table.name)}")
+        try:
+            cur = self.conn.execute(
+                f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else "")
+            )
+        except self._sqlite3.Error as exc:
+            raise CopyError(f"reading {table.name}: {exc}") from None
         while rows := cur.fetchmany(batch_rows):
             columns = list(zip(*rows, strict=True))
             try:
@@ -229,7 +237,10 @@ def _to_arrow(values: tuple[Any, ...], col: Column) -> pa.Array:
         text = pa.array([None if v is None else str(v) for v in values], pa.string())
         if pa.types.is_timestamp(t):
             text = pc.replace_substring(text, "T", " ")
-            return text.cast(pa.timestamp("us")).cast(t) if t.tz else text.cast(t)
+            if t.tz:  # written as UTC with a "Z" (or an offset of zero); Arrow wants it bare
+                text = pc.replace_substring_regex(text, r"(Z|[+-]00:?00)$", "")
+                return text.cast(pa.timestamp("us")).cast(t)
+            return text.cast(t)
         return text.cast(t)
     if pa.types.is_boolean(t):
         return pa.array([None if v is None else bool(v) for v in values], t)
@@ -242,7 +253,9 @@ def _to_arrow(values: tuple[Any, ...], col: Column) -> pa.Array:
 
 def _to_python(arr: pa.Array) -> list[Any]:
     t = arr.type
-    if pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t):
+    if t == pa.uint64():
+        arr = arr.cast(pa.string())  # above 2**63-1 sqlite3 cannot bind it as an integer
+    elif pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t):
         arr = arr.cast(pa.string())  # ISO text: what SQLite's date functions read
     elif pa.types.is_duration(t):
         arr = arr.cast(pa.int64())

@@ -1,0 +1,7 @@
+"""`python -m xfer.mapping`: print the mapping files' JSON Schema (for editors)."""
+
+import json
+
+from .loader import schema
+
+print(json.dumps(schema(), indent=2))
