@@ -107,6 +107,39 @@ def _migrate(run_cli: Any, mysql_url: str, pg_url: str, schema: str, *args: str,
     return run_cli("migrate", mysql_url, f"{pg_url}?schema={schema}", "--stats", *args, env=env)
 
 
+def _policies(report: Path) -> dict[str, Any]:
+    return {t["name"]: (t["policies"], t["rejected_rows"]) for t in json.loads(report.read_text())["tables"]}
+
+
+@pytest.mark.parametrize("zero_dates", ["null", "error"])
+def test_fast_path_applies_the_value_policies_as_the_slow_path(
+    mysql_conn: pymysql.connections.Connection,
+    mysql_url: str,
+    pg_url: str,
+    pg_conn: Any,
+    run_cli: Any,
+    tmp_path: Path,
+    zero_dates: str,
+) -> None:
+    _make_source(mysql_conn)
+    with mysql_conn.cursor() as cur:  # a NUL byte PostgreSQL cannot store: the row is rejected
+        cur.execute("UPDATE t SET vc = 'a\\0b' WHERE id = 2")
+    runs = {}
+    for schema, env in (("slow", SLOW), ("fast", None)):
+        report = tmp_path / f"{schema}.json"
+        result = _migrate(run_cli, mysql_url, pg_url, schema, "--zero-dates", zero_dates, "--report", report, env=env)
+        assert result.exit_code == 1, result.output  # rows were rejected: the run says so
+        rejected = tmp_path / f"{schema}.rejects.jsonl"
+        runs[schema] = (_policies(report), sorted(rejected.read_text().splitlines()))
+    assert runs["fast"] == runs["slow"]
+    policies, lines = runs["fast"]
+    if zero_dates == "null":
+        assert policies["t"][0]["dt"] == {"zero date -> NULL": 1} and policies["t"][1] == 1  # the NUL row
+    else:
+        assert policies["t"][1] == 2 and len(lines) >= 2  # the zero-date row and the NUL row
+    assert _rows(pg_conn, "fast") == _rows(pg_conn, "slow")
+
+
 def test_fast_path_writes_the_same_rows_as_the_slow_path(
     mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
 ) -> None:
