@@ -232,8 +232,9 @@ def _read(
     t0 = time.perf_counter()
     if task.reader == "connectorx":
         where = mf.range_predicate(task.key, task.lo, task.hi, source.quote)
+        how = mf.kinds(t, getattr(source, "mariadb", False))
         try:
-            whole = mf.read_chunk_cx(source.url, t, f" WHERE {where}" if where else "", source)
+            whole = mf.read_chunk_cx(source.url, t, f" WHERE {where}" if where else "", source, how)
         except CopyError as exc:
             stats.reader = "pymysql"
             stats.notes.append(f"read with pymysql: {exc}")
@@ -242,7 +243,7 @@ def _read(
             stats.stages["read"] += time.perf_counter() - t0
             for raw in _sliced(whole, task.batch_rows, task.batch_bytes):
                 t0 = time.perf_counter()
-                batch = mf.neutral_batch(raw, t, policies)
+                batch = mf.neutral_batch(raw, t, how, policies)
                 stats.stages["transform"] += time.perf_counter() - t0
                 yield batch
             return

@@ -38,7 +38,7 @@ from ..policies import Flag, ValuePolicies
 from ..schema import Column, Table
 from ..urls import Url, redact
 from .base import split_type
-from .mysql import BINARY, GEOMETRY, INTEGERS, parse_column, parse_temporal
+from .mysql import BINARY, GEOMETRY, INTEGERS, parse_column
 
 READER_ENV = "XFER_MYSQL_READER"  # auto (default) | connectorx | pymysql
 
@@ -72,36 +72,58 @@ def reader_choice() -> str:
     return "connectorx"
 
 
-def native(c: Column) -> bool:
-    """True when connectorx's binary-protocol value of `c` converts exactly to `c.arrow`."""
+TEMPORAL = {"date", "datetime", "timestamp"}
+_ZERO = "(YEAR({q}) = 0 OR MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"  # mysql._ZERO_DATE, in SQL
+
+
+def kinds(table: Table, mariadb: bool) -> list[str]:
+    """How connectorx reads each column: 'native' (its binary-protocol value converts exactly),
+    'temporal' (natively, zero dates NULLed in the SELECT and flagged by a second column that
+    holds their text), 'bits' (BIT's raw bytes) or 'text' (the text protocol's bytes)."""
+    return [_kind(c, mariadb) for c in table.columns]
+
+
+def _kind(c: Column, mariadb: bool) -> str:
     base, p, s, _unsigned = split_type(c.native_type)
     t = c.arrow
-    if base in INTEGERS:
-        return pa.types.is_integer(t) or pa.types.is_boolean(t)
-    if base in CX_FLOATS:
-        return pa.types.is_floating(t)
+    if base in INTEGERS and (pa.types.is_integer(t) or pa.types.is_boolean(t)):
+        return "native"
+    if base in CX_FLOATS and pa.types.is_floating(t):
+        return "native"
     if base in ("decimal", "numeric", "dec", "fixed"):
-        return pa.types.is_decimal128(t) and (p or 10) <= CX_DECIMAL_DIGITS and (s or 0) <= CX_DECIMAL_SCALE
-    if base in CX_NATIVE_TEXT:
-        return pa.types.is_string(t)
-    if base in BINARY or base in GEOMETRY:
-        return pa.types.is_binary(t)
-    return False
+        exact = (p or 10) <= CX_DECIMAL_DIGITS and (s or 0) <= CX_DECIMAL_SCALE
+        return "native" if pa.types.is_decimal128(t) and exact else "text"
+    if (base in CX_NATIVE_TEXT or (base == "json" and mariadb)) and pa.types.is_string(t):
+        return "native"  # MariaDB's JSON is LONGTEXT; MySQL 8's would come back re-serialised
+    if (base in BINARY or base in GEOMETRY) and pa.types.is_binary(t):
+        return "native"
+    if base in TEMPORAL and (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+        return "temporal"
+    return "bits" if base == "bit" else "text"
 
 
-def cx_query(table: Table, where: str, dialect: Any) -> str:
-    exprs = []
-    for i, c in enumerate(table.columns):
+def native(c: Column) -> bool:
+    return _kind(c, mariadb=False) == "native"
+
+
+def cx_query(table: Table, where: str, dialect: Any, how: list[str]) -> str:
+    main, flags = [], []
+    for i, (c, kind) in enumerate(zip(table.columns, how, strict=True)):
         e = dialect.select_expr(c)  # the pymysql reader's expression (FLOAT as DOUBLE, geometry as WKB)
         if split_type(c.native_type)[0] in CX_FLOATS:
             e = dialect.quote(c.name)  # the binary protocol carries FLOAT exactly
-        if not native(c):
+        if kind == "temporal":
+            zero = _ZERO.format(q=e)
+            flags.append(f"IF({zero}, CAST(CONVERT({e} USING utf8mb4) AS BINARY), NULL) AS {dialect.quote(f'z{i}')}")
+            e = f"IF({zero}, NULL, {e})"  # connectorx panics on zero dates
+        elif kind == "bits":
+            e = f"CAST({e} AS BINARY)"
+        elif kind == "text":
             # the bytes the text protocol sends: the value's text in the connection's utf8mb4
-            # (CAST alone would keep a latin1 column's own bytes), BIT's raw bytes as they are
-            bits = split_type(c.native_type)[0] == "bit"
-            e = f"CAST({e} AS BINARY)" if bits else f"CAST(CONVERT({e} USING utf8mb4) AS BINARY)"
-        exprs.append(f"{e} AS {dialect.quote(f'c{i}')}")
-    return f"SELECT {', '.join(exprs)} FROM {dialect.quote(table.name)}{where}"
+            # (CAST alone would keep a latin1 column's own bytes)
+            e = f"CAST(CONVERT({e} USING utf8mb4) AS BINARY)"
+        main.append(f"{e} AS {dialect.quote(f'c{i}')}")
+    return f"SELECT {', '.join(main + flags)} FROM {dialect.quote(table.name)}{where}"
 
 
 def connectorx_url(url: Url) -> str:
@@ -110,12 +132,12 @@ def connectorx_url(url: Url) -> str:
     return f"mysql://{user}:{password}@{url.host or '127.0.0.1'}:{url.port or 3306}/{url.database}"
 
 
-def read_chunk_cx(url: Url, table: Table, where: str, dialect: Any) -> pa.Table:
+def read_chunk_cx(url: Url, table: Table, where: str, dialect: Any, how: list[str]) -> pa.Table:
     """Read one chunk whole with connectorx (GIL released), as connectorx types it; raises
     CopyError when connectorx cannot read it (the caller then uses pymysql)."""
     import connectorx as cx
 
-    sql = cx_query(table, where, dialect)
+    sql = cx_query(table, where, dialect, how)
     try:
         got = cx.read_sql(connectorx_url(url), sql, return_type="arrow", pre_execution_query=CX_SESSION)
     except BaseException as exc:  # pyo3's PanicException derives from BaseException
@@ -125,25 +147,25 @@ def read_chunk_cx(url: Url, table: Table, where: str, dialect: Any) -> pa.Table:
     return got
 
 
-def neutral_batch(raw: pa.RecordBatch, table: Table, policies: ValuePolicies | None) -> pa.RecordBatch:
+def neutral_batch(raw: pa.RecordBatch, table: Table, how: list[str], policies: ValuePolicies | None) -> pa.RecordBatch:
     """A batch of connectorx's output -> `table.arrow_schema`, exactly as the pymysql reader
     makes it, zero-date policy included."""
-    if raw.num_columns != len(table.columns):  # no rows: connectorx may return no columns
-        return table.arrow_schema.empty_table().to_batches()[0] if raw.num_rows else _empty(table)
+    if raw.num_columns != len(table.columns) + how.count("temporal"):  # no rows: maybe no columns
+        return _empty(table)
     arrays, flags = [], []
-    for c, arr in zip(table.columns, raw.columns, strict=True):
-        if native(c):
+    extra = len(table.columns)
+    for c, kind, arr in zip(table.columns, how, raw.columns[: len(table.columns)], strict=True):
+        if kind == "native":
             arrays.append(to_neutral(arr, c))
-            continue
-        data = arr.cast(pa.binary())
-        if pa.types.is_date(c.arrow) or pa.types.is_timestamp(c.arrow):
-            text = data.cast(pa.string())
-            out, zero = parse_temporal(text, c.arrow)
-            arrays.append(out)
-            if zero is not None:
-                flags.append(Flag(c.name, zero, text, "zero date"))
+        elif kind == "temporal":
+            arrays.append(to_neutral(arr, c))
+            zero_text = raw.column(extra)
+            extra += 1
+            if zero_text.null_count < len(zero_text):
+                text = zero_text.cast(pa.binary()).cast(pa.string())
+                flags.append(Flag(c.name, pc.is_valid(text), text, "zero date"))
         else:
-            arrays.append(parse_column(c, data))
+            arrays.append(parse_column(c, arr.cast(pa.binary())))
     batch = pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
     return policies.apply_flags(batch, flags) if flags and policies is not None else batch
 
@@ -159,6 +181,8 @@ def to_neutral(arr: pa.Array, c: Column) -> pa.Array:
         return arr
     if pa.types.is_boolean(t):
         return pc.not_equal(arr, 0)  # TINYINT(1) holding only 0/1
+    if pa.types.is_timestamp(t):  # DATETIME, and TIMESTAMP read in a UTC session
+        return arr.cast(pa.timestamp("us")).cast(t)
     if pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type):
         arr = arr.cast(pa.string() if pa.types.is_large_string(arr.type) else pa.binary())
     return arr.cast(t)  # safe: an overflow or a lost digit raises instead of changing a value
