@@ -200,5 +200,4 @@ def render_stats(report: RunReport) -> str:
     totals = report.stage_totals()
     if totals:
         lines.append("stage (seconds, all workers): " + ", ".join(f"{k} {v:.2f}" for k, v in totals.items()))
-    lines.extend(f"note: {n}" for n in report.notes if n.startswith("reader:"))
-    return "\n".join(lines)
+    return "\n".join(lines)  # (which reader and writer ran is among the summary's notes)
