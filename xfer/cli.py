@@ -18,6 +18,7 @@ from click.core import ParameterSource
 from . import __version__, pipeline
 from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, UsageError, VerificationMismatch, XferError
 from .options import ENUMS, IDENTIFIERS, NUL_BYTES, VERIFY_METHODS, ZERO_DATES
+from .report import render_stats
 from .report_formats import FORMATS, render
 from .report_formats import write as write_report
 from .urls import mask
@@ -90,11 +91,18 @@ def _write_report(report: pipeline.RunReport, paths: Path | tuple[Path, ...] | N
 
 
 def _finish(
-    report: pipeline.RunReport, quiet: bool, report_path: Path | tuple[Path, ...] | None, fmt: str = "text"
+    report: pipeline.RunReport,
+    quiet: bool,
+    report_path: Path | tuple[Path, ...] | None,
+    fmt: str = "text",
+    *,
+    stats: bool = False,
 ) -> None:
     _write_report(report, report_path)
     if not quiet or fmt != "text":
         click.echo(render(report, fmt), nl=False)
+        if stats and fmt == "text":
+            click.echo(render_stats(report))
     report_path = report_path[0] if isinstance(report_path, tuple) and report_path else report_path
     if report.failed:
         names = ", ".join(t.name for t in report.failed)
@@ -228,7 +236,40 @@ def main() -> None:
 @click.option(
     "--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per batch (and per commit)."
 )
+@click.option(
+    "--batch-bytes",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    metavar="MB",
+    help="A batch (and commit) also ends at this many megabytes (MySQL -> PostgreSQL).",
+)
+@click.option(
+    "--chunk-bytes",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    metavar="MB",
+    help="Tables with an integer primary key are split into key ranges of about this size.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Tables and key ranges copied at once, and indexes built at once (MySQL -> PostgreSQL).",
+)
+@click.option(
+    "--consistency",
+    type=click.Choice(pipeline.CONSISTENCY),
+    default="lock",
+    show_default=True,
+    help="lock: the copied tables refuse writes until they are read (fast reader); "
+    "snapshot: the source stays writable, all workers read one snapshot.",
+)
 @click.option("--no-verify", is_flag=True, help="Skip the row-count and checksum check after the copy.")
+@click.option("--stats", is_flag=True, help="Print wall seconds per phase and seconds per stage after the summary.")
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
 )
@@ -249,7 +290,12 @@ def migrate(
     schema_only: bool,
     data_only: bool,
     batch_size: int,
+    batch_bytes: int,
+    chunk_bytes: int,
+    jobs: int,
+    consistency: str,
     no_verify: bool,
+    stats: bool,
     report_path: Path | None,
     mapping_path: Path | None,
     zero_dates: str,
@@ -279,10 +325,14 @@ def migrate(
         enum=enum_as,
         identifiers=identifiers,
         reject_file=str(reject_file) if reject_file else None,
+        jobs=jobs,
+        consistency=consistency,
+        batch_bytes=batch_bytes * 1024 * 1024,
+        chunk_bytes=chunk_bytes * 1024 * 1024,
     )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.migrate(source, target, opts, _progress(quiet))
-    _finish(report, quiet, report_path)
+    _finish(report, quiet, report_path, stats=stats)
 
 
 @main.command()

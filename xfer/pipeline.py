@@ -9,7 +9,7 @@ import logging
 import time
 from contextlib import ExitStack
 
-from . import urls
+from . import parallel, urls
 from .checksum import BucketMap
 from .connect import discard_file, new_embedded_file, open_source, open_target
 from .copy import copy_table
@@ -17,7 +17,7 @@ from .dialects import dialect_for
 from .dialects.base import Dialect
 from .errors import ConnectError, TargetExistsError, UsageError, XferError
 from .mapping.hooks import run_hooks
-from .options import IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
+from .options import CONSISTENCY, IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
 from .plan import Plan, load_order, make_plan, source_tables
 from .policies import RejectFile
 from .progress import Progress, ProgressFactory, no_progress
@@ -26,6 +26,7 @@ from .schema import Table
 from .verify import compare_targets, verify
 
 __all__ = [
+    "CONSISTENCY",
     "IF_EXISTS",
     "Options",
     "Progress",
@@ -67,6 +68,8 @@ def inspect(url: str) -> list[Table]:
 def migrate(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
     if options.if_exists not in IF_EXISTS:
         raise UsageError(f"--if-exists must be one of {', '.join(IF_EXISTS)}")
+    if options.consistency not in CONSISTENCY:
+        raise UsageError(f"--consistency must be one of {', '.join(CONSISTENCY)}")
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other")
     check_policy_options(options)
@@ -99,19 +102,38 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
             results[tp.source.name].notes.extend(tp.notes)
         run_hooks(the_plan.before, source, target, report)
         target.prepare_for_load()
+        phase = time.monotonic()
         _create_tables(target, the_plan, options, existing, results)
+        phase = _phase(report, "create", phase)
         sums: dict[str, BucketMap] = {}
         rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl")
+        fast = parallel.applicable(source, target, the_plan)
         if not options.schema_only:
             try:
-                with source.snapshot():
-                    for tp in load_order(the_plan):
-                        r = results[tp.source.name]
-                        sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
+                if fast:
+                    more = lambda: open_target(target_url, stack)  # noqa: E731 - one more session
+                    ordered = options.data_only or bool(existing)  # foreign keys already there
+                    sums, notes = parallel.copy_all(
+                        source, target, more, the_plan, results, options, progress, rejects, ordered
+                    )
+                    report.notes.extend(notes)
+                else:
+                    with source.snapshot():
+                        for tp in load_order(the_plan):
+                            r = results[tp.source.name]
+                            sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
             finally:
                 rejects.close()
+            phase = _phase(report, "copy", phase)
         report.reject_file = str(rejects.path) if rejects.rows else None
-        _build_constraints(target, the_plan, results, existing)
+        if fast and options.jobs > 1:
+            fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
+            parallel.build_constraints_parallel(
+                target, lambda: open_target(target_url, stack), fresh, results, options.jobs
+            )
+        else:
+            _build_constraints(target, the_plan, results, existing)
+        phase = _phase(report, "index", phase)
         if not options.data_only:
             report.views = _create_views(target, the_plan)
             report.triggers = _create_triggers(target, the_plan)
@@ -124,8 +146,16 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         else:
             for r in report.tables:
                 r.status = "ok" if r.status == "pending" else r.status
+        if options.verify and not options.schema_only:
+            _phase(report, "verify", phase)
         report.seconds = time.monotonic() - started
         return report
+
+
+def _phase(report: RunReport, name: str, since: float) -> float:
+    now = time.monotonic()
+    report.phases[name] = report.phases.get(name, 0.0) + now - since
+    return now
 
 
 # -- steps ------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ class TableResult:
     seconds: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # seconds spent per stage, summed over the table's chunks (they overlap in parallel runs)
+    stages: dict[str, float] = field(default_factory=dict)
     rejected_rows: int = 0  # rows written to the reject file instead of the target
     policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values changed
     verification: Verification | None = None
@@ -70,6 +72,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     seconds: float = 0.0
+    # wall seconds of each phase of the run: create, copy, index, verify
+    phases: dict[str, float] = field(default_factory=dict)
     renames: list[str] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)  # name, target_name, status, reason
     triggers: list[dict[str, Any]] = field(default_factory=list)  # name, table, status, reason
@@ -97,6 +101,13 @@ class RunReport:
             return "rejected"
         return "ok"
 
+    def stage_totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for t in self.tables:
+            for k, v in t.stages.items():
+                out[k] = out.get(k, 0.0) + v
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "xfer_report": 1,
@@ -106,6 +117,8 @@ class RunReport:
             "target": self.target,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
             "seconds": round(self.seconds, 3),
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
+            "stages": {k: round(v, 3) for k, v in self.stage_totals().items()},
             "notes": self.notes,
             "renames": self.renames,
             "views": self.views,
@@ -250,3 +263,13 @@ def _bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def render_stats(report: RunReport) -> str:
+    """The per-stage breakdown `--stats` prints: wall seconds per phase, then seconds per
+    stage summed over workers (stages overlap, so they add up to more than the wall time)."""
+    lines = ["phase (wall seconds): " + ", ".join(f"{k} {v:.2f}" for k, v in report.phases.items())]
+    totals = report.stage_totals()
+    if totals:
+        lines.append("stage (seconds, all workers): " + ", ".join(f"{k} {v:.2f}" for k, v in totals.items()))
+    return "\n".join(lines)  # (which reader and writer ran is among the summary's notes)
