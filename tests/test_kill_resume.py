@@ -44,6 +44,7 @@ def make_source(my: pymysql.connections.Connection) -> None:
         cur.execute("INSERT INTO pairs SELECT a.i, CONCAT('k', b.i), a.i * b.i FROM digits a, digits b")
         cur.execute("CREATE TABLE loose (x INT, y TEXT)")  # no key: duplicates are data too
         cur.execute("INSERT INTO loose VALUES (1, 'x'), (1, 'x'), (2, NULL)")
+        cur.execute("ANALYZE TABLE big")  # sizes for the planner (fresh InnoDB statistics)
 
 
 def test_sigkill_at_random_moments_then_resume(
@@ -58,7 +59,7 @@ def test_sigkill_at_random_moments_then_resume(
     seed = rng.randrange(2**32)
     rng.seed(seed)
     print(f"kill schedule seed {seed}")
-    args = ["migrate", mysql_url, pg_url, "--batch-size", str(CHUNK), "--resume", "-q"]
+    args = ["migrate", mysql_url, pg_url, "--batch-size", str(CHUNK), "--chunk-bytes", "0.1", "--resume", "-q"]
     kills, cycles, ceiling, outputs = 0, 0, 2.0, []
     while True:
         cycles += 1
@@ -106,7 +107,7 @@ def test_sigkill_at_random_moments_then_resume(
     big = [r for r in rows if r[0] == "big"]
     assert all(r[6] for r in rows)
     assert sum(r[4] for r in big) == BIG
-    assert len(big) == BIG // CHUNK
+    assert len(big) >= 50  # small chunks
     assert big[0][2] is None and big[-1][3] is None
     assert all(a[3] == b[2] for a, b in zip(big, big[1:], strict=False))
     assert pg_conn.execute("SELECT count(*), count(DISTINCT id) FROM big").fetchone() == (BIG, BIG)

@@ -1,22 +1,30 @@
-"""Order-independent table checksums over Arrow batches, computed in DuckDB.
+"""Order-independent checksums, per bucket of the key, computed client side over Arrow batches.
 
-Each row is encoded canonically -- every column as `N` (NULL) or `V<length>:<text>`, so no
-separator or NULL marker can make two different rows look alike -- then hashed with MD5;
-the two 64-bit halves are summed (exactly, in Python ints) with the row count. SUM, unlike
-XOR, does not cancel duplicate rows, and sums of buckets add up to the table's sum.
+Each row is encoded canonically (see `canonical`) and hashed with MD5; the hash is split into two
+60-bit integers, and a bucket's checksum is `(COUNT(*), SUM(h1), SUM(h2))`, summed exactly.
+SUM, unlike XOR, does not cancel duplicate rows, and checksums add up: buckets into the table,
+batches (or parallel chunks) into buckets. The same numbers come out of the SQL each dialect
+renders (`pushdown`), so either side of a comparison may be hashed either way.
 
-Both sides of a comparison are first cast to the same Arrow schema (the target's types), so
-the canonical text of equal values is equal whatever engine they came from.
+Buckets (`KeySpec`): an integer key is cut into ranges of `width` key values (`floor(k / width)`);
+any other key is bucketed by a hash of its canonical text; a table without a key by a hash of the
+whole row (its rows are then compared as a multiset).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import pyarrow as pa
+
+from .canonical import Canon, duck_encoded, prepare
+from .errors import CopyError
+from .transform import split_members
+
+ROWS_PER_BUCKET = 256  # a mismatched bucket costs ~this many rows read per side to locate
+MAX_BUCKETS = 200_000  # bounds the maps' memory; beyond 5 * 10^7 rows buckets grow instead
 
 
 @dataclass(frozen=True)
@@ -34,68 +42,147 @@ class Checksum:
         return f"{self.h1 % 2**64:016x}{self.h2 % 2**64:016x}"
 
 
-class Hasher:
-    """Feed batches of one schema with `update`; read `checksum` at the end."""
+@dataclass(frozen=True)
+class KeySpec:
+    """How rows are put into buckets; the same spec is used on both sides of a comparison."""
 
-    def __init__(self, schema: pa.Schema, json_columns: set[str] | None = None) -> None:
+    mode: str  # "range" (integer key) | "hash" (any other key) | "rows" (no key: multiset)
+    key: tuple[int, ...] = ()  # positions of the key columns among the compared columns
+    width: int = ROWS_PER_BUCKET  # range: key values per bucket
+    buckets: int = 1  # hash, rows: number of buckets
+
+    @property
+    def describe(self) -> str:
+        if self.mode == "range":
+            return f"integer key ranges of {self.width:,}"
+        if self.mode == "hash":
+            return f"hash of the key into {self.buckets:,} buckets"
+        return f"no key: hash of the row into {self.buckets:,} buckets (multiset)"
+
+
+def bucket_count(rows: int) -> int:
+    return max(1, min(MAX_BUCKETS, math.ceil(rows / ROWS_PER_BUCKET)))
+
+
+def range_width(low: int | None, high: int | None, rows: int | None) -> int:
+    """Key values per bucket so that the table's rows spread over `bucket_count(rows)` buckets
+    (keys assumed dense when the row count is unknown)."""
+    if low is None or high is None:
+        return ROWS_PER_BUCKET
+    span = high - low + 1
+    return max(1, math.ceil(span / bucket_count(rows if rows else span)))
+
+
+@dataclass
+class BucketMap:
+    spec: KeySpec
+    buckets: dict[int, Checksum] = field(default_factory=dict)
+
+    def add(self, bucket: int, c: Checksum) -> None:
+        self.buckets[bucket] = self.buckets.get(bucket, Checksum()) + c
+
+    def merge(self, other: BucketMap) -> None:
+        for b, c in other.buckets.items():
+            self.add(b, c)
+
+    @property
+    def total(self) -> Checksum:
+        out = Checksum()
+        for c in self.buckets.values():
+            out = out + c
+        return out
+
+    def mismatched(self, other: BucketMap) -> list[int]:
+        """Buckets whose checksums differ (present on one side only included), sorted."""
+        keys = set(self.buckets) | set(other.buckets)
+        return sorted(b for b in keys if self.buckets.get(b, Checksum()) != other.buckets.get(b, Checksum()))
+
+
+# -- client side (DuckDB over Arrow) ---------------------------------------------------------
+def comparable(batch: pa.RecordBatch, schema: pa.Schema, canons: list[Canon], table: str) -> list[pa.Array]:
+    """Cast a side's batch to the comparison types (safe casts) and prepare each column for
+    hashing. A source integer compared with a boolean stays an integer: 2 is not `true`."""
+    out = []
+    for arr, f, canon in zip(batch.columns, schema, canons, strict=True):
+        if canon.ignored:  # the same on both sides, whatever the values
+            out.append(pa.nulls(len(arr), pa.string()))
+            continue
+        if pa.types.is_string(arr.type) and pa.types.is_list(f.type):
+            arr = split_members(arr).cast(f.type)  # a MySQL SET, as the copy converts it
+        elif arr.type != f.type and not (canon.kind == "bool" and pa.types.is_integer(arr.type)):
+            try:
+                arr = arr.cast(f.type, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise CopyError(f"{table}.{f.name}: cannot compare {arr.type} with {f.type}: {exc}") from None
+        out.append(prepare(arr, canon))
+    return out
+
+
+def row_sql(canons: list[Canon], positions: Iterable[int] | None = None) -> str:
+    """DuckDB: the canonical text of the row (or of the columns at `positions`)."""
+    idx = list(range(len(canons))) if positions is None else list(positions)
+    parts = [duck_encoded(f"c{i}", canons[i]) for i in idx]
+    return " || ".join(parts) if parts else "''"
+
+
+def hex_int(md5: str, start: int) -> str:
+    """DuckDB: 15 hex digits of an MD5 (1-based `start`) as an integer (60 bits)."""
+    return f"('0x' || substr({md5}, {start}, 15))::UBIGINT"
+
+
+def bucket_sql(canons: list[Canon], spec: KeySpec, md5: str = "m") -> str:
+    """DuckDB: the bucket of a row; `md5` names the row's MD5 hex (used by mode "rows")."""
+    if spec.mode == "range":
+        k = f"CAST(c{spec.key[0]} AS HUGEINT)"
+        return floor_div(k, spec.width, "//")
+    if spec.mode == "hash":
+        return f"({hex_int(f'md5({row_sql(canons, spec.key)})', 1)} % {spec.buckets})"
+    return f"({hex_int(md5, 1)} % {spec.buckets})"
+
+
+def floor_div(k: str, width: int, op: str) -> str:
+    """floor(k / width) using only divisions of non-negative numbers (engines disagree on how
+    integer division rounds negative numbers; this formula does not depend on it)."""
+    return f"(CASE WHEN {k} >= 0 THEN {k} {op} {width} ELSE -((-({k} + 1)) {op} {width}) - 1 END)"
+
+
+def rows_sql(canons: list[Canon], spec: KeySpec, relation: str = "xfer_hash") -> str:
+    """DuckDB: one row per input row with its bucket `b` and hash halves `h1`, `h2`."""
+    inner = f"SELECT md5({row_sql(canons)}) AS m FROM {relation}"
+    if spec.mode != "rows":
+        inner = f"SELECT md5({row_sql(canons)}) AS m, {bucket_sql(canons, spec)} AS b FROM {relation}"
+        return f"SELECT b, {hex_int('m', 1)} AS h1, {hex_int('m', 16)} AS h2 FROM ({inner})"
+    return f"SELECT {bucket_sql(canons, spec)} AS b, {hex_int('m', 1)} AS h1, {hex_int('m', 16)} AS h2 FROM ({inner})"
+
+
+class MapHasher:
+    """Feed one side's batches with `update`; `map` holds the bucket checksums so far."""
+
+    def __init__(self, schema: pa.Schema, canons: list[Canon], spec: KeySpec, table: str = "") -> None:
         import duckdb
 
         self.schema = schema
-        self.json_columns = json_columns or set()
-        self.checksum = Checksum()
+        self.canons = canons
+        self.table = table
+        self.map = BucketMap(spec)
         self._con = duckdb.connect()
-        self._con.execute("SET TimeZone = 'UTC'")
-        parts = [_canonical(f"c{i}", f.type) for i, f in enumerate(schema)]
-        row = " || ".join(parts) if parts else "''"
-        self._sql = (
-            f"SELECT count(*), coalesce(sum(md5_number_upper(r)), 0)::VARCHAR, "
-            f"coalesce(sum(md5_number_lower(r)), 0)::VARCHAR FROM (SELECT {row} AS r FROM xfer_hash)"
-        )
+        self._sql = f"SELECT b, count(*), sum(h1)::VARCHAR, sum(h2)::VARCHAR FROM ({rows_sql(canons, spec)}) GROUP BY b"
 
     def update(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
-        arrays = [self._prepare(a, f) for a, f in zip(batch.columns, self.schema, strict=True)]
+        arrays = comparable(batch, self.schema, self.canons, self.table)
         prepared = pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
         self._con.register("xfer_hash", prepared)
         try:
-            ((n, h1, h2),) = self._con.execute(self._sql).fetchall()
+            for b, n, h1, h2 in self._con.execute(self._sql).fetchall():
+                self.map.add(int(b), Checksum(int(n), int(h1), int(h2)))
         finally:
             self._con.unregister("xfer_hash")
-        self.checksum = self.checksum + Checksum(int(n), int(h1), int(h2))
 
-    def _prepare(self, arr: pa.Array, field: pa.Field) -> pa.Array:
-        if field.name in self.json_columns:
-            return pa.array([None if v is None else canonical_json(v) for v in arr.to_pylist()], pa.string())
-        if pa.types.is_decimal256(arr.type):  # DuckDB's decimals stop at 38 digits
-            return arr.cast(pa.string())
-        return arr
+    @property
+    def checksum(self) -> Checksum:
+        return self.map.total
 
     def close(self) -> None:
         self._con.close()
-
-
-def _canonical(col: str, t: pa.DataType) -> str:
-    text = f"hex({col})" if pa.types.is_binary(t) or pa.types.is_large_binary(t) else f"CAST({col} AS VARCHAR)"
-    return f"(CASE WHEN {col} IS NULL THEN 'N' ELSE 'V' || length({text})::VARCHAR || ':' || {text} END)"
-
-
-def canonical_json(text: str) -> str:
-    """JSON with sorted keys, no insignificant spaces, numbers by value (1.0 == 1), so that
-    the text as MariaDB stores it and PostgreSQL's jsonb rendering compare equal."""
-    try:
-        value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
-    except ValueError:
-        return "invalid:" + text
-    return json.dumps(_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _numbers(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        n = v.normalize() if v else Decimal(0)  # -0 is 0 (jsonb has no negative zero)
-        return {"$n": format(n, "f") if n == n.to_integral_value() or abs(n.adjusted()) < 30 else str(n)}
-    if isinstance(v, dict):
-        return {k: _numbers(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_numbers(x) for x in v]
-    return v

@@ -15,11 +15,15 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
-from .checksum import Checksum, Hasher
+from .checksum import BucketMap, KeySpec, MapHasher
+from .chunks import ChunkStats, ChunkTask, Session, Started, run_chunk
+from .comparison import Comparison, plan_comparison
 from .copy import _write, nul_columns, table_policies
 from .dialects.base import Dialect
 from .errors import CopyError, XferError
@@ -90,20 +94,26 @@ def copy_chunks(
     progress: ProgressFactory,
     journal: Journal,
     retry: RetryPolicy,
-) -> Checksum:
-    """Copy the chunks of `tp` not yet done in `journal`; the table's checksum of every chunk
-    (done before or now) for verification. A permanent error marks the table failed."""
+) -> BucketMap:
+    """Copy the chunks of `tp` not yet done in `journal`; return the table's bucket map (every
+    chunk's, done before or now) for verification. A permanent error marks the table failed."""
     t0 = time.monotonic()
     name = tp.source.name
     bar = progress(tp.target.name, tp.source.row_estimate)
-    total = Checksum()
+    total = BucketMap(KeySpec("rows"))
+    rows = 0
+    cmp: Comparison | None = None
     counts: dict[str, Counter[str]] = {}  # what value policies did, over every chunk
     chunks: list[ChunkState] = []
     c: ChunkState | None = None
     try:
+        if options.verify and not tp.skip_verify:  # bucketed as first recorded, so chunk maps add up
+            cmp = plan_comparison(source, tp, options.float_digits, spec=journal.spec(name))
+            total = BucketMap(cmp.spec)
         chunks = journal.chunks(name) or journal.add_chunks(
             name,
             retry.run(f"{name}: key ranges", lambda: key_ranges(source, tp, options.batch_size), source.reconnect),
+            cmp.spec if cmp is not None else None,
         )
         pending = [c for c in chunks if not c.done]
         if pending and len(pending) < len(chunks):
@@ -116,21 +126,23 @@ def copy_chunks(
 
                 def once(c: ChunkState = c) -> None:
                     journal.attempt(c)
-                    _copy_one(source, target, tp, r, options, journal, c)
+                    _copy_one(source, target, tp, options, journal, c, cmp)
 
                 retry.run(what, once, lambda: _reconnect(source, target))
             for col, n in c.policies.items():
                 counts.setdefault(col, Counter()).update(n)
             bar.update(c.rows)
             r.bytes += c.bytes
-            total = total + c.checksum
+            for b, sums in c.buckets.items():
+                total.add(b, sums)
+            rows += c.rows
             r.rejected_rows += c.rejected
         journal.set_table(name, "copied")
-        r.source_rows = total.rows
+        r.source_rows = rows
     except XferError as exc:
         where = describe(c, len(chunks)) if c is not None else "planning its chunks"
         r.status = "failed"
-        r.error = f"{where}: {exc}" + (f" ({total.rows} rows had been committed)" if total.rows else "")
+        r.error = f"{where}: {exc}" + (f" ({rows} rows had been committed)" if rows else "")
         r.source_rows = None
         journal.set_table(name, "failed", r.error)
         log.debug("%s: %s", name, r.error)
@@ -145,16 +157,16 @@ def _copy_one(
     source: Dialect,
     target: Dialect,
     tp: TablePlan,
-    r: TableResult,
     options: Options,
     journal: Journal,
     c: ChunkState,
+    cmp: Comparison | None,
 ) -> None:
     """One chunk, in one target transaction that also marks it done."""
     policies = table_policies(tp, options)
     texts = nul_columns(tp, target)
     schema = tp.target.arrow_schema
-    hasher = Hasher(tp.hash_schema, tp.json_columns)
+    hasher = MapHasher(schema, cmp.canons, cmp.spec, tp.source.name) if cmp is not None else None
     isolated: list[dict[str, Any]] = []
     where = range_where(source, c)
     if where is None:
@@ -169,11 +181,12 @@ def _copy_one(
                 out = conform(batch, schema, tp.source.name)
                 mark.bytes += out.nbytes
                 mark.rows += _write(target, tp, out, hasher, isolated)
-            mark.checksum = hasher.checksum
+            mark.checksum = hasher.map if hasher is not None else None
             mark.rejects = policies.rejects + isolated
             mark.policies = {col: dict(n) for col, n in policies.counts.items()}
     finally:
-        hasher.close()
+        if hasher is not None:
+            hasher.close()
         # end the source's read now (a half-read MySQL stream would block the retry's query),
         # not whenever the traceback that references it is collected
         close = getattr(batches, "close", None)
@@ -189,3 +202,89 @@ def _reconnect(source: Dialect, target: Dialect) -> None:
     new snapshot (noted by the dialect)."""
     source.reconnect()
     target.reconnect()
+
+
+# -- the parallel copy's chunks (xfer.parallel, xfer.chunks), journaled ----------------------------
+def journaled_tasks(
+    journal: Journal, tasks: list[ChunkTask], results: dict[str, TableResult], sums: dict[str, BucketMap]
+) -> tuple[list[ChunkTask], dict[int, ChunkState]]:
+    """The chunk tasks still to copy, as recorded in the journal: the first run records the key
+    ranges and bucket spec it planned; a resumed run gets those back, whatever it planned now.
+    Chunks done before are counted into `results` and `sums` here. Returns the tasks and, by
+    task id, their journal entries."""
+    by_table: dict[str, list[ChunkTask]] = {}
+    for t in tasks:
+        by_table.setdefault(t.source.source.name, []).append(t)
+    out: list[ChunkTask] = []
+    states: dict[int, ChunkState] = {}
+    for name, planned in by_table.items():
+        template = planned[0]
+        cmp = template.cmp
+        chunks = journal.chunks(name) or journal.add_chunks(
+            name, [(t.key, t.lo, t.hi) for t in planned], cmp.spec if cmp is not None else None
+        )
+        if cmp is not None and journal.spec(name) is not None and journal.spec(name) != cmp.spec:
+            cmp = replace(cmp, spec=journal.spec(name))  # the first run's buckets: chunk maps add up
+        if cmp is not None:
+            sums[name] = BucketMap(cmp.spec)
+        size = sum(t.size for t in planned) // max(len(chunks), 1)
+        r = results[name]
+        for c in chunks:
+            if c.done:
+                r.source_rows = (r.source_rows or 0) + c.rows
+                r.bytes += c.bytes
+                r.rejected_rows += c.rejected
+                for col, counts in c.policies.items():
+                    mine = r.policies.setdefault(col, {})
+                    for what, n in counts.items():
+                        mine[what] = mine.get(what, 0) + n
+                for b, sum_ in c.buckets.items():
+                    sums[name].add(b, sum_)
+                continue
+            t = replace(template, key=c.key, lo=c.lo, hi=c.hi, size=size, cmp=cmp)
+            out.append(t)
+            states[id(t)] = c
+        journal.set_table(name, "copying" if any(not c.done for c in chunks) else "copied")
+    return sorted(out, key=lambda t: -t.size), states
+
+
+def run_journaled(
+    task: ChunkTask,
+    c: ChunkState,
+    s: Session,
+    source: Dialect,
+    on_rows: Callable[[int], None],
+    started: Started | None,
+    journal: Journal,
+    retry: RetryPolicy,
+) -> ChunkStats:
+    """`run_chunk` in one target transaction with the chunk's done mark (refused rows kept in
+    the journal), retried from scratch after a transient error on fresh connections. A failure
+    names the chunk; the rows of a failed chunk were rolled back (none is counted)."""
+    name = task.source.source.name
+    total = len(journal.chunks(name))
+    first = [started] if started is not None else []
+
+    def once() -> ChunkStats:
+        st = first.pop() if first else None  # the read-ahead started for the first try only
+        with journal.chunk(s.target, c) as mark:
+            stats = run_chunk(task, s, source, on_rows, st, None, None)
+            mark.rows, mark.bytes, mark.checksum = stats.rows, stats.bytes, stats.checksum
+            mark.rejects, mark.policies = stats.rejected, stats.policies
+        return stats
+
+    def reconnect() -> None:
+        s.target.reconnect()
+        (s.mysql if s.mysql is not None else source).reconnect()
+
+    journal.attempt(c)
+    try:
+        return retry.run(f"{name}: {describe(c, total)}", once, reconnect)
+    except XferError as exc:
+        exc.message = f"{describe(c, total)}: {exc.message}"
+        exc.args = (exc.message,)
+        exc.stats = ChunkStats()  # type: ignore[attr-defined]
+        raise
+    finally:
+        for st in first:  # never consumed (the chunk's transaction failed to begin): stop its reader
+            st.pipe.close()

@@ -17,8 +17,10 @@ from click.core import ParameterSource
 
 from . import __version__, pipeline
 from .errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, UsageError, VerificationMismatch, XferError
-from .options import ENUMS, IDENTIFIERS, NUL_BYTES, ZERO_DATES
-from .report import render_text
+from .options import ENUMS, IDENTIFIERS, NUL_BYTES, VERIFY_METHODS, ZERO_DATES
+from .report import render_stats
+from .report_formats import FORMATS, render
+from .report_formats import write as write_report
 from .urls import mask
 
 log = logging.getLogger("xfer")
@@ -80,15 +82,28 @@ def _progress(quiet: bool) -> pipeline.ProgressFactory:
     return factory
 
 
-def _write_report(report: pipeline.RunReport, path: Path | None) -> None:
-    if path is not None:
-        path.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+def _write_report(report: pipeline.RunReport, paths: Path | tuple[Path, ...] | None) -> None:
+    for path in (paths,) if isinstance(paths, Path) else paths or ():
+        try:
+            write_report(report, path)
+        except OSError as exc:
+            raise XferError(f"cannot write the report {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def _finish(report: pipeline.RunReport, quiet: bool, report_path: Path | None) -> None:
+def _finish(
+    report: pipeline.RunReport,
+    quiet: bool,
+    report_path: Path | tuple[Path, ...] | None,
+    fmt: str = "text",
+    *,
+    stats: bool = False,
+) -> None:
     _write_report(report, report_path)
-    if not quiet:
-        click.echo(render_text(report))
+    if not quiet or fmt != "text":
+        click.echo(render(report, fmt), nl=False)
+        if stats and fmt == "text":
+            click.echo(render_stats(report))
+    report_path = report_path[0] if isinstance(report_path, tuple) and report_path else report_path
     if report.failed:
         names = ", ".join(t.name for t in report.failed)
         if quiet:  # no summary was printed: say why the first one failed
@@ -237,7 +252,40 @@ def main() -> None:
 @click.option(
     "--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per batch (and per commit)."
 )
+@click.option(
+    "--batch-bytes",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    metavar="MB",
+    help="A batch (and commit) also ends at this many megabytes (MySQL -> PostgreSQL).",
+)
+@click.option(
+    "--chunk-bytes",
+    type=click.FloatRange(min=0.01),  # fractions: small chunks (a journaled run commits per chunk)
+    default=8,
+    show_default=True,
+    metavar="MB",
+    help="Tables with an integer primary key are split into key ranges of about this size.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Tables and key ranges copied at once, and indexes built at once (MySQL -> PostgreSQL).",
+)
+@click.option(
+    "--consistency",
+    type=click.Choice(pipeline.CONSISTENCY),
+    default="lock",
+    show_default=True,
+    help="lock: the copied tables refuse writes until they are read (fast reader); "
+    "snapshot: the source stays writable, all workers read one snapshot.",
+)
 @click.option("--no-verify", is_flag=True, help="Skip the row-count and checksum check after the copy.")
+@click.option("--stats", is_flag=True, help="Print wall seconds per phase and seconds per stage after the summary.")
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run's results as JSON."
 )
@@ -287,7 +335,12 @@ def migrate(
     schema_only: bool,
     data_only: bool,
     batch_size: int,
+    batch_bytes: int,
+    chunk_bytes: float,
+    jobs: int,
+    consistency: str,
     no_verify: bool,
+    stats: bool,
     report_path: Path | None,
     mapping_path: Path | None,
     zero_dates: str,
@@ -327,40 +380,92 @@ def migrate(
         retries=retries,
         backup=backup_dir,
         journal=not no_journal,
+        jobs=jobs,
+        consistency=consistency,
+        batch_bytes=batch_bytes * 1024 * 1024,
+        chunk_bytes=int(chunk_bytes * 1024 * 1024),
     )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.migrate(source, target, opts, _progress(quiet))
-    _finish(report, quiet, report_path)
+    _finish(report, quiet, report_path, stats=stats)
 
 
 @main.command()
 @source_arg
 @target_arg
 @selection
-@click.option("--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per read batch.")
 @click.option(
-    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON."
+    "--report",
+    "report_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write the results to PATH: .md or .html for a sign-off document, else JSON (repeatable).",
 )
 @mapping_opt
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="What to print on stdout: the terminal table, the JSON report, Markdown or HTML.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Differing keys shown per table, with the source and target values.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(VERIFY_METHODS),
+    default="auto",
+    show_default=True,
+    help="Where checksums are computed: in the database (pushdown), here over Arrow (client), "
+    "or auto: pushdown for servers on another host.",
+)
+@click.option(
+    "--float-digits",
+    type=click.IntRange(1, 17),
+    default=None,
+    help="Compare float columns by N significant digits instead of exactly (IEEE bits).",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per read batch.")
 @command
 def verify(
     source: str | None,
     target: str | None,
     tables: tuple[str, ...],
     exclude: tuple[str, ...],
+    report_paths: tuple[Path, ...],
+    fmt: str,
+    sample: int,
+    method: str,
+    float_digits: int | None,
     batch_size: int,
-    report_path: Path | None,
     mapping_path: Path | None,
     quiet: bool,
 ) -> None:
-    """Compare row counts and checksums of every table; exit 3 when anything differs.
+    """Prove TARGET holds SOURCE's rows, or name the rows that differ.
 
-    With -m FILE the source is compared *as the mapping file maps it* (renamed, filtered,
-    transformed, computed) with the target."""
-    opts = pipeline.Options(tables, exclude, batch_size=batch_size)
+    Per table: exact row counts and checksums on both sides, then, where they differ, the keys
+    missing in the target, extra in it, and changed (with the columns and both values). With
+    -m FILE the source is compared *as the mapping file maps it* (renamed, filtered,
+    transformed, computed). Exit codes: 0 identical, 3 differences, 1 errors.
+    """
+    opts = pipeline.Options(
+        tables,
+        exclude,
+        batch_size=batch_size,
+        verify_method=method,
+        float_digits=float_digits,
+        sample=sample,
+    )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.verify(source, target, opts, _progress(quiet))
-    _finish(report, quiet, report_path)
+    _finish(report, quiet, report_paths, fmt)
 
 
 @main.command()

@@ -18,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from .checksum import Checksum, Hasher
+from .checksum import BucketMap, KeySpec, MapHasher
+from .comparison import plan_comparison
 from .dialects.base import Dialect
 from .errors import CopyError, XferError
 from .options import Options
@@ -57,9 +58,13 @@ def copy_table(
     options: Options,
     progress: ProgressFactory,
     rejects: RejectFile | None = None,
-) -> Checksum:
+) -> BucketMap:
     t0 = time.monotonic()
-    hasher = Hasher(tp.hash_schema, tp.json_columns)
+    # the source side of the final check: bucket checksums of the rows as they are written
+    hasher = None
+    if options.verify and not tp.skip_verify:
+        cmp = plan_comparison(source, tp, options.float_digits)
+        hasher = MapHasher(tp.target.arrow_schema, cmp.canons, cmp.spec, tp.source.name)
     bar = progress(tp.target.name, tp.source.row_estimate)
     schema = tp.target.arrow_schema
     policies = table_policies(tp, options)
@@ -83,7 +88,7 @@ def copy_table(
             _drain(policies.rejects + isolated, rejects, r)
             policies.rejects.clear()
             isolated.clear()
-        r.source_rows = hasher.checksum.rows
+        r.source_rows = rows
     except XferError as exc:
         _drain(policies.rejects + isolated, rejects, r)
         r.status = "failed"
@@ -92,10 +97,11 @@ def copy_table(
         log.debug("%s: %s", tp.source.name, r.error)  # the summary and the exit message say it
     finally:
         bar.close()
-        hasher.close()
+        if hasher is not None:
+            hasher.close()
         r.seconds = time.monotonic() - t0
         r.policies = {c: dict(n) for c, n in policies.counts.items()}
-    return hasher.checksum
+    return hasher.map if hasher is not None else BucketMap(KeySpec("rows"))
 
 
 def _drain(records: list[dict[str, Any]], rejects: RejectFile | None, r: TableResult) -> None:
@@ -109,7 +115,7 @@ def _drain(records: list[dict[str, Any]], rejects: RejectFile | None, r: TableRe
 
 
 def _write(
-    target: Dialect, tp: TablePlan, batch: pa.RecordBatch, hasher: Hasher, isolated: list[dict[str, Any]]
+    target: Dialect, tp: TablePlan, batch: pa.RecordBatch, hasher: MapHasher | None, isolated: list[dict[str, Any]]
 ) -> int:
     """Write one batch; when the target refuses it for its data, split it to isolate the rows
     it refuses (recorded in `isolated`) and write the rest. Only written rows are hashed."""
@@ -125,7 +131,8 @@ def _write(
         return _write(target, tp, batch.slice(0, mid), hasher, isolated) + _write(
             target, tp, batch.slice(mid), hasher, isolated
         )
-    hasher.update(tp.for_hash(batch))
+    if hasher is not None:
+        hasher.update(batch)
     return n
 
 

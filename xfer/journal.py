@@ -7,7 +7,8 @@ What it holds, per run (`xfer runs TARGET` lists them):
   the run's options (passwords masked), a fingerprint and summary of the plan.
 - `_xfer.tables`: each table's state (pending | copying | copied | failed), whether it existed
   before the run.
-- `_xfer.chunks`: each chunk's key range, rows, refused rows, checksum, attempts, done time.
+- `_xfer.chunks`: each chunk's key range, rows, refused rows, the bucket checksums of its rows
+  (verification adds them up, so a resumed run verifies whole tables), attempts, done time.
   A chunk's rows, its done mark and its refused rows are committed **in one transaction on the
   connection that wrote them**: after any crash a chunk is either wholly in the target and
   marked, or not there at all. A resumed run copies exactly the chunks not marked.
@@ -33,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checksum import Checksum
+from .checksum import BucketMap, Checksum, KeySpec
 from .dialects.base import Dialect
 from .dialects.postgres_catalog import JOURNAL_SCHEMA, CatalogObject
 from .errors import UsageError, XferError
@@ -65,6 +66,7 @@ SCHEMA_DDL = [
         source_table text NOT NULL,
         target_table text NOT NULL,
         preexisting boolean NOT NULL,
+        bucket_spec text,
         state text NOT NULL DEFAULT 'pending',
         error text,
         PRIMARY KEY (run_id, source_table))""",
@@ -146,7 +148,7 @@ class ChunkState:
     done: bool = False
     rows: int = 0
     rejected: int = 0
-    checksum: Checksum = field(default_factory=Checksum)
+    buckets: dict[int, Checksum] = field(default_factory=dict)  # verification's bucket checksums
     bytes: int = 0
     policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values changed
 
@@ -157,20 +159,34 @@ class ChunkMark:
 
     rows: int = 0
     bytes: int = 0
-    checksum: Checksum = field(default_factory=Checksum)
+    checksum: BucketMap | None = None  # the written rows' bucket checksums (None: not verified)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     policies: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _checksum_text(c: Checksum) -> str:
-    return f"{c.rows}:{c.h1}:{c.h2}"
+def buckets_text(m: BucketMap | None) -> str | None:
+    """bucket:rows:h1:h2,... (exact integers; the sums outgrow bigint)"""
+    if m is None:
+        return None
+    return ",".join(f"{b}:{c.rows}:{c.h1}:{c.h2}" for b, c in sorted(m.buckets.items()))
 
 
-def _checksum_of(text: str | None) -> Checksum:
-    if not text:
-        return Checksum()
-    rows, h1, h2 = (int(x) for x in text.split(":"))
-    return Checksum(rows, h1, h2)
+def buckets_of(text: str | None) -> dict[int, Checksum]:
+    out: dict[int, Checksum] = {}
+    for item in (text or "").split(","):
+        if item:
+            b, rows, h1, h2 = (int(x) for x in item.split(":"))
+            out[b] = Checksum(rows, h1, h2)
+    return out
+
+
+def spec_text(spec: KeySpec) -> str:
+    return json.dumps({"mode": spec.mode, "key": list(spec.key), "width": spec.width, "buckets": spec.buckets})
+
+
+def spec_of(text: str) -> KeySpec:
+    d = json.loads(text)
+    return KeySpec(d["mode"], tuple(d["key"]), d["width"], d["buckets"])
 
 
 def fingerprint(summary: dict[str, Any]) -> str:
@@ -343,6 +359,13 @@ class Journal:
     def _load(self) -> None:
         rows = self.d._query(f"SELECT step FROM {S}.steps WHERE run_id = %s", (self.run_id,))
         self._steps = {r[0] for r in rows}
+        self._specs = {
+            t: spec_of(spec)
+            for t, spec in self.d._query(
+                f"SELECT source_table, bucket_spec FROM {S}.tables WHERE run_id = %s AND bucket_spec IS NOT NULL",
+                (self.run_id,),
+            )
+        }
         self._chunks = {}
         for table, n, key, lo, hi, rows_, rejected, checksum, bytes_, policies, done in self.d._query(
             f"SELECT source_table, chunk, key_column, key_lo, key_hi, rows, rejected, checksum, bytes, policies, "
@@ -360,7 +383,7 @@ class Journal:
                     done,
                     rows_ or 0,
                     rejected or 0,
-                    _checksum_of(checksum),
+                    buckets_of(checksum),
                     bytes_ or 0,
                     policies or {},
                 )
@@ -388,16 +411,23 @@ class Journal:
     def chunks(self, table: str) -> list[ChunkState]:
         return self._chunks.get(table, [])
 
-    def add_chunks(self, table: str, ranges: list[tuple[str | None, int | None, int | None]]) -> list[ChunkState]:
-        """The chunks of `table` ((key column, exclusive low, inclusive high) each): recorded
-        once, at the first run; a resumed run gets the recorded ones back, whatever it passes."""
+    def spec(self, table: str) -> KeySpec | None:
+        """How verification buckets `table`'s rows in this run (as first recorded)."""
+        return self._specs.get(table)
+
+    def add_chunks(
+        self, table: str, ranges: list[tuple[str | None, int | None, int | None]], spec: KeySpec | None = None
+    ) -> list[ChunkState]:
+        """The chunks of `table` ((key column, exclusive low, inclusive high) each) and the
+        bucket spec its verification uses: recorded once, at the first run; a resumed run gets
+        the recorded ones back, whatever it passes (chunk checksums only add up in one spec)."""
         if table in self._chunks:
             return self._chunks[table]
         values = [(self.run_id, table, i, k, lo, hi) for i, (k, lo, hi) in enumerate(ranges)]
-        conn = self.d.conn  # type: ignore[attr-defined]
 
         def insert() -> None:
             psycopg = self.d._psycopg  # type: ignore[attr-defined]
+            conn = self.d.conn  # type: ignore[attr-defined]  (after a reconnect: the new one)
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.executemany(
@@ -405,6 +435,11 @@ class Journal:
                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                         values,
                     )
+                    if spec is not None:
+                        cur.execute(
+                            f"UPDATE {S}.tables SET bucket_spec = %s WHERE run_id = %s AND source_table = %s",
+                            (spec_text(spec), self.run_id, table),
+                        )
             except psycopg.Error as exc:
                 raise self.d.refused("INSERT INTO _xfer.chunks", exc) from None  # type: ignore[attr-defined]
 
@@ -437,7 +472,8 @@ class Journal:
                 yield mark
         except psycopg.Error as exc:  # the journal's own statements, or the commit
             raise d.refused(f"COMMIT of {c.table} chunk {c.chunk}", exc) from None  # type: ignore[attr-defined]
-        c.done, c.rows, c.checksum, c.policies, c.bytes = True, mark.rows, mark.checksum, mark.policies, mark.bytes
+        c.done, c.rows, c.policies, c.bytes = True, mark.rows, mark.policies, mark.bytes
+        c.buckets = dict(mark.checksum.buckets) if mark.checksum is not None else {}
         c.rejected = _rejected_rows(mark.rejects)
 
     @contextmanager
@@ -462,7 +498,7 @@ class Journal:
                     (
                         mark.rows,
                         _rejected_rows(mark.rejects),
-                        _checksum_text(mark.checksum),
+                        buckets_text(mark.checksum),
                         mark.bytes,
                         json.dumps(mark.policies),
                         self.run_id,

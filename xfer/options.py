@@ -9,10 +9,13 @@ if TYPE_CHECKING:
     from .mapping.model import Mapping
 
 IF_EXISTS = ("fail", "truncate", "append", "replace")
+CONSISTENCY = ("lock", "snapshot")
+MB = 1024 * 1024
 ZERO_DATES = ("null", "error")  # zero/partial dates: NULL (counted) or the row rejected
 NUL_BYTES = ("reject", "strip")  # NUL characters in text bound for PostgreSQL
 ENUMS = ("text", "native")  # MySQL ENUM -> text + CHECK, or a PostgreSQL enum type
 IDENTIFIERS = ("lower", "preserve")  # target names lower-cased (unquoted use works) or kept
+VERIFY_METHODS = ("auto", "client", "pushdown")
 
 
 @dataclass
@@ -24,6 +27,11 @@ class Options:
     data_only: bool = False
     batch_size: int = 50_000
     verify: bool = True
+    # the parallel MySQL -> PostgreSQL copy (xfer/parallel.py)
+    jobs: int = 2  # workers copying tables and key ranges at once
+    consistency: str = "lock"  # lock | snapshot: see parallel.py
+    batch_bytes: int = 4 * MB  # a batch (and a commit) ends at batch_size rows or this many bytes
+    chunk_bytes: int = 8 * MB  # big tables are split into key ranges of about this size
     # Conversion policies (CLI flags, or a mapping file's `options:`)
     zero_dates: str = "null"  # null | error
     nul_bytes: str = "reject"  # reject | strip
@@ -32,6 +40,10 @@ class Options:
     reject_file: str | None = None  # where rejected rows go (JSON lines); default: cwd
     #: a mapping file (`-m FILE`): renames, filters, computed columns, split/merge, hooks
     mapping: Mapping | None = None
+    # verification
+    verify_method: str = "auto"  # auto | client | pushdown: where checksums are computed
+    float_digits: int | None = None  # None: floats compared exactly (IEEE bits)
+    sample: int = 10  # differing keys shown per table, with both values
     # Reliability (xfer/journal.py, xfer/runs.py)
     resume: bool = False  # continue the unfinished run of this migration
     journal: bool = True  # keep the run journal in the target (PostgreSQL)

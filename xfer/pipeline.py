@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 
-from . import runs, urls
-from .checksum import Checksum
+from . import parallel, runs, urls
+from .checksum import BucketMap
 from .chunked import copy_chunks
 from .connect import discard_file, new_embedded_file, open_source, open_target
 from .copy import copy_table
@@ -19,7 +20,7 @@ from .dialects.base import Dialect
 from .errors import ConnectError, TargetExistsError, UsageError, XferError
 from .journal import Journal
 from .mapping.hooks import run_hooks
-from .options import IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
+from .options import CONSISTENCY, IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
 from .plan import Plan, TablePlan, load_order, make_plan, source_tables
 from .policies import RejectFile
 from .progress import Progress, ProgressFactory, no_progress
@@ -28,6 +29,7 @@ from .schema import Table
 from .verify import compare_targets, verify
 
 __all__ = [
+    "CONSISTENCY",
     "IF_EXISTS",
     "Options",
     "Progress",
@@ -69,6 +71,8 @@ def inspect(url: str) -> list[Table]:
 def migrate(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
     if options.if_exists not in IF_EXISTS:
         raise UsageError(f"--if-exists must be one of {', '.join(IF_EXISTS)}")
+    if options.consistency not in CONSISTENCY:
+        raise UsageError(f"--consistency must be one of {', '.join(CONSISTENCY)}")
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other")
     check_policy_options(options)
@@ -97,13 +101,18 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
                 discard_file(fresh_file)
             raise
         journal = runs.open_run(source, target, the_plan, options, resumable, existing, stack)
-        if journal is None:
-            return _migrate(source, target, the_plan, options, existing, report, progress, started, None)
-        if journal.resumed:
+        if journal is not None and journal.resumed:
             existing = runs.preexisting(journal)
+
+        def more() -> Dialect:  # one more session on the target (parallel copy and index builds)
+            d = open_target(target_url, stack)
+            return journal.attach(d) if journal is not None else d
+
+        if journal is None:
+            return _migrate(source, target, more, the_plan, options, existing, report, progress, started, None)
         report.run_id = journal.run_id
         try:
-            _migrate(source, target, the_plan, options, existing, report, progress, started, journal)
+            _migrate(source, target, more, the_plan, options, existing, report, progress, started, journal)
         except BaseException as exc:
             runs.abandon(journal, exc)
             raise
@@ -114,6 +123,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
 def _migrate(
     source: Dialect,
     target: Dialect,
+    more: Callable[[], Dialect],
     the_plan: Plan,
     options: Options,
     existing: set[str],
@@ -131,27 +141,46 @@ def _migrate(
     run_hooks(the_plan.before, source, target, report)
     target.prepare_for_load()
     runs.take_backup(target, the_plan, options, existing, journal)
+    phase = time.monotonic()
     _create_tables(target, the_plan, options, existing, results)
-    sums: dict[str, Checksum] = {}
-    rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl")
+    phase = _phase(report, "create", phase)
+    sums: dict[str, BucketMap] = {}
+    # a journaled run keeps refused rows in the journal (exactly once) and writes the file at the end
+    rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl") if journal is None else None
+    fast = parallel.applicable(source, target, the_plan)
+    retry = runs.retry_policy(options)
     if not options.schema_only:
         try:
-            with source.snapshot():
-                for tp in load_order(the_plan):
-                    r = results[tp.source.name]
-                    if journal is not None:
-                        retry = runs.retry_policy(options)
-                        sums[tp.source.name] = copy_chunks(source, target, tp, r, options, progress, journal, retry)
-                    else:
-                        sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
+            if fast:
+                ordered = options.data_only or bool(existing)  # foreign keys already there
+                sums, notes = parallel.copy_all(
+                    source, target, more, the_plan, results, options, progress, rejects, ordered, journal, retry
+                )
+                report.notes.extend(notes)
+                runs.mark_tables(journal, results)
+            else:
+                with source.snapshot():
+                    for tp in load_order(the_plan):
+                        r = results[tp.source.name]
+                        if journal is not None:
+                            sums[tp.source.name] = copy_chunks(source, target, tp, r, options, progress, journal, retry)
+                        else:
+                            sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
         finally:
-            rejects.close()
-    report.reject_file = str(rejects.path) if rejects.rows else None
+            if rejects is not None:
+                rejects.close()
+        phase = _phase(report, "copy", phase)
+    report.reject_file = str(rejects.path) if rejects is not None and rejects.rows else None
     if journal is not None:
         report.reject_file = runs.write_rejects(journal, options.reject_file)
         if note := runs.results_note(journal):
             report.notes.append(note)
-    _build_constraints(target, the_plan, results, existing)
+    if fast and options.jobs > 1:
+        fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
+        parallel.build_constraints_parallel(target, more, fresh, results, options.jobs)
+    else:
+        _build_constraints(target, the_plan, results, existing)
+    phase = _phase(report, "index", phase)
     if not options.data_only:
         report.views = _create_views(target, the_plan)
         report.triggers = _create_triggers(target, the_plan)
@@ -160,13 +189,21 @@ def _migrate(
         for r in report.tables:
             r.status = "created" if r.status == "pending" else r.status
     elif options.verify:
-        compare_targets(target, the_plan, results, sums, options)
+        compare_targets(target, the_plan, results, sums, options, source=source)
     else:
         for r in report.tables:
             r.status = "ok" if r.status == "pending" else r.status
+    if options.verify and not options.schema_only:
+        _phase(report, "verify", phase)
     runs.enforce_max_errors(report, options, journal)  # after verification: what was copied is checked
     report.seconds = time.monotonic() - started
     return report
+
+
+def _phase(report: RunReport, name: str, since: float) -> float:
+    now = time.monotonic()
+    report.phases[name] = report.phases.get(name, 0.0) + now - since
+    return now
 
 
 # -- steps ------------------------------------------------------------------------------

@@ -38,7 +38,17 @@ def plan_summary(target: Dialect, the_plan: Plan, options: Options) -> dict[str,
         },
         "options": {
             k: getattr(options, k)
-            for k in ("if_exists", "schema_only", "data_only", "zero_dates", "nul_bytes", "enum", "identifiers")
+            for k in (
+                "if_exists",
+                "schema_only",
+                "data_only",
+                "zero_dates",
+                "nul_bytes",
+                "enum",
+                "identifiers",
+                "verify",
+                "float_digits",
+            )  # fmt: skip
         },
     }
 

@@ -1,25 +1,76 @@
-"""Verification: read both sides, cast to the same (target) types, and compare row counts
-and order-independent checksums table by table."""
+"""Verification: prove that the target holds the source's rows (as the plan maps them), or
+name the rows that differ.
+
+Per table: both sides are hashed into bucket maps over the key (`checksum`), each side either
+in its database (`pushdown`) or client side over Arrow, whichever pays (see `choose_method`);
+the maps give exact row counts and checksums. Mismatched buckets are drilled into (`diff`) to
+classify rows as missing, extra or changed, naming the columns and showing both values. Each
+side is read in one snapshot; differences are re-read once outside it before being reported.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import pickle
+import queue
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
 
-from .checksum import Checksum, Hasher
+import pyarrow as pa
+
+from .checksum import BucketMap, MapHasher
+from .comparison import Comparison, Side, plan_comparison
 from .connect import open_source, open_target
 from .dialects.base import Dialect
-from .options import Options
+from .diff import RECHECK_LIMIT, Located, Store, locate, multiset_samples, recheck
+from .errors import UsageError, XferError
+from .options import VERIFY_METHODS, Options
 from .plan import Plan, TablePlan, make_plan
 from .progress import ProgressFactory, no_progress
-from .report import RunReport, TableResult
+from .pushdown import NotPushable, bucket_map, row_md5
+from .report import RunReport, TableResult, Verification
 from .schema import Table
 from .transform import conform
 
+log = logging.getLogger("xfer")
+
+PROCESS_MIN_ROWS = 200_000  # a second process pays for its start-up (~1 s) from about here
+
+
+@dataclass
+class SideMap:
+    map: BucketMap
+    method: str  # "client" | "pushdown"
+    reason: str
+    seconds: float
+
+
+@dataclass
+class Pending:
+    """A table whose differences were located in the snapshot and wait to be re-checked."""
+
+    result: TableResult
+    cmp: Comparison
+    source: Side
+    target: Side
+    store: Store
+    found: Located
+    first: list[dict[str, object]]
+
 
 def verify(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
-    """Row counts and checksums of every selected table, source (as the migration maps it)
-    against target. Each side is read in one consistent snapshot."""
+    """Counts, checksums and differences of every selected table, source (as the migration maps
+    it) against target. Each side is read in one consistent snapshot."""
+    if options.verify_method not in VERIFY_METHODS:
+        raise UsageError(f"--method must be one of {', '.join(VERIFY_METHODS)}")
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
@@ -27,96 +78,320 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
         report = RunReport("verify", str(source.url), str(target.url))
         the_plan = make_plan(source, target, options)
         present = set(target.list_tables())
-        sums: dict[str, Checksum] = {}
-        with source.snapshot():
+        wanted = [tp.target.name for tp in the_plan.tables if tp.target.name in present]
+        live = {t.name: t for t in target.introspect(wanted)}
+        pending: list[Pending] = []
+        with source.snapshot(), target.snapshot():
             for tp in the_plan.tables:
                 r = TableResult(tp.source.name, tp.target.name)
                 report.tables.append(r)
                 if tp.skip_verify:
+                    r.status, r.checksum_match = "ok", None
+                    r.notes.append("not verified: the mapping file says verify: false")
+                    continue
+                if tp.target.name not in live:
+                    r.status, r.error = "missing", f"table {tp.target.name!r} does not exist in the target"
                     continue
                 t0 = time.monotonic()
-                sums[tp.source.name] = hash_table(
-                    source, tp.source, tp, options, progress, conform_to=tp.target, source_side=True
-                )
+                try:
+                    cmp = plan_comparison(source, tp, options.float_digits)
+                    # A mapped table is read as the mapping shapes it: hashed client side here,
+                    # and a difference is reported without locating rows (no source table to drill).
+                    mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
+                    p = check_table(source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
+                except XferError as exc:
+                    r.status, r.error = "failed", str(exc)
+                    p = None
                 r.seconds = time.monotonic() - t0
-                r.source_rows = sums[tp.source.name].rows
-        results = {r.name: r for r in report.tables}
-        for tp in the_plan.tables:
-            if tp.target.name not in present:
-                results[tp.source.name].status = "missing"
-                results[tp.source.name].error = f"table {tp.target.name!r} does not exist in the target"
-        compare_targets(target, [tp for tp in the_plan.tables if tp.target.name in present], results, sums, options)
+                if p is not None:
+                    pending.append(p)
+        for p in pending:  # outside the snapshots: what is true now
+            t0 = time.monotonic()
+            try:
+                finish(p, options)
+            except XferError as exc:
+                p.result.status, p.result.error = "failed", f"re-checking the differences: {exc}"
+            p.result.seconds += time.monotonic() - t0
         report.seconds = time.monotonic() - started
         return report
-
-
-def hash_table(
-    dialect: Dialect,
-    table: Table,
-    tp: TablePlan,
-    options: Options,
-    progress: ProgressFactory,
-    conform_to: Table,
-    *,
-    source_side: bool = False,
-) -> Checksum:
-    """`source_side`: read the rows as the plan maps them (`tp.read`), not `table` as it is."""
-    hasher = Hasher(tp.hash_schema, tp.json_columns)
-    bar = progress(f"{table.name} ({dialect.name})", table.row_estimate)
-    batches = tp.read(dialect, options.batch_size) if source_side else dialect.read_batches(table, options.batch_size)
-    try:
-        for batch in batches:
-            hasher.update(tp.for_hash(conform(batch, conform_to.arrow_schema, table.name)))
-            bar.update(batch.num_rows)
-        return hasher.checksum
-    finally:
-        bar.close()
-        hasher.close()
 
 
 def compare_targets(
     target: Dialect,
     tables: Plan | list[TablePlan],
     results: dict[str, TableResult],
-    sums: dict[str, Checksum],
+    sums: dict[str, BucketMap],
     options: Options,
+    source: Dialect | None = None,
 ) -> None:
+    """The check at the end of `migrate`: the source's maps were computed while its rows streamed
+    through (`sums`); hash the target the same way, compare, and (given `source`) locate."""
     plans = tables.tables if isinstance(tables, Plan) else tables
-    live = {
-        t.name: t
-        for t in target.introspect([tp.target.name for tp in plans if results[tp.source.name].status != "failed"])
-    }
-    for tp in plans:
+    todo = [tp for tp in plans if results[tp.source.name].status != "failed"]
+    live = {t.name: t for t in target.introspect([tp.target.name for tp in todo])}
+    for tp in todo:
         r = results[tp.source.name]
-        if r.status == "failed" or tp.target.name not in live:
+        if tp.target.name not in live or tp.source.name not in sums:
             continue
         if tp.skip_verify:
             r.status, r.checksum_match = "ok", None
             r.notes.append("not verified: the mapping file says verify: false")
             continue
-        actual = live[tp.target.name]
-        try:
-            reading = _readable(actual, tp.target)
-        except KeyError as exc:
-            r.status, r.error = "mismatch", f"column {exc} is missing in the target table"
+        if options.if_exists == "append":
+            _appended(target, tp, r, sums[tp.source.name])
             continue
-        got = hash_table(target, reading, tp, options, no_progress, conform_to=tp.target)
-        want = sums.get(tp.source.name, Checksum())
-        r.source_rows, r.target_rows = want.rows, got.rows
-        r.source_checksum, r.target_checksum = want.hex, got.hex
-        r.checksum_match = got == want
-        if options.if_exists == "append" and r.checksum_match is False and got.rows >= want.rows:
-            r.status = "ok"
-            r.checksum_match = None
-            r.notes.append("appended to existing rows: checksum not comparable")
-        elif got.rows != want.rows:
-            r.status = "mismatch"
-            r.error = f"row count differs: source {want.rows}, target {got.rows}"
-        elif not r.checksum_match:
-            r.status = "mismatch"
-            r.error = "same row count, different content (checksum)"
-        else:
-            r.status = "ok"
+        cmp = plan_comparison(source or target, tp, options.float_digits, spec=sums[tp.source.name].spec)
+        try:
+            p = check_table(source, target, tp, live[tp.target.name], cmp, sums[tp.source.name], r, options)
+            if p is not None:
+                finish(p, options)
+        except XferError as exc:
+            r.status, r.error = "failed", f"verification: {exc}"
+
+
+def check_table(
+    source: Dialect | None,
+    target: Dialect,
+    tp: TablePlan,
+    actual: Table,
+    cmp: Comparison,
+    source_map: BucketMap | None,
+    r: TableResult,
+    options: Options,
+    progress: ProgressFactory = no_progress,
+) -> Pending | None:
+    """Hash the sides (the source only if its map is not given), compare, locate. Returns the
+    differences still to be re-checked, if any."""
+    try:
+        reading = _readable(actual, tp.target)
+    except KeyError as exc:
+        r.status, r.error = "mismatch", f"column {exc} is missing in the target table"
+        return None
+    v = r.verification = Verification(key=cmp.key_names, bucketing=cmp.spec.mode, policies=cmp.policies)
+    t_side = Side("target", target, reading)
+    s_side = Side("source", source, tp.source) if source is not None and tp.mapped is None else None
+    if source_map is None:
+        assert s_side is not None
+        s, t = _both_sides(s_side, t_side, cmp, options, progress)
+    else:
+        s = SideMap(source_map, "client", "hashed while the rows were copied", 0.0)
+        t = side_map(t_side, cmp, options, progress)
+    for role, m in (("source", s), ("target", t)):
+        v.method[role], v.method_reason[role], v.seconds[role] = m.method, m.reason, m.seconds
+    want, got = s.map.total, t.map.total
+    r.source_rows, r.target_rows = want.rows, got.rows
+    r.source_checksum, r.target_checksum = want.hex, got.hex
+    r.checksum_match = want == got
+    mismatched = s.map.mismatched(t.map)
+    v.buckets = len(set(s.map.buckets) | set(t.map.buckets))
+    v.buckets_mismatched = len(mismatched)
+    if not mismatched:
+        r.status = "ok"
+        return None
+    r.status = "mismatch"
+    r.error = _summary(want.rows, got.rows)
+    if s_side is None:
+        return None
+    t0 = time.monotonic()
+    n_buckets = v.buckets
+    store = locate(s_side, t_side, cmp, mismatched, n_buckets, options.sample, options.batch_size)
+    found, first = store.differences(RECHECK_LIMIT if cmp.spec.key else options.sample)
+    v.seconds["locate"] = time.monotonic() - t0
+    if not cmp.spec.key:
+        multiset_samples(store, found, first, options.sample)
+        store.close()
+        _record(r, found)
+        return None
+    return Pending(r, cmp, s_side, t_side, store, found, first)
+
+
+def finish(p: Pending, options: Options) -> None:
+    """Re-read the differing keys (outside any snapshot) and record what differs now."""
+    t0 = time.monotonic()
+    try:
+        if p.found.total > len(p.first):
+            p.found.notes.append(
+                f"{p.found.total - len(p.first)} difference(s) beyond the first {len(p.first)} were not re-checked"
+            )
+        recheck(p.source, p.target, p.cmp, p.found, p.first, options.sample)
+    finally:
+        p.store.close()
+    assert p.result.verification is not None
+    p.result.verification.seconds["locate"] = p.result.verification.seconds.get("locate", 0) + time.monotonic() - t0
+    _record(p.result, p.found)
+
+
+def _record(r: TableResult, found: Located) -> None:
+    v = r.verification
+    assert v is not None
+    v.missing, v.extra, v.changed = found.missing, found.extra, found.changed
+    v.changed_columns = dict(sorted(found.changed_columns.items()))
+    v.samples = found.samples
+    v.rechecked, v.resolved_on_recheck = found.rechecked, found.resolved
+    v.source_changed_during_check = found.source_changed > 0
+    r.notes.extend(found.notes)
+    if found.total == 0 and found.rechecked:
+        r.status, r.error = "ok", None
+        r.notes.append("the checksums differed in the snapshot, but every difference was gone when read again")
+    elif found.total:
+        counts = ((found.missing, "missing"), (found.extra, "extra"), (found.changed, "changed"))
+        parts = [f"{n} {what}" for n, what in counts if n]
+        r.error = (r.error + ": " if r.error else "") + ", ".join(parts)
+    else:
+        r.notes.append("the checksums differ but no differing row was found")
+
+
+def _summary(want: int, got: int) -> str:
+    if want != got:
+        return f"row count differs: source {want:,}, target {got:,}"
+    return "same row count, different content"
+
+
+def _both_sides(
+    source: Side, target: Side, cmp: Comparison, options: Options, progress: ProgressFactory
+) -> tuple[SideMap, SideMap]:
+    """Hash the two sides at the same time: each waits on its own server most of the time, and
+    DuckDB's hashing runs outside the GIL."""
+    if not (source.dialect.reads_in_any_thread and target.dialect.reads_in_any_thread):
+        return side_map(source, cmp, options, progress), side_map(target, cmp, options, progress)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify") as pool:
+        s = pool.submit(side_map, source, cmp, options, progress)
+        t = pool.submit(_target_map, target, cmp, options, progress)
+        return s.result(), t.result()
+
+
+def _target_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFactory) -> SideMap:
+    """A big target hashed client side runs in a process of its own, on the same snapshot
+    (PostgreSQL exports it): reading and canonicalising both sides in one process would
+    serialise them on the GIL."""
+    big = (side.table.row_estimate or 0) >= PROCESS_MIN_ROWS
+    if not big or choose_method(side, cmp, options.verify_method)[0] != "client":
+        return side_map(side, cmp, options, progress)
+    snapshot = side.dialect.export_snapshot()
+    if snapshot is None:
+        return side_map(side, cmp, options, progress)
+    job = {"url": side.dialect.url.raw, "role": side.role, "table": side.table, "cmp": cmp, "options": options}
+    job["snapshot"] = snapshot
+    proc = subprocess.run(
+        [sys.executable, "-m", "xfer.verify_worker"], input=pickle.dumps(job), capture_output=True, check=False
+    )
+    try:
+        status, value = pickle.loads(proc.stdout)
+    except Exception:  # the worker died before answering: hash here instead
+        status, value = "error", (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+    if status != "ok":
+        log.warning("verify: the second process failed (%s); hashing %s here", value, side.table.name)
+        return side_map(side, cmp, options, progress)
+    value.reason += "; hashed in a second process on the same snapshot"
+    return value
+
+
+def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFactory = no_progress) -> SideMap:
+    method, reason = choose_method(side, cmp, options.verify_method)
+    t0 = time.monotonic()
+    if method == "pushdown":
+        m = bucket_map(side.dialect, side.table, cmp.canons, cmp.spec)
+        return SideMap(m, method, reason, time.monotonic() - t0)
+    hasher = MapHasher(cmp.schema, cmp.canons, cmp.spec, cmp.name)
+    bar = progress(f"{side.table.name} ({side.role})", side.table.row_estimate)
+    try:
+        batches = side.dialect.verify_batches(side.table, options.batch_size)
+        for batch in prefetch(batches) if side.dialect.reads_in_any_thread else batches:
+            hasher.update(batch)
+            bar.update(batch.num_rows)
+        return SideMap(hasher.map, method, reason, time.monotonic() - t0)
+    finally:
+        bar.close()
+        hasher.close()
+
+
+def mapped_source_map(source: Dialect, tp: TablePlan, cmp: Comparison, options: Options) -> BucketMap:
+    """The bucket map of a mapped table's source rows, read as the mapping shapes them."""
+    hasher = MapHasher(cmp.schema, cmp.canons, cmp.spec, cmp.name)
+    try:
+        for batch in tp.read(source, options.batch_size):
+            hasher.update(conform(batch, tp.target.arrow_schema, tp.source.name))
+        return hasher.map
+    finally:
+        hasher.close()
+
+
+def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
+    """Read the next batches in a thread while this one is hashed (the driver and DuckDB both
+    spend much of their time outside the GIL)."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                if stop.is_set():
+                    break
+                q.put(b)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="xfer-verify-read", daemon=True)
+    worker.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let the reader finish (or notice `stop`) and release its connection
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def choose_method(side: Side, cmp: Comparison, requested: str) -> tuple[str, str]:
+    """Pushdown where it pays: hashing in the database moves no rows, which pays when the
+    server is across a network; on the same host reading Arrow and hashing in DuckDB is faster
+    (measured: README, Performance). Types the engine cannot normalise force client side."""
+    if requested == "client":
+        return "client", "--method client"
+    d = side.dialect
+    if d.hash_sql is None:
+        return "client", f"{d.name} cannot hash in SQL"
+    if any(c.ignored for c in cmp.canons):
+        return "client", "the mapping file leaves columns out of the comparison"
+    try:
+        row_md5(d, side.table, cmp.canons)
+    except NotPushable as exc:
+        return "client", str(exc)
+    if requested == "pushdown":
+        return "pushdown", "--method pushdown"
+    if is_local(d.url.host):
+        return "client", "the server is on this host: reading the rows is cheaper than hashing in SQL"
+    return "pushdown", "the server is on another host: hashing there moves no rows"
+
+
+def is_local(host: str | None) -> bool:
+    if not host or host == "localhost" or host.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _appended(target: Dialect, tp: TablePlan, r: TableResult, source_map: BucketMap) -> None:
+    """--if-exists append: the target holds other rows too; only the count can be checked."""
+    got = target.count_rows(tp.target.name)
+    want = source_map.total.rows
+    r.source_rows, r.target_rows = want, got
+    r.checksum_match = None
+    if got >= want:
+        r.status = "ok"
+        r.notes.append("appended to existing rows: checksum not comparable")
+    else:
+        r.status, r.error = "mismatch", f"target has fewer rows ({got:,}) than were copied ({want:,})"
 
 
 def _readable(actual: Table, planned: Table) -> Table:

@@ -9,15 +9,31 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
 from ..errors import ConnectError, MissingDriverError
 from ..schema import Column, ForeignKey, Table
 from ..urls import Url
+
+if TYPE_CHECKING:
+    from ..canonical import Canon
+
+
+@dataclass(frozen=True)
+class HashSQL:
+    """How an engine spells the pieces of the canonical row hash (see `xfer.pushdown`).
+    Templates take `{x}` (and `{start}`, `{w}` where noted)."""
+
+    concat: tuple[str, str, str]  # (open, separator, close) joining text pieces
+    length: str  # byte length of text {x}, as text
+    md5: str  # MD5 of text {x}, as 32 lower-case hex digits
+    hex_int: str  # 15 hex digits of {x} from 1-based {start}, as an integer
+    int_div: str  # {x} divided by the positive integer {w}, for {x} >= 0, as an integer
 
 
 def require(module: str, engine: str) -> Any:
@@ -221,6 +237,49 @@ class Dialect:
 
     #: False when text cannot hold U+0000 (PostgreSQL): the NUL-byte policy then applies
     text_holds_nul: ClassVar[bool] = True
+
+    # -- verification ---------------------------------------------------------------------
+    #: placeholder for parameters in `verify_query` and `read_rows` conditions
+    param_marker: ClassVar[str] = "%s"
+    #: the pieces of the canonical row hash in this engine's SQL; None: hashed client side only
+    hash_sql: ClassVar[HashSQL | None] = None
+    #: False when the connection may only be used by the thread that opened it (sqlite3)
+    reads_in_any_thread: ClassVar[bool] = True
+
+    def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query for the verifier and return every row. Inside `snapshot()` it
+        sees the snapshot. Values come back as the driver gives them (numbers may be text or
+        bytes): callers convert."""
+        raise NotImplementedError
+
+    def export_snapshot(self) -> str | None:
+        """Inside `snapshot()`: an id another connection can adopt (`adopt_snapshot`) to read
+        the very same snapshot, e.g. from another process; None when the engine cannot."""
+        return None
+
+    @contextmanager
+    def adopt_snapshot(self, snapshot_id: str) -> Iterator[None]:
+        """Read, inside the block, the snapshot `export_snapshot` gave on another connection."""
+        raise NotImplementedError
+
+    def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Every row of `table` for the verifier, as `read_batches` gives them (the default). An
+        engine may override it with a faster bulk path (PostgreSQL: COPY)."""
+        return self.read_batches(table, batch_rows)
+
+    def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Like `read_batches`, restricted to the rows matching the SQL condition `where`
+        (`param_marker` placeholders bound to `params`). Inside `snapshot()` it reads the snapshot."""
+        raise NotImplementedError
+
+    def canonical_sql(self, column: Column, canon: Canon) -> tuple[str, str] | None:
+        """`(null_condition, text)`: SQL rendering the canonical text (see `xfer.canonical`) of
+        a non-NULL value of `column` as this engine stores it, compared by `canon`'s rule, and the
+        condition under which the value counts as NULL (MySQL: zero dates too). The text must be
+        byte-for-byte what the client-side encoding gives for the same value: every rendering is
+        tested against it. None when the engine cannot render it exactly (floats in MySQL, JSON
+        everywhere): the verifier then hashes that table client side."""
+        return None
 
 
 class EmbeddedDialect(Dialect):

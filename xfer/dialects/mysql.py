@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..canonical import Canon
 from ..errors import ConnectError, CopyError, XferError
 from ..policies import Flag, ValuePolicies
 from ..schema import Check, Column, ForeignKey, Index, Table, Trigger, View
 from ..typemap import parse_type
 from ..urls import redact
-from .base import Dialect, require, split_type
+from .base import Dialect, HashSQL, require, split_type
 from .mysql_auth import credentials, tls_options
 
 # MySQL type name -> neutral Arrow type (signed, unsigned). Parametrised types are code below.
@@ -56,6 +57,7 @@ SIMPLE: dict[str, pa.DataType] = {
 }
 TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "uuid", "inet4", "inet6"}
 BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
+DECIMALS = {"decimal", "numeric", "dec", "fixed"}
 GEOMETRY = {
     "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
     "multipolygon", "geometrycollection", "geomcollection",
@@ -643,6 +645,77 @@ class MySQL(Dialect):
             _close_quietly(cur)
             if own:
                 _close_quietly(conn)
+
+    # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------
+    hash_sql = HashSQL(
+        concat=("CONCAT(", ", ", ")"),
+        length="LENGTH({x})",  # bytes: every piece is utf8mb4 text
+        md5="MD5({x})",
+        hex_int="CAST(CONV(SUBSTRING({x}, {start}, 15), 16, 10) AS UNSIGNED)",
+        int_div="({x} DIV {w})",
+    )
+
+    def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        conn = self.reader if self.reader is not None else self.meta  # the snapshot, when open
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, tuple(params) or None)
+                return list(cur.fetchall())
+        except self._pymysql.err.MySQLError as exc:
+            raise XferError(f"MySQL: verification query failed: {redact(str(exc), self.secret)}") from None
+
+    def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        conn = self.reader
+        own = conn is None
+        if own:
+            conn = self._open(streaming=True)
+        cols = ", ".join(self.select_expr(c) for c in table.columns)
+        schema = table.arrow_schema
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT {cols} FROM {self.quote(table.name)} WHERE {where}", tuple(params) or None)
+                while rows := cur.fetchmany(batch_rows):
+                    columns = list(zip(*rows, strict=True))
+                    arrays = [parse_column(c, col) for c, col in zip(table.columns, columns, strict=True)]
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        except self._pymysql.err.MySQLError as exc:
+            raise CopyError(f"reading {table.name}: {redact(str(exc), self.secret)}") from None
+        finally:
+            if own:
+                conn.close()
+
+    def canonical_sql(self, column: Column, canon: Canon) -> tuple[str, str] | None:
+        q = self.quote(column.name)
+        base, _p, scale, _u = split_type(column.native_type)
+        null = f"{q} IS NULL"
+        kind = canon.kind
+        if base in GEOMETRY:
+            return (null, f"HEX(ST_AsBinary({q}))") if kind == "binary" else None
+        if kind == "int" and (base in INTEGERS or (base in DECIMALS and not scale)):
+            return null, f"CAST({q} AS CHAR)"
+        if kind == "int" and base in ("bit", "year"):
+            return null, f"CAST({q} + 0 AS CHAR)"
+        if kind == "decimal" and base in DECIMALS and (scale or 0) == canon.scale:
+            return null, f"CAST({q} AS CHAR)"
+        if kind == "decimal" and (base in DECIMALS or base in INTEGERS) and canon.scale <= 30:
+            return null, f"CAST(CAST({q} AS DECIMAL(65, {canon.scale})) AS CHAR)"
+        if kind == "bool" and (base in INTEGERS or base == "bit"):
+            return null, f"CASE {q} + 0 WHEN 0 THEN '0' WHEN 1 THEN '1' ELSE CONCAT('?', {q} + 0) END"
+        if kind in ("date", "timestamp") and base in ("date", "datetime", "timestamp"):
+            # zero and partial dates are NULL, as the reader makes them (the declared policy)
+            null = f"({q} IS NULL OR YEAR({q}) = 0 OR MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"
+            if kind == "date":
+                return null, f"CAST(DATEDIFF({q}, '1970-01-01') AS CHAR)"
+            # the session runs at UTC (+00:00), so TIMESTAMP values are UTC here too
+            return null, f"CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {q}) AS CHAR)"
+        if kind == "duration" and base == "time":
+            return null, f"CAST(CAST(TIME_TO_SEC({q}) * 1000000 AS SIGNED) AS CHAR)"
+        if kind == "text" and base in TEXT:
+            text = f"CONVERT({q} USING utf8mb4)"  # latin1 columns decoded as the reader decodes them
+            return null, f"LOWER({text})" if canon.lower else text
+        if kind == "binary" and base in BINARY:
+            return null, f"HEX({q})"
+        return None  # floats (no exact text in MySQL), JSON (canonicalised client side), others
 
 
 def _close_quietly(thing: Any) -> None:

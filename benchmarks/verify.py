@@ -1,0 +1,242 @@
+"""How long a clean `xfer verify` takes next to the migration it checks, and what locating a few
+changed rows adds.
+
+    python -m benchmarks.verify --rows 2000000
+
+Builds (or reuses) a deterministic MariaDB table of N rows with the 12 columns of the main
+benchmark (unsigned bigint key, int, varchar, nullable text, decimal(12,2), smallint, nullable
+double, tinyint(1), enum, datetime(6), nullable date, nullable JSON; a secondary index),
+migrates it to PostgreSQL with xfer (no built-in check), verifies it (clean), changes 10 rows in
+the target and verifies again (locating them). Prints the figures and writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from xfer import pipeline
+from xfer.options import VERIFY_METHODS, Options
+
+TABLE = "bench_verify"
+VERSION = "xfer-bench-verify v1"  # in the table comment: a table built by another version is rebuilt
+
+DDL = f"""
+CREATE TABLE {TABLE} (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  customer_id INT NOT NULL,
+  email VARCHAR(120) NOT NULL,
+  note TEXT NULL,
+  amount DECIMAL(12,2) NOT NULL,
+  qty SMALLINT NOT NULL,
+  score DOUBLE NULL,
+  active TINYINT(1) NOT NULL,
+  status ENUM('new','paid','shipped','cancelled') NOT NULL,
+  created_at DATETIME(6) NOT NULL,
+  due_on DATE NULL,
+  attrs JSON NULL,
+  KEY ix_customer (customer_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
+
+# every value a function of the row number: the same N gives the same table on every machine
+FILL = """
+INSERT INTO {table}
+SELECT seq,
+  seq * 7919 % 1000003,
+  CONCAT('user', seq, '@example.com'),
+  IF(seq % 3 = 0, NULL, CONCAT('note ', seq, ' ', REPEAT('x', seq % 50))),
+  (seq * 37 % 10000000) / 100,
+  seq % 32000,
+  IF(seq % 5 = 0, NULL, seq / 7.0e0),
+  seq % 2,
+  ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'cancelled'),
+  '2020-01-01' + INTERVAL seq SECOND + INTERVAL seq % 1000000 MICROSECOND,
+  IF(seq % 7 = 0, NULL, '2020-01-01' + INTERVAL seq % 3000 DAY),
+  IF(seq % 4 = 0, NULL, CONCAT('{{"id": ', seq, ', "tags": ["t', seq % 10, '", "x"], "w": ', seq % 1000 / 10, '}}'))
+FROM seq_{lo}_to_{hi}"""
+
+
+def _mysql(url: str, database: str | None = None) -> Any:
+    import pymysql
+
+    u = make_url(url)
+    return pymysql.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 3306,
+        user=u.username or "root",
+        password=u.password or "",
+        database=database,
+        autocommit=True,
+        charset="utf8mb4",
+    )
+
+
+def _pg(url: str, database: str | None = None) -> Any:
+    import psycopg
+
+    u = make_url(url)
+    params = dict(host=u.host, port=u.port, user=u.username, password=u.password, dbname=database or u.database)
+    return psycopg.connect(autocommit=True, **{k: v for k, v in params.items() if v is not None})
+
+
+def ensure_databases(mysql_url: str, pg_url: str) -> None:
+    db = make_url(mysql_url).database
+    with contextlib.closing(_mysql(mysql_url)) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4")
+    pg_db = make_url(pg_url).database
+    with _pg(pg_url, "postgres") as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (pg_db,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{pg_db}"')
+
+
+def build_source(mysql_url: str, rows: int) -> tuple[bool, float]:
+    """Create the table unless one with this generator's N rows is there; (built?, seconds)."""
+    db = make_url(mysql_url).database
+    marker = f"{VERSION} rows={rows}"
+    with contextlib.closing(_mysql(mysql_url, db)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (db, TABLE),
+        )
+        found = cur.fetchone()
+        if found and found[0] == marker:
+            return False, 0.0
+        t0 = time.monotonic()
+        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        cur.execute(DDL)
+        step = 200_000
+        for lo in range(1, rows + 1, step):  # in chunks: one huge INSERT holds a huge undo log
+            cur.execute(FILL.format(table=TABLE, lo=lo, hi=min(lo + step - 1, rows)))
+        cur.execute(f"ALTER TABLE {TABLE} COMMENT = %s", (marker,))
+        cur.execute(f"ANALYZE TABLE {TABLE}")
+        cur.fetchall()
+        return True, time.monotonic() - t0
+
+
+def change_rows(pg_url: str, rows: int, n: int) -> list[int]:
+    """Change one cell in each of `n` rows spread over the table (a different column each)."""
+    ids = sorted({max(1, (i + 1) * rows // (n + 1)) for i in range(n)})
+    sets = [
+        "email = email || ' '",
+        "amount = amount + 0.01",
+        "qty = qty + 1",
+        "created_at = created_at + interval '1 microsecond'",
+        "note = coalesce(note, '') || '!'",
+        "status = 'cancelled'",
+        "customer_id = customer_id + 1",
+        "active = NOT active",
+        "due_on = coalesce(due_on, DATE '2000-01-01') + 1",
+        "attrs = '{\"changed\": true}'",
+    ]
+    with _pg(pg_url) as conn:
+        for i, rid in enumerate(ids):
+            conn.execute(f"UPDATE {TABLE} SET {sets[i % len(sets)]} WHERE id = %s", (rid,))
+    return ids
+
+
+def _timed(fn: Any) -> tuple[Any, float]:
+    t0 = time.monotonic()
+    out = fn()
+    return out, time.monotonic() - t0
+
+
+def _table(report: pipeline.RunReport) -> Any:
+    (t,) = report.tables
+    return t
+
+
+def run(mysql_url: str, pg_url: str, rows: int, changes: int, method: str, repeat: int = 1) -> dict[str, Any]:
+    ensure_databases(mysql_url, pg_url)
+    built, build_s = build_source(mysql_url, rows)
+    sel = (TABLE,)
+    migrate_runs, clean_runs = [], []
+    opts = Options(tables=sel, verify_method=method)
+    for _ in range(repeat):  # migrate and verify alternate: both see the same machine load
+        migrated, migrate_s = _timed(
+            lambda: pipeline.migrate(mysql_url, pg_url, Options(tables=sel, if_exists="replace", verify=False))
+        )
+        if migrated.status != "ok":
+            raise SystemExit(f"migration failed: {_table(migrated).error}")
+        clean, clean_s = _timed(lambda: pipeline.verify(mysql_url, pg_url, opts))
+        t = _table(clean)
+        if t.status != "ok":
+            raise SystemExit(f"a clean verify found differences: {t.error}")
+        migrate_runs.append(round(migrate_s, 2))
+        clean_runs.append(round(clean_s, 2))
+    migrate_s, clean_s = statistics.median(migrate_runs), statistics.median(clean_runs)
+    changed = change_rows(pg_url, rows, changes)
+    opts = Options(tables=sel, verify_method=method, sample=changes)
+    located, locate_s = _timed(lambda: pipeline.verify(mysql_url, pg_url, opts))
+    lt = _table(located)
+    found = sorted(int(s["key"]["id"]) for s in lt.verification.samples) if lt.verification else []
+    return {
+        "benchmark": "verify",
+        "rows": rows,
+        "table_built": built,
+        "build_seconds": round(build_s, 2),
+        "repeat": repeat,
+        "migrate_seconds": round(migrate_s, 2),  # median of `repeat` runs
+        "migrate_runs": migrate_runs,
+        "verify_clean_seconds": round(clean_s, 2),  # median of `repeat` runs
+        "verify_clean_runs": clean_runs,
+        "verify_clean_stages": t.verification.seconds if t.verification else {},
+        "verify_clean_method": t.verification.method if t.verification else {},
+        "verify_vs_migrate": round(clean_s / migrate_s, 2) if migrate_s else None,
+        "changed_rows": changes,
+        "verify_locate_seconds": round(locate_s, 2),
+        "verify_locate_stages": lt.verification.seconds if lt.verification else {},
+        "locate_extra_seconds": round(locate_s - clean_s, 2),
+        "buckets": lt.verification.buckets if lt.verification else None,
+        "buckets_mismatched": lt.verification.buckets_mismatched if lt.verification else None,
+        "located": found,
+        "located_all": found == changed,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+
+
+def _print(r: dict[str, Any]) -> None:
+    lines = [
+        f"rows                      {r['rows']:,}" + ("" if r["table_built"] else "  (table reused)"),
+        f"migrate (no check)        {r['migrate_seconds']:8.2f} s  (median of {r['migrate_runs']})",
+        f"verify, clean             {r['verify_clean_seconds']:8.2f} s  (median of {r['verify_clean_runs']}: "
+        f"{r['verify_vs_migrate']}x the migration; methods {r['verify_clean_method']})",
+        f"verify, {r['changed_rows']} rows changed    {r['verify_locate_seconds']:8.2f} s  "
+        f"(+{r['locate_extra_seconds']:.2f} s; {r['buckets_mismatched']} of {r['buckets']} buckets drilled; "
+        f"located all: {r['located_all']})",
+        f"peak RSS                  {r['peak_rss_mb']:8.1f} MB",
+    ]
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.verify", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=2_000_000, help="rows in the table (default 2,000,000)")
+    p.add_argument("--mysql", default="mysql://root@127.0.0.1:3306/xfer_bench", help="MariaDB URL (database made)")
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/xfer_bench", help="PostgreSQL URL")
+    p.add_argument("--changes", type=int, default=10, help="rows changed in the target before locating")
+    p.add_argument("--method", choices=VERIFY_METHODS, default="auto", help="verify --method")
+    p.add_argument("--repeat", type=int, default=1, help="migrate + clean verify runs; medians reported")
+    p.add_argument("--json", type=Path, default=None, help="write the figures here (default bench-verify-N.json)")
+    args = p.parse_args(argv)
+    result = run(args.mysql, args.pg, args.rows, args.changes, args.method, args.repeat)
+    _print(result)
+    out = args.json or Path(f"bench-verify-{args.rows}.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"figures written to {out}")
+    return 0 if result["located_all"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""`xfer verify` after a MariaDB -> PostgreSQL migration: no false positives on a rich table set,
+and every injected difference found, classified and located, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import verify_data
+
+from xfer import pipeline
+from xfer.options import Options
+
+TABLES = ["keyless", "negkey", "rich", "textkey", "ubig"]
+
+
+@pytest.fixture
+def migrated(mysql_url: str, mysql_conn: Any, pg_url: str, run_cli: Any) -> tuple[str, str]:
+    verify_data.build(mysql_conn)
+    result = run_cli("migrate", mysql_url, pg_url, "-q")
+    assert result.exit_code == 0, result.output
+    return mysql_url, pg_url
+
+
+def _report(run_cli: Any, tmp_path: Path, *args: str) -> tuple[Any, dict[str, Any]]:
+    path = tmp_path / "report.json"
+    result = run_cli("verify", *args, "--report", path, "--sample", "50")
+    return result, {t["name"]: t for t in json.loads(path.read_text())["tables"]}
+
+
+@pytest.mark.parametrize("method", ["client", "pushdown", "auto"])
+def test_verify_right_after_migrating_reports_identical(
+    migrated: tuple[str, str], run_cli: Any, tmp_path: Path, method: str
+) -> None:
+    result, tables = _report(run_cli, tmp_path, *migrated, "--method", method)
+    assert result.exit_code == 0, result.output
+    assert sorted(tables) == TABLES
+    for name, t in tables.items():
+        v = t["verification"]
+        assert (t["status"], t["checksum_match"]) == ("ok", True), name
+        assert (v["missing"], v["extra"], v["changed"], v["samples"]) == (0, 0, 0, []), name
+        assert t["source_rows"] == t["target_rows"] > 0
+    assert tables["rich"]["source_rows"] == 3006
+    if method == "pushdown":  # where every column can be normalised in SQL, both engines hashed
+        assert tables["negkey"]["verification"]["method"] == {"source": "pushdown", "target": "pushdown"}
+        assert tables["textkey"]["verification"]["method"] == {"source": "pushdown", "target": "pushdown"}
+        assert tables["keyless"]["verification"]["method"] == {"source": "client", "target": "pushdown"}
+        assert "float" in tables["rich"]["verification"]["method_reason"]["source"]
+    else:
+        assert tables["rich"]["verification"]["method"] == {"source": "client", "target": "client"}
+
+
+def _next_float32(x: float) -> str:
+    return repr(float(np.nextafter(np.float32(x), np.float32(math.inf))))
+
+
+def _corrupt(pg: Any, mysql_conn: Any) -> None:
+    """One changed cell per column type, a deleted and an inserted row, a duplicated key-less
+    row, and JSON rewritten with its keys in another order (which is not a difference)."""
+    f32 = float(np.nextafter(np.float32(0.1), np.float32(1)))
+    for sql in [
+        f"UPDATE rich SET f = {f32!r}::real WHERE id = 3",  # float by one ulp
+        f"UPDATE rich SET g = {math.nextafter(1 / 3, 1)!r} WHERE id = 5",  # double by one ulp
+        "UPDATE rich SET dt = dt + interval '1 microsecond' WHERE id = 6",
+        "UPDATE rich SET ts = ts + interval '1 microsecond' WHERE id = 1001",
+        "UPDATE rich SET vc = vc || ' ' WHERE id = 1",  # a trailing space
+        """UPDATE rich SET js = '{"s": "éé", "b": 1, "a": [1, 2.50, {"x": null}]}' WHERE id = 1""",
+        "UPDATE rich SET tx = '' WHERE id = 4",  # NULL -> empty string
+        "UPDATE rich SET dd = dd + 1 WHERE id = 1002",
+        "UPDATE rich SET tm = tm + interval '1 microsecond' WHERE id = 1003",
+        "UPDATE rich SET d1 = d1 + 0.01 WHERE id = 1004",
+        "UPDATE rich SET bu = bu - 1 WHERE id = 1005",
+        "UPDATE rich SET flag = NOT flag WHERE id = 1006",
+        "UPDATE rich SET bn = '\\x00000000' WHERE id = 1007",
+        "UPDATE rich SET en = 'c' WHERE id = 1008",
+        "UPDATE rich SET ch = 'c99' WHERE id = 1009",
+        "UPDATE rich SET iu = iu + 1 WHERE id = 1010",
+        "UPDATE rich SET d3 = d3 + 0.000000000000000000000000000001 WHERE id = 1011",
+        "DELETE FROM rich WHERE id = 2",
+        "INSERT INTO rich (id, vc) VALUES (5000, 'new')",
+        "INSERT INTO keyless SELECT * FROM keyless WHERE a = 3",
+        "UPDATE textkey SET qty = 99 WHERE code = 'ß'",
+        "DELETE FROM textkey WHERE code = 'k77'",
+    ]:
+        pg.execute(sql)
+    with mysql_conn.cursor() as cur:  # MariaDB keeps JSON text as written: reorder it there too
+        cur.execute("""UPDATE rich SET js = '{"e":1e2,"big":123456789012345678901234567890,"k":1}' WHERE id = 3""")
+
+
+EXPECTED_CHANGED = {
+    1: ["vc"],
+    3: ["f"],
+    4: ["tx"],
+    5: ["g"],
+    6: ["dt"],
+    1001: ["ts"],
+    1002: ["dd"],
+    1003: ["tm"],
+    1004: ["d1"],
+    1005: ["bu"],
+    1006: ["flag"],
+    1007: ["bn"],
+    1008: ["en"],
+    1009: ["ch"],
+    1010: ["iu"],
+    1011: ["d3"],
+}
+
+
+@pytest.mark.parametrize("method", ["client", "pushdown"])
+def test_every_injected_difference_is_found_and_located(
+    migrated: tuple[str, str], run_cli: Any, tmp_path: Path, pg_conn: Any, mysql_conn: Any, method: str
+) -> None:
+    _corrupt(pg_conn, mysql_conn)
+    result, tables = _report(run_cli, tmp_path, *migrated, "--method", method)
+    assert result.exit_code == 3, result.output
+    assert "verification found differences in 3 table(s): keyless, rich, textkey" in result.output
+
+    rich = tables["rich"]["verification"]
+    assert (tables["rich"]["status"], rich["missing"], rich["extra"], rich["changed"]) == ("mismatch", 1, 1, 16)
+    samples = rich["samples"]
+    assert [s["key"] for s in samples if s["kind"] == "missing"] == [{"id": 2}]
+    assert [s["key"] for s in samples if s["kind"] == "extra"] == [{"id": 5000}]
+    changed = {s["key"]["id"]: sorted(s["columns"]) for s in samples if s["kind"] == "changed"}
+    assert changed == EXPECTED_CHANGED  # names exactly those keys and columns: JSON reordering is no change
+    assert rich["changed_columns"] == {c[0]: 1 for c in EXPECTED_CHANGED.values()}
+    values = {s["key"]["id"]: s["columns"] for s in samples if s["kind"] == "changed"}
+    assert values[1]["vc"]["target"] == values[1]["vc"]["source"] + " "
+    assert values[4]["tx"] == {"source": None, "target": ""}
+    assert values[5]["g"] == {"source": repr(1 / 3), "target": repr(math.nextafter(1 / 3, 1))}
+    assert values[3]["f"] == {"source": "0.1", "target": "0.10000001"}
+    assert values[6]["dt"] == {"source": "2001-01-01T00:00:00", "target": "2001-01-01T00:00:00.000001"}
+    assert rich["rechecked"] == 18 and rich["resolved_on_recheck"] == 0
+    assert rich["buckets_mismatched"] < rich["buckets"]  # only the mismatched buckets were drilled
+
+    keyless = tables["keyless"]["verification"]
+    assert (keyless["missing"], keyless["extra"], keyless["changed"]) == (0, 1, 0)
+    assert keyless["samples"] == [{"kind": "extra", "row": {"a": 3, "b": "y  ", "c": "-1e-300"}, "count": 1}]
+
+    textkey = tables["textkey"]["verification"]
+    assert (textkey["bucketing"], textkey["missing"], textkey["extra"], textkey["changed"]) == ("hash", 1, 0, 1)
+    assert {json.dumps(s["key"], ensure_ascii=False): s.get("columns") for s in textkey["samples"]} == {
+        '{"code": "k77", "region": "XX"}': None,
+        '{"code": "ß", "region": "DE"}': {"qty": {"source": 5, "target": 99}},
+    }
+    for name in ("negkey", "ubig"):
+        assert tables[name]["status"] == "ok"
+
+
+def test_text_table_and_sign_off_documents(
+    migrated: tuple[str, str], run_cli: Any, pg_conn: Any, tmp_path: Path
+) -> None:
+    pg_conn.execute("UPDATE negkey SET v = 50 WHERE id = -1001")
+    md, html = tmp_path / "signoff.md", tmp_path / "signoff.html"
+    result = run_cli("verify", *migrated, "--report", md, "--report", html, "-t", "negkey", "-t", "ubig")
+    assert result.exit_code == 3
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "table",
+        "source",
+        "rows",
+        "target",
+        "rows",
+        "missing",
+        "extra",
+        "changed",
+        "seconds",
+        "check",
+    ]
+    assert lines[2].split()[:6] == ["negkey", "8", "8", "0", "0", "1"] and lines[2].endswith("MISMATCH")
+    assert "  changed  id=-1001  v: 2 -> 50" in lines
+    text = md.read_text()
+    assert "# Verification report" in text and "DIFFERENCES in 1 of 2 table(s)" in text
+    assert "| changed | id=-1001 | v | 2 | 50 |" in text and "## Sign-off" in text
+    assert "| v | int(11): integer, exact |" in text
+    assert "<td>id=-1001</td><td>v</td><td>2</td><td>50</td>" in html.read_text()
+
+
+def test_format_json_on_stdout_and_exclude(migrated: tuple[str, str], run_cli: Any) -> None:
+    result = run_cli("verify", *migrated, "--format", "json", "--exclude", "rich", "--exclude", "text*")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "ok" and [t["name"] for t in doc["tables"]] == ["keyless", "negkey", "ubig"]
+    assert doc["totals"]["missing"] == doc["totals"]["extra"] == doc["totals"]["changed"] == 0
+
+
+def test_unreachable_target_exits_1(mysql_url: str, run_cli: Any) -> None:
+    result = run_cli("verify", mysql_url, "postgresql://postgres@127.0.0.1:1/nowhere")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: PostgreSQL at 127.0.0.1:1") and "Traceback" not in result.output
+
+
+def test_transient_differences_are_rechecked_and_not_reported(
+    migrated: tuple[str, str], pg_conn: Any, mysql_conn: Any
+) -> None:
+    """The target lags behind (row 1500 stale, row 1600 missing): while the check runs, the
+    target catches up and the source is written again. Only what still differs is reported."""
+    pg_conn.execute("UPDATE rich SET vc = 'stale' WHERE id IN (1500, 1700)")
+    pg_conn.execute("DELETE FROM rich WHERE id = 1600")
+
+    def catch_up() -> None:  # runs after the target was hashed, before the re-check
+        with mysql_conn.cursor() as cur:
+            cur.execute("UPDATE rich SET vc = 'new' WHERE id = 1500")
+        pg_conn.execute("UPDATE rich SET vc = 'new' WHERE id = 1500")
+        pg_conn.execute("INSERT INTO rich (id) VALUES (1600)")  # arrives, but not as the source has it
+
+    report = pipeline.verify(*migrated, Options(tables=("rich",)), progress=_after_target_read(catch_up))
+    (t,) = report.tables
+    v = t.verification
+    assert v is not None and t.status == "mismatch"
+    assert (v.missing, v.extra, v.changed, v.rechecked, v.resolved_on_recheck) == (0, 0, 2, 3, 1)
+    assert sorted(s["key"]["id"] for s in v.samples) == [1600, 1700]
+    assert v.source_changed_during_check
+    assert any("the source was written during the check" in n for n in t.notes)
+
+
+def _after_target_read(action: Any) -> pipeline.ProgressFactory:
+    class Bar:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def update(self, n: int) -> None:
+            pass
+
+        def close(self) -> None:
+            if "(target)" in self.name:
+                action()
+
+    return lambda name, total: Bar(name)
+
+
+def test_migrate_locates_differences_with_its_streamed_hashes(
+    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    """A target trigger alters one row as it is loaded: migrate's own check (the source hashed
+    while streaming) finds and names it."""
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))")
+        cur.execute("INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000")
+    pg_conn.execute("CREATE TABLE t (id integer, v varchar(10))")
+    pg_conn.execute(
+        "CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN IF NEW.id = 4321 THEN NEW.v := 'changed'; END IF; RETURN NEW; END $$"
+    )
+    pg_conn.execute("CREATE TRIGGER bump BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION bump()")
+    report = tmp_path / "m.json"
+    result = run_cli("migrate", mysql_url, pg_url, "--data-only", "--report", report)
+    assert result.exit_code == 3, result.output
+    (t,) = json.loads(report.read_text())["tables"]
+    assert t["status"] == "mismatch" and t["verification"]["changed"] == 1
+    assert t["verification"]["samples"] == [
+        {"kind": "changed", "key": {"id": 4321}, "columns": {"v": {"source": "v4321", "target": "changed"}}}
+    ]
+    assert 'changed  id=4321  v: "v4321" -> "changed"' in result.output
+
+
+def test_big_target_hashed_in_a_second_process_on_the_same_snapshot(
+    migrated: tuple[str, str], pg_conn: Any, monkeypatch: Any
+) -> None:
+    """Big PostgreSQL targets are hashed by `python -m xfer.verify_worker` on the snapshot the
+    run exported: a change committed after the snapshot was taken is not seen."""
+    import xfer.verify
+
+    monkeypatch.setattr(xfer.verify, "PROCESS_MIN_ROWS", 0)
+    written = []
+
+    def factory(name: str, total: int | None) -> Any:
+        if "(source)" in name and not written:  # the snapshots exist; the worker is starting
+            pg_conn.execute("UPDATE rich SET vc = 'late' WHERE id = 1234")
+            written.append(name)
+        return _after_target_read(lambda: None)(name, total)
+
+    report = pipeline.verify(*migrated, Options(tables=("rich",)), progress=factory)
+    (t,) = report.tables
+    assert written and t.verification is not None
+    assert "second process on the same snapshot" in t.verification.method_reason["target"]
+    assert t.status == "ok"  # the worker read the snapshot, from before the write
+    later = pipeline.verify(*migrated, Options(tables=("rich",)))
+    assert later.tables[0].status == "mismatch"  # the write was real
