@@ -257,8 +257,9 @@ def run_journaled(
     started: Started | None,
     journal: Journal,
     retry: RetryPolicy,
+    run: Callable[..., ChunkStats] = run_chunk,
 ) -> ChunkStats:
-    """`run_chunk` in one target transaction with the chunk's done mark (refused rows kept in
+    """`run` (`run_chunk`) in one target transaction with the chunk's done mark (refused rows kept in
     the journal), retried from scratch after a transient error on fresh connections. A failure
     names the chunk; the rows of a failed chunk were rolled back (none is counted)."""
     name = task.source.source.name
@@ -268,7 +269,7 @@ def run_journaled(
     def once() -> ChunkStats:
         st = first.pop() if first else None  # the read-ahead started for the first try only
         with journal.chunk(s.target, c) as mark:
-            stats = run_chunk(task, s, source, on_rows, st, None, None)
+            stats = run(task, s, source, on_rows, st, None, None)
             mark.rows, mark.bytes, mark.checksum = stats.rows, stats.bytes, stats.checksum
             mark.rejects, mark.policies = stats.rejected, stats.policies
         return stats

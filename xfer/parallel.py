@@ -174,7 +174,8 @@ def copy_all(
                 started.pipe.close()
                 return
             if journal is not None and retry is not None:
-                stats = run_journaled(task, states[id(task)], s, source, bars[name].update, started, journal, retry)
+                c = states[id(task)]
+                stats = run_journaled(task, c, s, source, bars[name].update, started, journal, retry, run_chunk)
             else:
                 stats = run_chunk(task, s, source, bars[name].update, started, rejects, r)
         except XferError as exc:
