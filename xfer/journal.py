@@ -471,7 +471,7 @@ class Journal:
             with self._chunk_tx(conn, c) as mark:
                 yield mark
         except psycopg.Error as exc:  # the journal's own statements, or the commit
-            raise d.refused(f"COMMIT of {c.table} chunk {c.chunk}", exc) from None  # type: ignore[attr-defined]
+            raise d.refused(f"COMMIT of {c.table} chunk {c.chunk + 1}", exc) from None  # type: ignore[attr-defined]
         c.done, c.rows, c.policies, c.bytes = True, mark.rows, mark.policies, mark.bytes
         c.buckets = dict(mark.checksum.buckets) if mark.checksum is not None else {}
         c.rejected = _rejected_rows(mark.rejects)

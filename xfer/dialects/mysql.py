@@ -390,8 +390,8 @@ class MySQL(Dialect):
             self.meta = self._open(streaming=False)
         if getattr(self, "reader", None) is not None and not _alive(self.reader):
             log.warning(
-                "the source connection holding the consistent snapshot was lost: the tables still to copy "
-                "are read from a new snapshot (run `xfer verify` afterwards if the source is being written to)"
+                "the source connection holding the consistent snapshot was lost: the rest of the copy reads "
+                "from a new snapshot (run `xfer verify` afterwards if the source is being written to)"
             )
             self.reader = self._snapshot_reader()
 
