@@ -87,7 +87,7 @@ def ensure_table(conn: Any, rows: int, *, log: Any = print) -> bool:
 
 
 def connect(url: Any, database: str | None) -> Any:
-    """A pymysql connection from a SQLAlchemy URL (autocommit off: the generator commits)."""
+    """A pymysql connection from a SQLAlchemy URL, in autocommit mode."""
     import pymysql
 
     return pymysql.connect(

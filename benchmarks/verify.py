@@ -29,6 +29,8 @@ from sqlalchemy.engine import make_url
 from xfer import pipeline
 from xfer.options import VERIFY_METHODS, Options
 
+from . import data
+
 TABLE = "bench_verify"
 VERSION = "xfer-bench-verify v1"  # in the table comment: a table built by another version is rebuilt
 
@@ -67,21 +69,6 @@ SELECT seq,
 FROM seq_{lo}_to_{hi}"""
 
 
-def _mysql(url: str, database: str | None = None) -> Any:
-    import pymysql
-
-    u = make_url(url)
-    return pymysql.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 3306,
-        user=u.username or "root",
-        password=u.password or "",
-        database=database,
-        autocommit=True,
-        charset="utf8mb4",
-    )
-
-
 def _pg(url: str, database: str | None = None) -> Any:
     import psycopg
 
@@ -91,9 +78,7 @@ def _pg(url: str, database: str | None = None) -> Any:
 
 
 def ensure_databases(mysql_url: str, pg_url: str) -> None:
-    db = make_url(mysql_url).database
-    with contextlib.closing(_mysql(mysql_url)) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4")
+    data.ensure_database(make_url(mysql_url))
     pg_db = make_url(pg_url).database
     with _pg(pg_url, "postgres") as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (pg_db,)).fetchone():
@@ -104,7 +89,7 @@ def build_source(mysql_url: str, rows: int) -> tuple[bool, float]:
     """Create the table unless one with this generator's N rows is there; (built?, seconds)."""
     db = make_url(mysql_url).database
     marker = f"{VERSION} rows={rows}"
-    with contextlib.closing(_mysql(mysql_url, db)) as conn, conn.cursor() as cur:
+    with contextlib.closing(data.connect(make_url(mysql_url), db)) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
             (db, TABLE),
