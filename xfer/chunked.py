@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from .checksum import BucketMap, KeySpec, MapHasher
 from .chunks import ChunkStats, ChunkTask, Session, Started, run_chunk
-from .comparison import Comparison, plan_comparison
+from .comparison import Comparison, hash_scheme, plan_comparison
 from .copy import _write, nul_columns, table_policies
 from .dialects.base import Dialect
 from .errors import CopyError, XferError
@@ -108,7 +108,8 @@ def copy_chunks(
     c: ChunkState | None = None
     try:
         if options.verify and not tp.skip_verify:  # bucketed as first recorded, so chunk maps add up
-            cmp = plan_comparison(source, tp, options.float_digits, spec=journal.spec(name))
+            scheme = hash_scheme(options.verify_method, target)
+            cmp = plan_comparison(source, tp, options.float_digits, spec=journal.spec(name), scheme=scheme)
             total = BucketMap(cmp.spec)
         chunks = journal.chunks(name) or journal.add_chunks(
             name,

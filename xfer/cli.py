@@ -140,6 +140,14 @@ def _failure_hint(report: pipeline.RunReport) -> str | None:
 
 source_arg = click.argument("source", envvar="XFER_SOURCE", metavar="[SOURCE]", required=False)
 target_arg = click.argument("target", envvar="XFER_TARGET", metavar="[TARGET]", required=False)
+consistency_opt = click.option(
+    "--consistency",
+    type=click.Choice(pipeline.CONSISTENCY),
+    default="lock",
+    show_default=True,
+    help="lock: the source tables refuse writes while they are read (fast reader); "
+    "snapshot: the source stays writable, every reader sees one snapshot (slower reader).",
+)
 mapping_opt = click.option(
     "--mapping",
     "-m",
@@ -276,14 +284,7 @@ def main() -> None:
     show_default=True,
     help="Tables and key ranges copied at once, and indexes built at once (MySQL -> PostgreSQL).",
 )
-@click.option(
-    "--consistency",
-    type=click.Choice(pipeline.CONSISTENCY),
-    default="lock",
-    show_default=True,
-    help="lock: the copied tables refuse writes until they are read (fast reader); "
-    "snapshot: the source stays writable, all workers read one snapshot.",
-)
+@consistency_opt
 @click.option("--no-verify", is_flag=True, help="Skip the row-count and checksum check after the copy.")
 @click.option("--stats", is_flag=True, help="Print wall seconds per phase and seconds per stage after the summary.")
 @click.option(
@@ -433,6 +434,7 @@ def migrate(
     help="Compare float columns by N significant digits instead of exactly (IEEE bits).",
 )
 @click.option("--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per read batch.")
+@consistency_opt
 @command
 def verify(
     source: str | None,
@@ -445,6 +447,7 @@ def verify(
     method: str,
     float_digits: int | None,
     batch_size: int,
+    consistency: str,
     mapping_path: Path | None,
     quiet: bool,
 ) -> None:
@@ -462,6 +465,7 @@ def verify(
         verify_method=method,
         float_digits=float_digits,
         sample=sample,
+        consistency=consistency,
     )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.verify(source, target, opts, _progress(quiet))

@@ -7,12 +7,13 @@ key's range is read from the source (MIN/MAX, using its index), any other key is
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
 from .canonical import Canon, canon_for, duck_encoded
-from .checksum import KeySpec, bucket_count, bucket_sql, range_width, row_sql
+from .checksum import KeySpec, bucket_count, bucket_sql, fast_scheme, range_width, row_sql
 from .dialects.base import Dialect
 from .plan import TablePlan
 from .schema import Table
@@ -42,6 +43,23 @@ class Comparison:
         return {n: c.policy for n, c in zip(self.names, self.canons, strict=True)}
 
 
+def hash_scheme(requested: str, *sides: Dialect) -> str:
+    """The fast hash when every side will be hashed client side (`--method client`, or `auto`
+    with every server on this host or unable to hash in SQL); else the portable MD5, which a
+    side may compute in its database (see `verify.choose_method`)."""
+    local = all(d.hash_sql is None or is_local(d.url.host) for d in sides)
+    return fast_scheme() if requested == "client" or (requested == "auto" and local) else "md5"
+
+
+def is_local(host: str | None) -> bool:
+    if not host or host == "localhost" or host.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def choose_key(table: Table) -> list[int]:
     """Positions of the primary key, else of the first unique index whose columns are all NOT
     NULL (it identifies rows just as well), else none."""
@@ -54,10 +72,14 @@ def choose_key(table: Table) -> list[int]:
 
 
 def plan_comparison(
-    source: Dialect, tp: TablePlan, float_digits: int | None = None, spec: KeySpec | None = None
+    source: Dialect,
+    tp: TablePlan,
+    float_digits: int | None = None,
+    spec: KeySpec | None = None,
+    scheme: str = "md5",
 ) -> Comparison:
     """Rules per column and the bucket spec (unless given, decided here: an integer key's range
-    is read from the source)."""
+    is read from the source; `scheme` is how rows will be hashed, see `checksum`)."""
     canons = [
         canon_for(s, t, float_digits, source.name) for s, t in zip(tp.source.columns, tp.target.columns, strict=True)
     ]
@@ -78,15 +100,17 @@ def plan_comparison(
     estimate = tp.source.row_estimate or 0
     if tp.mapped is not None:
         # a mapped table is no single source table to query: bucket by a hash of the key
-        spec = KeySpec("hash" if key else "rows", tuple(key), buckets=bucket_count(estimate or 1))
+        spec = KeySpec("hash" if key else "rows", tuple(key), buckets=bucket_count(estimate or 1), scheme=scheme)
         return Comparison(tp.source.name, names, canons, tp.target.arrow_schema, spec)
     if not key:
-        spec = KeySpec("rows", (), buckets=bucket_count(estimate or source.count_rows(tp.source.name)))
+        spec = KeySpec("rows", (), buckets=bucket_count(estimate or source.count_rows(tp.source.name)), scheme=scheme)
     elif len(key) == 1 and canons[key[0]].kind == "int":
         low, high = key_bounds(source, tp.source, key[0])
-        spec = KeySpec("range", tuple(key), width=range_width(low, high, estimate))
+        spec = KeySpec("range", tuple(key), width=range_width(low, high, estimate), scheme=scheme)
     else:
-        spec = KeySpec("hash", tuple(key), buckets=bucket_count(estimate or source.count_rows(tp.source.name)))
+        spec = KeySpec(
+            "hash", tuple(key), buckets=bucket_count(estimate or source.count_rows(tp.source.name)), scheme=scheme
+        )
     return Comparison(tp.source.name, names, canons, tp.target.arrow_schema, spec)
 
 

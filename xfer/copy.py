@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from .checksum import BucketMap, KeySpec, MapHasher
-from .comparison import plan_comparison
+from .comparison import hash_scheme, plan_comparison
 from .dialects.base import Dialect
 from .errors import CopyError, XferError
 from .options import Options
@@ -63,7 +63,7 @@ def copy_table(
     # the source side of the final check: bucket checksums of the rows as they are written
     hasher = None
     if options.verify and not tp.skip_verify:
-        cmp = plan_comparison(source, tp, options.float_digits)
+        cmp = plan_comparison(source, tp, options.float_digits, scheme=hash_scheme(options.verify_method, target))
         hasher = MapHasher(tp.target.arrow_schema, cmp.canons, cmp.spec, tp.source.name)
     bar = progress(tp.target.name, tp.source.row_estimate)
     schema = tp.target.arrow_schema

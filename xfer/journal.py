@@ -181,12 +181,13 @@ def buckets_of(text: str | None) -> dict[int, Checksum]:
 
 
 def spec_text(spec: KeySpec) -> str:
-    return json.dumps({"mode": spec.mode, "key": list(spec.key), "width": spec.width, "buckets": spec.buckets})
+    d = {"mode": spec.mode, "key": list(spec.key), "width": spec.width, "buckets": spec.buckets}
+    return json.dumps(d | {"scheme": spec.scheme})
 
 
 def spec_of(text: str) -> KeySpec:
     d = json.loads(text)
-    return KeySpec(d["mode"], tuple(d["key"]), d["width"], d["buckets"])
+    return KeySpec(d["mode"], tuple(d["key"]), d["width"], d["buckets"], d.get("scheme", "md5"))
 
 
 def fingerprint(summary: dict[str, Any]) -> str:

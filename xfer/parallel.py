@@ -33,7 +33,7 @@ import pyarrow as pa
 from .checksum import BucketMap, KeySpec
 from .chunked import journaled_tasks, run_journaled
 from .chunks import ChunkStats, ChunkTask, Session, Started, run_chunk, run_task, start_chunk
-from .comparison import plan_comparison
+from .comparison import hash_scheme, plan_comparison
 from .copy import nul_columns
 from .dialects import mysql_fast as mf
 from .dialects.base import Dialect
@@ -63,12 +63,14 @@ def applicable(source: Dialect, target: Dialect, the_plan: Plan) -> bool:
 def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Options, reader: str) -> list[ChunkTask]:
     sizes = _table_sizes(source)
     tasks: list[ChunkTask] = []
+    scheme = hash_scheme(options.verify_method, target)  # the source is hashed here, as it is copied
     for tp in the_plan.tables:
         t = tp.source
         size = sizes.get(t.name, 0)
         table_reader = reader
         key = mf.integer_key(t)
-        cmp = plan_comparison(source, tp, options.float_digits) if options.verify and not tp.skip_verify else None
+        verified = options.verify and not tp.skip_verify
+        cmp = plan_comparison(source, tp, options.float_digits, scheme=scheme) if verified else None
         n = mf.chunk_count(size, options.chunk_bytes) if key else 1
         if table_reader == "connectorx" and key is None and size > options.chunk_bytes:
             table_reader = "pymysql"  # one connectorx call would hold the whole table in memory

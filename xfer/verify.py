@@ -10,7 +10,6 @@ side is read in one snapshot; differences are re-read once outside it before bei
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import pickle
 import queue
@@ -20,14 +19,14 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from .checksum import BucketMap, MapHasher
-from .comparison import Comparison, Side, plan_comparison
+from .comparison import Comparison, Side, hash_scheme, is_local, plan_comparison
 from .connect import open_source, open_target
 from .dialects.base import Dialect
 from .diff import RECHECK_LIMIT, Located, Store, locate, multiset_samples, recheck
@@ -81,7 +80,14 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
         wanted = [tp.target.name for tp in the_plan.tables if tp.target.name in present]
         live = {t.name: t for t in target.introspect(wanted)}
         pending: list[Pending] = []
-        with source.snapshot(), target.snapshot():
+        scheme = hash_scheme(options.verify_method, source, target)
+        # --consistency lock: the source tables refuse writes while read, which lets a faster
+        # reader (one connection per key range) see exactly what the snapshot sees
+        lock = [tp.source.name for tp in the_plan.tables if tp.mapped is None and not tp.skip_verify]
+        locked = source.read_lock(lock) if options.consistency == "lock" else nullcontext(None)
+        with locked as lock_note, source.snapshot(), target.snapshot():
+            if lock_note:
+                report.notes.append(lock_note)
             for tp in the_plan.tables:
                 r = TableResult(tp.source.name, tp.target.name)
                 report.tables.append(r)
@@ -94,7 +100,7 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
                     continue
                 t0 = time.monotonic()
                 try:
-                    cmp = plan_comparison(source, tp, options.float_digits)
+                    cmp = plan_comparison(source, tp, options.float_digits, scheme=scheme)
                     # A mapped table is read as the mapping shapes it: hashed client side here,
                     # and a difference is reported without locating rows (no source table to drill).
                     mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
@@ -365,20 +371,13 @@ def choose_method(side: Side, cmp: Comparison, requested: str) -> tuple[str, str
         row_md5(d, side.table, cmp.canons)
     except NotPushable as exc:
         return "client", str(exc)
+    if cmp.spec.scheme != "md5":  # `hash_scheme` chose the fast hash: no side hashes in SQL
+        return "client", "the server is on this host: reading the rows is cheaper than hashing in SQL"
     if requested == "pushdown":
         return "pushdown", "--method pushdown"
     if is_local(d.url.host):
         return "client", "the server is on this host: reading the rows is cheaper than hashing in SQL"
     return "pushdown", "the server is on another host: hashing there moves no rows"
-
-
-def is_local(host: str | None) -> bool:
-    if not host or host == "localhost" or host.startswith("/"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _appended(target: Dialect, tp: TablePlan, r: TableResult, source_map: BucketMap) -> None:

@@ -262,9 +262,17 @@ class Dialect:
         """Read, inside the block, the snapshot `export_snapshot` gave on another connection."""
         raise NotImplementedError
 
+    @contextmanager
+    def read_lock(self, tables: Sequence[str]) -> Iterator[str | None]:
+        """Hold `tables` read-only (others may read, writes wait) for the block, so that readers
+        on other connections see the same rows as `snapshot()`; yields a note for the report, or
+        None when the engine needs no lock (its own snapshot covers every reader)."""
+        yield None
+
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Every row of `table` for the verifier, as `read_batches` gives them (the default). An
-        engine may override it with a faster bulk path (PostgreSQL: COPY)."""
+        engine may override it with a faster bulk path (PostgreSQL: COPY; MySQL under
+        `read_lock`: connectorx)."""
         return self.read_batches(table, batch_rows)
 
     def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:

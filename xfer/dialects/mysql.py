@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -64,6 +65,7 @@ GEOMETRY = {
 }  # fmt: skip
 TEMPORAL = {"date", "datetime", "timestamp"}
 
+VERIFY_CHUNK_BYTES = 24 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
 log = logging.getLogger("xfer")
 
 # MySQL/MariaDB error numbers worth another try: server gone away / lost connection (2006, 2013,
@@ -325,6 +327,7 @@ class MySQL(Dialect):
         self._pymysql = require("pymysql", "MySQL")
         self.meta = self._open(streaming=False)
         self.reader: Any = None
+        self._locked = False  # inside read_lock: connectorx may read for the verifier
         version = str(self._query("SELECT VERSION()")[0][0])
         self.mariadb = "mariadb" in version.lower()
         self.version = version
@@ -645,6 +648,80 @@ class MySQL(Dialect):
             _close_quietly(cur)
             if own:
                 _close_quietly(conn)
+
+    @contextmanager
+    def read_lock(self, tables: Sequence[str]) -> Iterator[str | None]:
+        """`LOCK TABLES … READ` on a connection of its own (mysqldump's --lock-tables): while it
+        is held, the verifier's connectorx readers, one connection per key range, see what the
+        snapshot sees. Without connectorx there is nothing to gain: no lock."""
+        from .mysql_fast import reader_choice
+
+        if not tables or reader_choice(self.url) != "connectorx":
+            yield None
+            return
+        conn = self._open(streaming=False)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION lock_wait_timeout = 60")
+                cur.execute("LOCK TABLES " + ", ".join(f"{self.quote(t)} READ" for t in tables))
+        except self._pymysql.err.MySQLError as exc:
+            _close_quietly(conn)
+            raise XferError(
+                f"MySQL: could not lock the source tables for reading: {redact(str(exc), self.secret)}",
+                hint="use --consistency snapshot (no lock, a slower reader)",
+            ) from None
+        self._locked = True
+        try:
+            yield "source tables locked against writes while they were read (--consistency lock)"
+        finally:
+            self._locked = False
+            _close_quietly(conn)  # closing the session releases the lock
+
+    def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Under `read_lock`, connectorx reads the table in key ranges of about CHUNK_BYTES
+        (bounded memory, no per-row Python); otherwise, or when a range cannot be read that
+        way, the snapshot's pymysql reader."""
+        from . import mysql_fast as mf
+
+        key = mf.integer_key(table)
+        ((size,),) = self._query(
+            "SELECT COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            (table.name,),
+        ) or [(0,)]
+        if not self._locked or (key is None and int(size) > VERIFY_CHUNK_BYTES):
+            yield from self.read_batches(table, batch_rows)
+            return
+        points = mf.split_points(self._query, table, key, mf.chunk_count(int(size), VERIFY_CHUNK_BYTES)) if key else []
+        bounds = [None, *points, None]
+        conds = [
+            mf.range_predicate(key, lo, hi, self.quote) if points else None
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        how = mf.kinds(table, getattr(self, "mariadb", True))
+
+        def read(cond: str | None) -> pa.Table | CopyError:
+            try:
+                return mf.read_chunk_cx(self.url, table, f" WHERE {cond}" if cond else "", self, how)
+            except CopyError as exc:
+                return exc
+
+        # The next key range is read (GIL released) while this one's batches are hashed.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xfer-verify-cx") as pool:
+            ahead = pool.submit(read, conds[0])
+            for i, cond in enumerate(conds):
+                got = ahead.result()
+                if i + 1 < len(conds):
+                    ahead = pool.submit(read, conds[i + 1])
+                if isinstance(got, CopyError):
+                    if got.transient:
+                        raise got
+                    log.info("verify: %s; reading %s with pymysql instead", got, table.name)
+                    yield from self.read_batches(table, batch_rows, cond)
+                    continue
+                for raw in got.to_batches(batch_rows):
+                    yield mf.neutral_batch(raw, table, how, None)
+                del got
 
     # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------
     hash_sql = HashSQL(
