@@ -702,7 +702,7 @@ class MySQL(Dialect):
 
         def read(cond: str | None) -> pa.Table | CopyError:
             try:
-                return mf.read_chunk_cx(self.url, table, f" WHERE {cond}" if cond else "", self, how)
+                return mf.read_chunk_cx(self.url, table, f" WHERE {cond}" if cond else "", self, how, flagged=False)
             except CopyError as exc:
                 return exc
 
@@ -720,7 +720,7 @@ class MySQL(Dialect):
                     yield from self.read_batches(table, batch_rows, cond)
                     continue
                 for raw in got.to_batches(batch_rows):
-                    yield mf.neutral_batch(raw, table, how, None)
+                    yield mf.neutral_batch(raw, table, how, None, flagged=False)
                 del got
 
     # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------

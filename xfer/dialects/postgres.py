@@ -8,6 +8,7 @@ from `?schema=` in the URL (default `public`). Sessions run with TimeZone UTC.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,7 @@ from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
 from ..urls import redact
 from .base import Dialect, HashSQL, require, split_type
+from .pg_copy_out import psql_copy_out, psql_path
 from .postgres_catalog import PostgresCatalog
 from .postgres_ddl import PostgresDDL, PostgresTriggers
 
@@ -95,6 +97,7 @@ FK_ACTIONS = {"a": None, "r": None, "c": "CASCADE", "n": "SET NULL", "d": "SET D
 # (starting up), too many connections.
 TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 # URL query parameters passed to libpq as they are: TLS (sslmode=verify-full, sslrootcert=...)
+log = logging.getLogger("xfer")
 TLS_AND_SESSION_PARAMS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword", "application_name")
 
 COPY_CHUNK = 128 * 1024  # psycopg copy.write() works best with writes of this size or less
@@ -113,8 +116,8 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         self._psycopg = require("psycopg", "PostgreSQL")
         self.conn = self._open()
 
-    def _open(self) -> Any:
-        psycopg = self._psycopg
+    def _params(self) -> dict[str, Any]:
+        """libpq connection keywords (psycopg's, and psql's for `pg_copy_out`)."""
         u = self.url
         params: dict[str, Any] = {
             "host": u.host or "127.0.0.1",
@@ -123,15 +126,18 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
             "dbname": u.database,
             "connect_timeout": 10,
             "options": "-c TimeZone=UTC",
-            "autocommit": True,
         }
         if u.secret:  # else libpq looks in PGPASSWORD, PGPASSFILE and ~/.pgpass itself
             params["password"] = u.secret
         for k in TLS_AND_SESSION_PARAMS:
             if k in u.query:
                 params[k] = u.query[k]
+        return params
+
+    def _open(self) -> Any:
+        psycopg = self._psycopg
         try:
-            return psycopg.connect(**params)
+            return psycopg.connect(**self._params(), autocommit=True)
         except psycopg.Error as exc:
             raise self._connect_error(exc) from None
 
@@ -514,8 +520,9 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
 
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Every row through `COPY (SELECT …) TO STDOUT` parsed by Arrow's CSV reader: no
-        Python object per value (several times faster than a cursor). Temporal values travel as
-        integers (epoch days / microseconds), bytea as hex; other types use `read_batches`."""
+        Python object per value (several times faster than a cursor), streamed through psql
+        where it is installed (`pg_copy_out`), else psycopg. Temporal values travel as integers
+        (epoch days / microseconds), bytea as hex; other types use `read_batches`."""
         plan = [_copy_column(self, c) for c in table.columns]
         if any(p is None for p in plan):
             yield from self.read_batches(table, batch_rows)
@@ -533,31 +540,42 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         )
         read = pacsv.ReadOptions(column_names=names, block_size=8 << 20)
         parse = pacsv.ParseOptions(newlines_in_values=True)
-        schema = table.arrow_schema
+        csv = (read, parse, convert)
         own_tx = self.conn.autocommit
         if own_tx:
             self.conn.autocommit = False
         try:
+            psql = psql_path()
+            if psql is not None and (yield from self._psql_batches(psql, sql, table, batch_rows, csv)):
+                return
             with self.conn.cursor() as cur, cur.copy(sql) as copy:
-                try:
-                    reader = pacsv.open_csv(
-                        _CopyStream(copy), read_options=read, parse_options=parse, convert_options=convert
-                    )
-                except pa.ArrowInvalid as exc:
-                    if "Empty CSV file" in str(exc):
-                        return  # an empty table: COPY wrote nothing
-                    raise
-                for chunk in reader:
-                    arrays = [_from_copy(a, f.type) for a, f in zip(chunk.columns, schema, strict=True)]
-                    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-                    for start in range(0, batch.num_rows, batch_rows):
-                        yield batch.slice(start, batch_rows)
+                yield from _csv_batches(_CopyStream(copy), table.arrow_schema, batch_rows, csv)
         except self._psycopg.Error as exc:
             raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
         finally:
             if own_tx:
                 self.conn.rollback()
                 self.conn.autocommit = True
+
+    def _psql_batches(
+        self, psql: str, sql: str, table: Table, batch_rows: int, csv: tuple[Any, Any, Any]
+    ) -> Iterator[pa.RecordBatch]:
+        """`verify_batches` through psql (see pg_copy_out), in this transaction's snapshot.
+        Returns False when psql failed before any row (e.g. it cannot log in as psycopg
+        did): the caller then reads with psycopg."""
+        ((snapshot,),) = self._query("SELECT pg_export_snapshot()")
+        yielded = False
+        try:
+            with psql_copy_out(psql, self._params(), str(snapshot), sql) as pipe:
+                for batch in _csv_batches(pipe, table.arrow_schema, batch_rows, csv):
+                    yielded = True
+                    yield batch
+        except CopyError as exc:
+            if yielded:
+                raise CopyError(f"reading {table.name}: {exc}") from None
+            log.info("verify: %s; reading %s with psycopg instead", exc, table.name)
+            return False
+        return True
 
     def _can_hash(self) -> bool:
         """md5() must see UTF-8 bytes, and extract(epoch ...) must be exact (numeric: 14+)."""
@@ -639,6 +657,25 @@ class _CopyStream(io.RawIOBase):
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
+
+
+def _csv_batches(
+    stream: Any, schema: pa.Schema, batch_rows: int, csv: tuple[Any, Any, Any]
+) -> Iterator[pa.RecordBatch]:
+    """Arrow's CSV reader over a COPY's output, converted to `schema`, in batches of at most
+    `batch_rows` rows."""
+    read, parse, convert = csv
+    try:
+        reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            return  # an empty table: COPY wrote nothing
+        raise
+    for chunk in reader:
+        arrays = [_from_copy(a, f.type) for a, f in zip(chunk.columns, schema, strict=True)]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+        for start in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(start, batch_rows)
 
 
 def _copy_column(d: Postgres, c: Column) -> tuple[str, pa.DataType] | None:
