@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,30 @@ EXPECTED_CHANGED = {
 }
 
 
-@pytest.mark.parametrize("method", ["client", "pushdown"])
+def _readers(kind: str, tmp_path: Path) -> tuple[dict[str, str], list[str]]:
+    """(environment, extra arguments) for each way of reading the two sides."""
+    if kind == "fast":  # connectorx under the read lock, COPY through psql
+        return {}, []
+    if kind == "fallback":  # no native reader, no psql: pymysql in one snapshot, psycopg's COPY
+        return {"XFER_PG_COPY": "psycopg", "XFER_MYSQL_READER": "pymysql"}, ["--consistency", "snapshot"]
+    fake = tmp_path / "bin"  # a psql that cannot log in: psycopg reads instead
+    fake.mkdir()
+    (fake / "psql").write_text("#!/bin/sh\necho 'psql: error: FATAL: no' >&2\nexit 2\n")
+    (fake / "psql").chmod(0o755)
+    return {"PATH": f"{fake}:{os.environ['PATH']}"}, []
+
+
+@pytest.mark.parametrize(
+    "method, readers", [("client", "fast"), ("pushdown", "fast"), ("client", "fallback"), ("client", "broken psql")]
+)
 def test_every_injected_difference_is_found_and_located(
-    migrated: tuple[str, str], run_cli: Any, tmp_path: Path, pg_conn: Any, mysql_conn: Any, method: str
+    migrated: tuple[str, str], run_cli: Any, tmp_path: Path, pg_conn: Any, mysql_conn: Any, method: str, readers: str
 ) -> None:
     _corrupt(pg_conn, mysql_conn)
-    result, tables = _report(run_cli, tmp_path, *migrated, "--method", method)
+    env, extra = _readers(readers, tmp_path)
+    path = tmp_path / "report.json"
+    result = run_cli("verify", *migrated, "--method", method, "--report", path, "--sample", "50", *extra, env=env)
+    tables = {t["name"]: t for t in json.loads(path.read_text())["tables"]}
     assert result.exit_code == 3, result.output
     assert "verification found differences in 3 table(s): keyless, rich, textkey" in result.output
 
