@@ -302,3 +302,28 @@ def test_big_target_hashed_in_a_second_process_on_the_same_snapshot(
     assert t.status == "ok"  # the worker read the snapshot, from before the write
     later = pipeline.verify(*migrated, Options(tables=("rich",)))
     assert later.tables[0].status == "mismatch"  # the write was real
+
+
+def test_tinyint1_is_compared_as_the_target_holds_it(
+    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: Any, run_cli: Any
+) -> None:
+    """verify skips the source's tinyint(1) data probe and reads the decision off the target:
+    `a` holds a 2 (kept an integer), `b` only 0/1 (boolean). Both compare identical, and a
+    changed integer is still found."""
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE flags (id INT PRIMARY KEY, a TINYINT(1), b TINYINT(1))")
+        cur.execute("INSERT INTO flags VALUES (1, 0, 1), (2, 2, 0), (3, NULL, 1)")
+    assert run_cli("migrate", mysql_url, pg_url, "-q").exit_code == 0
+    types = dict(
+        pg_conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'flags'"
+        ).fetchall()
+    )
+    assert (types["a"], types["b"]) == ("smallint", "boolean")
+    result = run_cli("verify", mysql_url, pg_url, "--format", "json")
+    assert result.exit_code == 0, result.output
+    pg_conn.execute("UPDATE flags SET a = 3 WHERE id = 2")
+    result = run_cli("verify", mysql_url, pg_url, "--format", "json")
+    assert result.exit_code == 3
+    (t,) = json.loads(result.stdout)["tables"]
+    assert t["verification"]["changed_columns"] == {"a": 1}

@@ -75,10 +75,7 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
         source = open_source(source_url, stack)
         target = open_target(target_url, stack, must_exist=True)
         report = RunReport("verify", str(source.url), str(target.url))
-        the_plan = make_plan(source, target, options)
-        present = set(target.list_tables())
-        wanted = [tp.target.name for tp in the_plan.tables if tp.target.name in present]
-        live = {t.name: t for t in target.introspect(wanted)}
+        the_plan, live = _plan_against(source, target, options)
         pending: list[Pending] = []
         scheme = hash_scheme(options.verify_method, source, target)
         # --consistency lock: the source tables refuse writes while read, which lets a faster
@@ -120,6 +117,32 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
             p.result.seconds += time.monotonic() - t0
         report.seconds = time.monotonic() - started
         return report
+
+
+def _plan_against(source: Dialect, target: Dialect, options: Options) -> tuple[Plan, dict[str, Table]]:
+    """The plan, and the target's tables as they are. The source's data probes (does this
+    tinyint(1) hold only 0 and 1?) are skipped first: the target's column type says what the
+    migration decided, and the boolean comparison is strict (a 2 is a difference) whatever it
+    was. Only when the target kept such a column an integer is the plan made again, probed."""
+    source.probe_data = False
+    try:
+        the_plan = make_plan(source, target, options)
+    finally:
+        source.probe_data = True
+    present = set(target.list_tables())
+    wanted = [tp.target.name for tp in the_plan.tables if tp.target.name in present]
+    live = {t.name: t for t in target.introspect(wanted)}
+    if any(_kept_integer(tp.target, live.get(tp.target.name)) for tp in the_plan.tables):
+        the_plan = make_plan(source, target, options)
+    return the_plan, live
+
+
+def _kept_integer(planned: Table, actual: Table | None) -> bool:
+    names = {c.name for c in actual.columns} if actual is not None else set()
+    return actual is not None and any(
+        pa.types.is_boolean(c.arrow) and c.name in names and not pa.types.is_boolean(actual.column(c.name).arrow)
+        for c in planned.columns
+    )
 
 
 def compare_targets(

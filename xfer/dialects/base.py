@@ -245,6 +245,9 @@ class Dialect:
     hash_sql: ClassVar[HashSQL | None] = None
     #: False when the connection may only be used by the thread that opened it (sqlite3)
     reads_in_any_thread: ClassVar[bool] = True
+    #: False: introspection skips reading the data to decide types (MySQL's tinyint(1) probe);
+    #: the verifier takes the decision from the target instead
+    probe_data: bool = True
 
     def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query for the verifier and return every row. Inside `snapshot()` it

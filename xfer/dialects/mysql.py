@@ -17,6 +17,7 @@ on recorded rows.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,7 @@ GEOMETRY = {
 }  # fmt: skip
 TEMPORAL = {"date", "datetime", "timestamp"}
 
+PROBE_SPLIT_ROWS = 500_000  # a table this big has its data probes split into key ranges
 VERIFY_CHUNK_BYTES = 24 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
 log = logging.getLogger("xfer")
 
@@ -501,20 +503,47 @@ class MySQL(Dialect):
 
     def _decide_tinyint_booleans(self, tables: Iterable[Table]) -> None:
         """tinyint(1) is MySQL's BOOLEAN, but nothing stops it holding 2 or -1: it becomes
-        boolean only when the data holds nothing but 0, 1 and NULL (one scan per table)."""
+        boolean only when the data holds nothing but 0, 1 and NULL (one scan per table, split
+        into key ranges scanned at once on a big table: the scan is on the migration's and the
+        verifier's critical path, about 0.4 s per million rows)."""
         for t in tables:
             cols = [c for c in t.columns if c.native_type.lower().startswith("tinyint(1)")]
             if not cols:
                 continue
             probes = ", ".join(f"MAX({self.quote(c.name)} NOT IN (0, 1))" for c in cols)
-            (row,) = self._query(f"SELECT {probes} FROM {self.quote(t.name)}")
-            for c, other in zip(cols, row, strict=True):
-                if not other:
+            rows = self._probe(f"SELECT {probes} FROM {self.quote(t.name)}", t) if self.probe_data else []
+            for i, c in enumerate(cols):
+                if not any(r[i] for r in rows):
                     c.arrow = pa.bool_()
                     c.meta["facts"] = ["only_0_1"]
                     c.meta["decision"] = "tinyint(1) holding only 0/1/NULL -> boolean"
                 else:
                     c.meta["decision"] = "tinyint(1) holding values other than 0/1 -> kept an integer"
+
+    def _probe(self, sql: str, t: Table) -> list[tuple[Any, ...]]:
+        """`sql` (an aggregate over the whole table) once per key range, the ranges on
+        connections of their own at the same time; one row per range."""
+        from .mysql_fast import integer_key, range_predicate, split_points
+
+        key = integer_key(t) if (t.row_estimate or 0) >= PROBE_SPLIT_ROWS else None
+        parts = min(os.cpu_count() or 1, 4)
+        points = split_points(self._query, t, key, parts) if key and parts > 1 else []
+        if not points:
+            return self._query(sql)
+        bounds = [None, *points, None]
+        conds = [range_predicate(key, lo, hi, self.quote) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+        def one(cond: str | None) -> tuple[Any, ...]:
+            conn = self._open(streaming=False)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"{sql} WHERE {cond}")
+                    return tuple(cur.fetchone())
+            finally:
+                _close_quietly(conn)
+
+        with ThreadPoolExecutor(max_workers=len(conds), thread_name_prefix="xfer-probe") as pool:
+            return list(pool.map(one, conds))
 
     def list_views(self) -> list[View]:
         rows = self._rows(
