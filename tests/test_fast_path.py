@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -438,3 +439,35 @@ def test_without_lock_privileges_lock_mode_says_what_to_do(
     assert one.exit_code == 0, one.output
     assert not any("not aligned" in n for n in json.loads((tmp_path / "one.json").read_text())["notes"])
     assert pg_conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+
+
+def test_zero_dates_are_counted_without_their_text_on_the_fast_path(
+    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    """--zero-dates null reads only `x IS NULL` beside a nullable temporal column (and nothing
+    beside a NOT NULL one): a NULL read back is a zero date unless the source was NULL. The
+    counts, the rows and the slow path's agree."""
+    with mysql_conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("CREATE TABLE z (id INT PRIMARY KEY, nn DATETIME NOT NULL, n DATE NULL, ts TIMESTAMP NULL)")
+        cur.executemany(
+            "INSERT INTO z VALUES (%s, %s, %s, %s)",
+            [
+                (1, "0000-00-00 00:00:00", None, "2020-01-01 00:00:00"),
+                (2, "2020-05-06 07:08:09", "0000-00-00", None),
+                (3, "2020-00-15 00:00:00", "2021-00-01", "0000-00-00 00:00:00"),
+                (4, "2021-02-03 04:05:06", "2021-02-03", "2021-02-03 04:05:06"),
+                (5, "2021-02-03 04:05:06", None, None),
+            ],
+        )
+    runs = {}
+    for schema, env in (("slow", SLOW), ("fast", None)):
+        report = tmp_path / f"{schema}.json"
+        result = _migrate(run_cli, mysql_url, pg_url, schema, "-t", "z", "--report", report, env=env)
+        assert result.exit_code == 1, result.output  # NOT NULL nn cannot take the NULLs: 2 rows refused
+        runs[schema] = (_policies(report)["z"], _rows(pg_conn, schema, "z"))
+    assert runs["fast"] == runs["slow"]
+    policies, rows = runs["fast"]
+    counts = {"nn": {"zero date -> NULL": 2}, "n": {"zero date -> NULL": 2}, "ts": {"zero date -> NULL": 1}}
+    assert policies == (counts, 2)  # the two rows whose NOT NULL nn became NULL were refused
+    assert [r[0] for r in rows] == [2, 4, 5] and [r[2] for r in rows] == [None, date(2021, 2, 3), None]

@@ -169,7 +169,8 @@ def _read(
         where = mf.range_predicate(task.key, task.lo, task.hi, source.quote)
         how = mf.kinds(t, getattr(source, "mariadb", False))
         try:
-            whole = mf.read_chunk_cx(source.url, t, f" WHERE {where}" if where else "", source, how)
+            flags = "null" if task.zero_dates == "null" else "text"  # zero dates: counted, or their text kept
+            whole = mf.read_chunk_cx(source.url, t, f" WHERE {where}" if where else "", source, how, flags)
         except CopyError as exc:
             stats.reader = "pymysql"
             stats.notes.append(f"read with pymysql: {exc}")
@@ -180,7 +181,7 @@ def _read(
             stats.stages["read"] += time.perf_counter() - t0
             for raw in _sliced(whole, task.batch_rows, task.batch_bytes):
                 t0 = time.perf_counter()
-                batch = mf.neutral_batch(raw, t, how, policies)
+                batch = mf.neutral_batch(raw, t, how, policies, flags)
                 stats.stages["transform"] += time.perf_counter() - t0
                 yield batch
             return

@@ -731,7 +731,7 @@ class MySQL(Dialect):
 
         def read(cond: str | None) -> pa.Table | CopyError:
             try:
-                return mf.read_chunk_cx(self.url, table, f" WHERE {cond}" if cond else "", self, how, flagged=False)
+                return mf.read_chunk_cx(self.url, table, f" WHERE {cond}" if cond else "", self, how, flags="none")
             except CopyError as exc:
                 return exc
 
@@ -749,7 +749,7 @@ class MySQL(Dialect):
                     yield from self.read_batches(table, batch_rows, cond)
                     continue
                 for raw in got.to_batches(batch_rows):
-                    yield mf.neutral_batch(raw, table, how, None, flagged=False)
+                    yield mf.neutral_batch(raw, table, how, None, flags="none")
                 del got
 
     # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------

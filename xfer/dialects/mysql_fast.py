@@ -80,8 +80,8 @@ _ZERO = "(YEAR({q}) = 0 OR MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"  # mysql._ZER
 
 def kinds(table: Table, mariadb: bool) -> list[str]:
     """How connectorx reads each column: 'native' (its binary-protocol value converts exactly),
-    'temporal' (natively, zero dates NULLed in the SELECT and flagged by a second column that
-    holds their text), 'bits' (BIT's raw bytes) or 'text' (the text protocol's bytes)."""
+    'temporal' (natively, zero dates NULLed in the SELECT and flagged by second columns: see
+    `cx_query`), 'bits' (BIT's raw bytes) or 'text' (the text protocol's bytes)."""
     return [_kind(c, mariadb) for c in table.columns]
 
 
@@ -108,20 +108,32 @@ def native(c: Column) -> bool:
     return _kind(c, mariadb=False) == "native"
 
 
-def cx_query(table: Table, where: str, dialect: Any, how: list[str], flagged: bool = True) -> str:
-    """The connectorx SELECT; `flagged`: also the text of each zero date (the policies' flags,
-    `z<i>` columns). The verifier reads without them: each zero test costs the server about
-    0.4 s per million rows and column."""
-    main, flags = [], []
+FLAGS = ("text", "null", "none")  # what the reader learns about zero dates: see `cx_query`
+
+
+def has_flag(c: Column, kind: str, flags: str) -> bool:
+    """Whether the query has a `z<i>` column for `c`."""
+    return kind == "temporal" and (flags == "text" or (flags == "null" and c.nullable))
+
+
+def cx_query(table: Table, where: str, dialect: Any, how: list[str], flags: str = "text") -> str:
+    """The connectorx SELECT. Zero dates come back NULL; `flags` says what else is read about
+    them (`z<i>` columns): "text", each zero date's text (the reject file wants it);
+    "null", only whether a nullable column was NULL, so that a NULL read back is known to be a
+    zero date (counting them for --zero-dates null: no second zero test on the server);
+    "none" (the verifier). The text flags cost MariaDB about 0.3 s per million rows."""
+    main, extra = [], []
     for i, (c, kind) in enumerate(zip(table.columns, how, strict=True)):
         e = dialect.select_expr(c)  # the pymysql reader's expression (FLOAT as DOUBLE, geometry as WKB)
         if split_type(c.native_type)[0] in CX_FLOATS:
             e = dialect.quote(c.name)  # the binary protocol carries FLOAT exactly
         if kind == "temporal":
             zero = _ZERO.format(q=e)
-            if flagged:
-                z = dialect.quote(f"z{i}")
-                flags.append(f"IF({zero}, CAST(CONVERT({e} USING utf8mb4) AS BINARY), NULL) AS {z}")
+            z = dialect.quote(f"z{i}")
+            if flags == "text":
+                extra.append(f"IF({zero}, CAST(CONVERT({e} USING utf8mb4) AS BINARY), NULL) AS {z}")
+            elif has_flag(c, kind, flags):
+                extra.append(f"({e} IS NULL) AS {z}")
             e = f"IF({zero}, NULL, {e})"  # connectorx panics on zero dates
         elif kind == "bits":
             e = f"CAST({e} AS BINARY)"
@@ -130,7 +142,7 @@ def cx_query(table: Table, where: str, dialect: Any, how: list[str], flagged: bo
             # (CAST alone would keep a latin1 column's own bytes)
             e = f"CAST(CONVERT({e} USING utf8mb4) AS BINARY)"
         main.append(f"{e} AS {dialect.quote(f'c{i}')}")
-    return f"SELECT {', '.join(main + flags)} FROM {dialect.quote(table.name)}{where}"
+    return f"SELECT {', '.join(main + extra)} FROM {dialect.quote(table.name)}{where}"
 
 
 def connectorx_url(url: Url) -> str:
@@ -141,12 +153,12 @@ def connectorx_url(url: Url) -> str:
     return f"mysql://{user}:{password}@{url.host or '127.0.0.1'}:{url.port or 3306}/{url.database}"
 
 
-def read_chunk_cx(url: Url, table: Table, where: str, dialect: Any, how: list[str], flagged: bool = True) -> pa.Table:
+def read_chunk_cx(url: Url, table: Table, where: str, dialect: Any, how: list[str], flags: str = "text") -> pa.Table:
     """Read one chunk whole with connectorx (GIL released), as connectorx types it; raises
     CopyError when connectorx cannot read it (the caller then uses pymysql)."""
     import connectorx as cx
 
-    sql = cx_query(table, where, dialect, how, flagged)
+    sql = cx_query(table, where, dialect, how, flags)
     try:
         got = cx.read_sql(connectorx_url(url), sql, return_type="arrow", pre_execution_query=CX_SESSION)
     except BaseException as exc:  # pyo3's PanicException derives from BaseException
@@ -159,30 +171,35 @@ def read_chunk_cx(url: Url, table: Table, where: str, dialect: Any, how: list[st
 
 
 def neutral_batch(
-    raw: pa.RecordBatch, table: Table, how: list[str], policies: ValuePolicies | None, flagged: bool = True
+    raw: pa.RecordBatch, table: Table, how: list[str], policies: ValuePolicies | None, flags: str = "text"
 ) -> pa.RecordBatch:
     """A batch of connectorx's output -> `table.arrow_schema`, exactly as the pymysql reader
-    makes it, zero-date policy included (`flagged`: read with the flag columns, see `cx_query`)."""
-    if raw.num_columns != len(table.columns) + (how.count("temporal") if flagged else 0):  # no rows: no columns
-        return _empty(table)
-    arrays, flags = [], []
+    makes it, zero-date policy included (`flags`: how the chunk was read, see `cx_query`)."""
     extra = len(table.columns)
+    if raw.num_columns != extra + sum(has_flag(c, k, flags) for c, k in zip(table.columns, how, strict=True)):
+        return _empty(table)  # no rows: maybe no columns
+    arrays, found = [], []
     for c, kind, arr in zip(table.columns, how, raw.columns[: len(table.columns)], strict=True):
         if kind == "native":
             arrays.append(to_neutral(arr, c))
         elif kind == "temporal":
-            arrays.append(to_neutral(arr, c))
-            if not flagged:
-                continue
-            zero_text = raw.column(extra)
-            extra += 1
-            if zero_text.null_count < len(zero_text):
-                text = zero_text.cast(pa.binary()).cast(pa.string())
-                flags.append(Flag(c.name, pc.is_valid(text), text, "zero date"))
+            value = to_neutral(arr, c)
+            arrays.append(value)
+            if flags == "text":
+                zero_text = raw.column(extra)
+                if zero_text.null_count < len(zero_text):
+                    text = zero_text.cast(pa.binary()).cast(pa.string())
+                    found.append(Flag(c.name, pc.is_valid(text), text, "zero date"))
+            elif flags == "null" and value.null_count:
+                zero = pc.is_null(value)  # read back NULL: a zero date, unless it was NULL
+                if c.nullable:
+                    zero = pc.and_(zero, pc.equal(raw.column(extra), 0))
+                found.append(Flag(c.name, zero, value, "zero date"))
+            extra += has_flag(c, kind, flags)
         else:
             arrays.append(parse_column(c, arr.cast(pa.binary())))
     batch = pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
-    return policies.apply_flags(batch, flags) if flags and policies is not None else batch
+    return policies.apply_flags(batch, found) if found and policies is not None else batch
 
 
 def _empty(table: Table) -> pa.RecordBatch:

@@ -85,7 +85,10 @@ class BinaryEncoder:
         cols = written(table)
         names = {c.name for c in cols}
         self.keep = [i for i, c in enumerate(table.columns) if c.name in names]
-        self.schema = pa.schema([table.arrow_schema.field(i) for i in self.keep])
+        # Every field nullable: a NULL in a NOT NULL column (a zero date made NULL) must reach
+        # PostgreSQL, which refuses that row like any other (refused rows), not stop pgpq's
+        # Arrow import ("declared as non-nullable but contains null values").
+        self.schema = pa.schema([table.arrow_schema.field(i).with_nullable(True) for i in self.keep])
         builders: dict[str, Any] = {}
         for field, c in zip(self.schema, cols, strict=True):
             if split_type(c.native_type)[0] == "jsonb":
@@ -99,6 +102,8 @@ class BinaryEncoder:
         """The COPY payload in pieces (header, rows, trailer): joining them would copy the rows."""
         if len(self.keep) < batch.num_columns:
             batch = batch.select(self.keep)
+        if not batch.schema.equals(self.schema):
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
         e = self._make()
         return [e.write_header(), e.write_batch(batch), e.finish()]
 
