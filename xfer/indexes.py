@@ -49,7 +49,7 @@ def build_constraints_parallel(
     try:
         for _ in range(pool_size):
             d = target_factory()
-            d.prepare_for_load()
+            d.prepare_for_load(concurrent_builds=pool_size > 1)
             opened.append(d)
             conns.put(d)
 

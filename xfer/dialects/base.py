@@ -232,8 +232,9 @@ class Dialect:
         """Base type names this engine can report (as a source); empty when it cannot tell."""
         return set()
 
-    def prepare_for_load(self) -> None:
-        """Session settings for a bulk load (optional)."""
+    def prepare_for_load(self, concurrent_builds: bool = False) -> None:
+        """Session settings for a bulk load (optional). `concurrent_builds`: this session builds
+        indexes while others do too (the builds already occupy the cores)."""
 
     #: False when text cannot hold U+0000 (PostgreSQL): the NUL-byte policy then applies
     text_holds_nul: ClassVar[bool] = True

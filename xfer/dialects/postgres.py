@@ -436,13 +436,17 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
                 hint="include the referencing tables in the run (--tables), or use --if-exists replace",
             ) from None
 
-    def prepare_for_load(self) -> None:
+    def prepare_for_load(self, concurrent_builds: bool = False) -> None:
         # Losing the last commits in a server crash is acceptable mid-load (the run is
         # re-done); waiting for each WAL flush is not.
         # (committed chunks and their journal marks stay atomic: a crash loses both or neither)
         with self.conn.cursor() as cur:  # session settings: not journaled steps
             cur.execute("SET synchronous_commit = off")
             cur.execute("SET maintenance_work_mem = '256MB'")
+            if concurrent_builds:
+                # Builds running side by side already use the cores: PostgreSQL's own parallel
+                # workers per build then only compete (2 indexes of 2M rows: 1.03 -> 0.82 s).
+                cur.execute("SET max_parallel_maintenance_workers = 0")
         self._prepared = True
 
     def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
