@@ -17,6 +17,7 @@ class Verification:
     method_reason: dict[str, str] = field(default_factory=dict)
     key: list[str] = field(default_factory=list)  # empty: no key, rows compared as a multiset
     bucketing: str = ""  # "range" | "hash" | "rows"
+    scheme: str = ""  # "md5" | "fast:<duckdb version>": how rows were hashed (checksum.py)
     buckets: int = 0
     buckets_mismatched: int = 0
     missing: int = 0

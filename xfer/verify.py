@@ -196,7 +196,9 @@ def check_table(
     except KeyError as exc:
         r.status, r.error = "mismatch", f"column {exc} is missing in the target table"
         return None
-    v = r.verification = Verification(key=cmp.key_names, bucketing=cmp.spec.mode, policies=cmp.policies)
+    v = r.verification = Verification(
+        key=cmp.key_names, bucketing=cmp.spec.mode, scheme=cmp.spec.scheme, policies=cmp.policies
+    )
     t_side = Side("target", target, reading)
     s_side = Side("source", source, tp.source) if source is not None and tp.mapped is None else None
     if source_map is None:
