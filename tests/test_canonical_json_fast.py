@@ -132,9 +132,10 @@ def test_lone_surrogates_take_the_exact_path(doc: str) -> None:
     orjson = canonical._orjson()
     assert orjson is not None
     assert canonical._orjson_many(orjson, [doc]) == ([None], [0])
-    assert "\\" not in canonical_json(doc)
-    with pytest.raises(UnicodeEncodeError):
-        canonical_json_texts(pa.array([doc], pa.string()))
+    # Arrow cannot store the lone surrogate as UTF-8: the document is rendered with its
+    # non-ASCII characters escaped instead (the same on both sides), not a crash of the verify.
+    (text,) = canonical_json_texts(pa.array([doc], pa.string()))[0].to_pylist()
+    assert text == canonical_json(doc) and text.isascii() and "\\u" in text
 
 
 def test_cases_together_keep_their_order() -> None:

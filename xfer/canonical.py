@@ -268,6 +268,7 @@ def _orjson() -> ModuleType | None:
     return orjson
 
 
+_NO_VALUE: Any = object()
 _DUMP = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -283,7 +284,7 @@ def _canonical_many(docs: list[str]) -> list[str]:
         values = None
     if values is None or len(values) != len(docs):
         return [canonical_json(d) for d in docs]
-    return [_DUMP(v) for v in values]
+    return [_storable(_DUMP(v), v) for v in values]
 
 
 def canonical_json(text: str) -> str:
@@ -294,10 +295,23 @@ def canonical_json(text: str) -> str:
     try:
         value = json.loads(text, parse_float=_exact_float)
     except _Inexact:
-        return _canonical_decimal(text)
-    except ValueError:
-        return "invalid:" + text
-    return _DUMP(value)
+        return _storable(_canonical_decimal(text))
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read: its text
+        return "invalid:" + _storable(text)
+    return _storable(_DUMP(value), value)
+
+
+def _storable(text: str, value: Any = _NO_VALUE) -> str:
+    """`text` unless it holds a lone surrogate (an escaped `\\ud800` read back), which UTF-8 and
+    so Arrow cannot store: then the same document with every non-ASCII character escaped, a
+    rendering just as canonical (both sides make the same choice for the same value)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        if value is _NO_VALUE:
+            return text.encode("utf-8", "backslashreplace").decode("ascii")
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return text
 
 
 class _Inexact(Exception):
