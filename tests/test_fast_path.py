@@ -471,3 +471,18 @@ def test_zero_dates_are_counted_without_their_text_on_the_fast_path(
     counts = {"nn": {"zero date -> NULL": 2}, "n": {"zero date -> NULL": 2}, "ts": {"zero date -> NULL": 1}}
     assert policies == (counts, 2)  # the two rows whose NOT NULL nn became NULL were refused
     assert [r[0] for r in rows] == [2, 4, 5] and [r[2] for r in rows] == [None, date(2021, 2, 3), None]
+
+
+def test_verify_without_lock_privileges_says_what_to_do(
+    mysql_conn: pymysql.connections.Connection, mysql_url: str, select_only_url: str, pg_url: str, run_cli: Any
+) -> None:
+    """verify's --consistency lock needs LOCK TABLES like migrate's: refused, it says to use
+    snapshot (which needs none), and that works."""
+    _make_source(mysql_conn, ROWS[:2])
+    assert run_cli("migrate", mysql_url, pg_url, "-q").exit_code == 0
+    result = run_cli("verify", select_only_url, pg_url)
+    assert result.exit_code == 1
+    assert "error: MySQL: could not lock the source tables for reading:" in result.output
+    assert "hint: use --consistency snapshot" in result.output and ":pw@" not in result.output
+    assert "Traceback" not in result.output
+    assert run_cli("verify", select_only_url, pg_url, "--consistency", "snapshot").exit_code == 0
