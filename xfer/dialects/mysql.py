@@ -707,7 +707,7 @@ class MySQL(Dialect):
             _close_quietly(conn)  # closing the session releases the lock
 
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Under `read_lock`, connectorx reads the table in key ranges of about CHUNK_BYTES
+        """Under `read_lock`, connectorx reads the table in key ranges of about VERIFY_CHUNK_BYTES
         (bounded memory, no per-row Python); otherwise, or when a range cannot be read that
         way, the snapshot's pymysql reader."""
         from . import mysql_fast as mf
