@@ -388,26 +388,37 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
     ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.select_expr(c) for c in table.columns)
-        schema = table.arrow_schema
-        # A named (server-side) cursor streams; it needs a transaction, which snapshot() or
-        # this function opens.
+        sql = f"SELECT {cols} FROM {self.qualified(table.name)}" + (f" WHERE ({where})" if where else "")
+        try:
+            yield from self._cursor_batches("xfer_read", sql, None, table, batch_rows)
+        except self._psycopg.Error as exc:
+            raise CopyError(f"reading {table.name}: {_pg_message(exc)}", transient=self.is_transient(exc)) from None
+
+    @contextmanager
+    def _read_transaction(self) -> Iterator[None]:
+        """The block runs in a transaction: snapshot()'s when one is open, else one of its own,
+        rolled back after (named cursors and exported snapshots need one)."""
         own_tx = self.conn.autocommit
         if own_tx:
             self.conn.autocommit = False
         try:
-            with self.conn.cursor(name="xfer_read") as cur:
-                cur.itersize = batch_rows
-                cur.execute(f"SELECT {cols} FROM {self.qualified(table.name)}" + (f" WHERE ({where})" if where else ""))
-                while rows := cur.fetchmany(batch_rows):
-                    columns = list(zip(*rows, strict=True))
-                    arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-        except self._psycopg.Error as exc:
-            raise CopyError(f"reading {table.name}: {_pg_message(exc)}", transient=self.is_transient(exc)) from None
+            yield
         finally:
             if own_tx:
                 self.conn.rollback()
                 self.conn.autocommit = True
+
+    def _cursor_batches(
+        self, name: str, sql: str, params: Sequence[Any] | None, table: Table, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """`sql`'s rows through a named (server-side, streaming) cursor, as batches of `table`."""
+        with self._read_transaction(), self.conn.cursor(name=name) as cur:
+            cur.itersize = batch_rows
+            cur.execute(sql, params)
+            while rows := cur.fetchmany(batch_rows):
+                columns = list(zip(*rows, strict=True))
+                arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]
+                yield pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
 
     # -- writing --------------------------------------------------------------------------
     def create_schema(self) -> None:
@@ -489,24 +500,11 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
 
     def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.select_expr(c) for c in table.columns)
-        schema = table.arrow_schema
-        own_tx = self.conn.autocommit
-        if own_tx:
-            self.conn.autocommit = False
+        sql = f"SELECT {cols} FROM {self.qualified(table.name)} WHERE {where}"
         try:
-            with self.conn.cursor(name="xfer_read_rows") as cur:
-                cur.itersize = batch_rows
-                cur.execute(f"SELECT {cols} FROM {self.qualified(table.name)} WHERE {where}", tuple(params) or None)
-                while rows := cur.fetchmany(batch_rows):
-                    columns = list(zip(*rows, strict=True))
-                    arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            yield from self._cursor_batches("xfer_read_rows", sql, tuple(params) or None, table, batch_rows)
         except self._psycopg.Error as exc:
             raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
-        finally:
-            if own_tx:
-                self.conn.rollback()
-                self.conn.autocommit = True
 
     def export_snapshot(self) -> str | None:
         return str(self._query("SELECT pg_export_snapshot()")[0][0])
@@ -545,21 +543,15 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         read = pacsv.ReadOptions(column_names=names, block_size=8 << 20)
         parse = pacsv.ParseOptions(newlines_in_values=True)
         csv = (read, parse, convert)
-        own_tx = self.conn.autocommit
-        if own_tx:
-            self.conn.autocommit = False
         try:
-            psql = psql_path()
-            if psql is not None and (yield from self._psql_batches(psql, sql, table, batch_rows, csv)):
-                return
-            with self.conn.cursor() as cur, cur.copy(sql) as copy:
-                yield from _csv_batches(_CopyStream(copy), table.arrow_schema, batch_rows, csv)
+            with self._read_transaction():
+                psql = psql_path()
+                if psql is not None and (yield from self._psql_batches(psql, sql, table, batch_rows, csv)):
+                    return
+                with self.conn.cursor() as cur, cur.copy(sql) as copy:
+                    yield from _csv_batches(_CopyStream(copy), table.arrow_schema, batch_rows, csv)
         except self._psycopg.Error as exc:
             raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
-        finally:
-            if own_tx:
-                self.conn.rollback()
-                self.conn.autocommit = True
 
     def _psql_batches(
         self, psql: str, sql: str, table: Table, batch_rows: int, csv: tuple[Any, Any, Any]
