@@ -523,15 +523,14 @@ class MySQL(Dialect):
     def _probe(self, sql: str, t: Table) -> list[tuple[Any, ...]]:
         """`sql` (an aggregate over the whole table) once per key range, the ranges on
         connections of their own at the same time; one row per range."""
-        from .mysql_fast import integer_key, range_predicate, split_points
+        from .mysql_fast import integer_key, range_conditions, split_points
 
         key = integer_key(t) if (t.row_estimate or 0) >= PROBE_SPLIT_ROWS else None
         parts = min(os.cpu_count() or 1, 4)
         points = split_points(self._query, t, key, parts) if key and parts > 1 else []
         if not points:
             return self._query(sql)
-        bounds = [None, *points, None]
-        conds = [range_predicate(key, lo, hi, self.quote) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        conds = range_conditions(key, points, self.quote)
 
         def one(cond: str | None) -> tuple[Any, ...]:
             conn = self._open(streaming=False)
@@ -722,11 +721,7 @@ class MySQL(Dialect):
             yield from self.read_batches(table, batch_rows)
             return
         points = mf.split_points(self._query, table, key, mf.chunk_count(int(size), VERIFY_CHUNK_BYTES)) if key else []
-        bounds = [None, *points, None]
-        conds = [
-            mf.range_predicate(key, lo, hi, self.quote) if points else None
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
+        conds = mf.range_conditions(key, points, self.quote)
         how = mf.kinds(table, getattr(self, "mariadb", True))
 
         def read(cond: str | None) -> pa.Table | CopyError:

@@ -241,6 +241,12 @@ def range_predicate(key: str | None, lo: int | None, hi: int | None, quote_ident
     return " AND ".join(parts) or None
 
 
+def range_conditions(key: str | None, points: list[int], quote_ident: Callable[[str], str]) -> list[str | None]:
+    """One condition per key range that `points` cut the table into ([None]: the whole table)."""
+    bounds = [None, *points, None]
+    return [range_predicate(key, lo, hi, quote_ident) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def split_points(query: Callable[[str], list[tuple[Any, ...]]], table: Table, key: str, chunks: int) -> list[int]:
     """chunks-1 increasing key values cutting `table` into ranges of about equal row counts.
 
