@@ -326,7 +326,7 @@ def _consistency_start(
             try:
                 for s in sessions:
                     s.mysql = shallow_copy(source)  # the same dialect, reading through its own snapshot
-                    s.mysql.reader = _snapshot_connection(source)
+                    s.mysql.reader = source._snapshot_reader()
             finally:
                 if aligned:
                     cur.execute("UNLOCK TABLES")
@@ -338,15 +338,6 @@ def _consistency_start(
             f"--consistency {options.consistency}: MySQL refused: {exc.args[-1]}",
             hint=f"nothing was copied; --consistency {other} needs other privileges",
         ) from None
-
-
-def _snapshot_connection(source: Dialect) -> Any:
-    conn = source._open(streaming=True)
-    with conn.cursor() as cur:
-        cur.execute("SET SESSION net_write_timeout = 3600, net_read_timeout = 3600")
-        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-    return conn
 
 
 def _consistency_end(coord: Any, sessions: list[Session], locked: bool = False) -> None:
