@@ -258,3 +258,20 @@ def test_without_orjson_everything_takes_the_exact_path(monkeypatch: pytest.Monk
     assert canonical._orjson.__wrapped__() is None
     monkeypatch.setattr(canonical, "_orjson", lambda: None)
     assert check(docs) == len(docs)
+
+
+@pytest.mark.parametrize(
+    "docs",
+    [
+        [f'{{"n": {i}, "a": [{i}]}}' if i % 3 else None for i in range(3000)],  # distinct: no dedup
+        [f'{{"k": {i % 5}}}' if i % 4 else None for i in range(3000)],  # repeats: deduplicated
+        [None, None, '{"b":1,"a":2}'],  # NULLs first
+        ['{"b":1,"a":2}'] * 3,  # no NULLs
+        [None] * 3,
+    ],
+)
+def test_json_column_keeps_each_document_in_place(docs: list[str | None]) -> None:
+    """Whether or not the column is deduplicated, each row gets its own document's canonical
+    text and NULL stays NULL."""
+    got = canonical.prepare(pa.array(docs, pa.string()), canonical.Canon("j", "json")).to_pylist()
+    assert got == [None if d is None else canonical_json(d) for d in docs]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 import verify_data
 
 from xfer import pipeline
+from xfer.dialects import pg_adbc
 from xfer.options import Options
 
 TABLES = ["keyless", "negkey", "rich", "textkey", "ubig"]
@@ -112,27 +112,33 @@ EXPECTED_CHANGED = {
 }
 
 
-def _readers(kind: str, tmp_path: Path) -> tuple[dict[str, str], list[str]]:
+def _readers(kind: str, monkeypatch: Any) -> tuple[dict[str, str], list[str]]:
     """(environment, extra arguments) for each way of reading the two sides."""
-    if kind == "fast":  # connectorx under the read lock, COPY through psql
+    if kind == "fast":  # connectorx under the read lock, ADBC joining the snapshot
         return {}, []
-    if kind == "fallback":  # no native reader, no psql: pymysql in one snapshot, psycopg's COPY
-        return {"XFER_PG_COPY": "psycopg", "XFER_MYSQL_READER": "pymysql"}, ["--consistency", "snapshot"]
-    fake = tmp_path / "bin"  # a psql that cannot log in: psycopg reads instead
-    fake.mkdir()
-    (fake / "psql").write_text("#!/bin/sh\necho 'psql: error: FATAL: no' >&2\nexit 2\n")
-    (fake / "psql").chmod(0o755)
-    return {"PATH": f"{fake}:{os.environ['PATH']}"}, []
+    if kind == "fallback":  # no native reader, no ADBC: pymysql in one snapshot, psycopg's COPY
+        return {"XFER_PG_READER": "psycopg", "XFER_MYSQL_READER": "pymysql"}, ["--consistency", "snapshot"]
+    # ADBC cannot log in (here: a port nothing listens on): psycopg reads instead
+    real = pg_adbc.conninfo
+    monkeypatch.setattr(pg_adbc, "conninfo", lambda params: real({**params, "port": 1}))
+    return {}, ["--debug"]  # the fallback is logged
 
 
 @pytest.mark.parametrize(
-    "method, readers", [("client", "fast"), ("pushdown", "fast"), ("client", "fallback"), ("client", "broken psql")]
+    "method, readers", [("client", "fast"), ("pushdown", "fast"), ("client", "fallback"), ("client", "broken ADBC")]
 )
 def test_every_injected_difference_is_found_and_located(
-    migrated: tuple[str, str], run_cli: Any, tmp_path: Path, pg_conn: Any, mysql_conn: Any, method: str, readers: str
+    migrated: tuple[str, str],
+    run_cli: Any,
+    tmp_path: Path,
+    pg_conn: Any,
+    mysql_conn: Any,
+    monkeypatch: Any,
+    method: str,
+    readers: str,
 ) -> None:
     _corrupt(pg_conn, mysql_conn)
-    env, extra = _readers(readers, tmp_path)
+    env, extra = _readers(readers, monkeypatch)
     path = tmp_path / "report.json"
     result = run_cli("verify", *migrated, "--method", method, "--report", path, "--sample", "50", *extra, env=env)
     tables = {t["name"]: t for t in json.loads(path.read_text())["tables"]}
@@ -168,6 +174,7 @@ def test_every_injected_difference_is_found_and_located(
     }
     for name in ("negkey", "ubig"):
         assert tables[name]["status"] == "ok"
+    assert ("reading with psycopg instead" in result.output) == (readers == "broken ADBC")
 
 
 def test_text_table_and_sign_off_documents(
@@ -279,27 +286,20 @@ def test_migrate_locates_differences_with_its_streamed_hashes(
     assert 'changed  id=4321  v: "v4321" -> "changed"' in result.output
 
 
-def test_big_target_hashed_in_a_second_process_on_the_same_snapshot(
-    migrated: tuple[str, str], pg_conn: Any, monkeypatch: Any
-) -> None:
-    """Big PostgreSQL targets are hashed by `python -m xfer.verify_worker` on the snapshot the
-    run exported: a change committed after the snapshot was taken is not seen."""
-    import xfer.verify
-
-    monkeypatch.setattr(xfer.verify, "PROCESS_MIN_ROWS", 0)
+def test_postgres_reader_joins_the_run_snapshot(migrated: tuple[str, str], pg_conn: Any) -> None:
+    """The PostgreSQL side is read on a connection of the driver's own (ADBC) that adopts the
+    run's exported snapshot: a change committed after the snapshot was taken is not seen."""
     written = []
 
     def factory(name: str, total: int | None) -> Any:
-        if "(source)" in name and not written:  # the snapshots exist; the worker is starting
+        if not written:  # both snapshots exist; neither side has read a row yet
             pg_conn.execute("UPDATE rich SET vc = 'late' WHERE id = 1234")
             written.append(name)
         return _after_target_read(lambda: None)(name, total)
 
     report = pipeline.verify(*migrated, Options(tables=("rich",)), progress=factory)
     (t,) = report.tables
-    assert written and t.verification is not None
-    assert "second process on the same snapshot" in t.verification.method_reason["target"]
-    assert t.status == "ok"  # the worker read the snapshot, from before the write
+    assert written and t.status == "ok"  # the snapshot, from before the write
     later = pipeline.verify(*migrated, Options(tables=("rich",)))
     assert later.tables[0].status == "mismatch"  # the write was real
 

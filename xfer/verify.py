@@ -11,10 +11,7 @@ side is read in one snapshot; differences are re-read once outside it before bei
 from __future__ import annotations
 
 import logging
-import pickle
 import queue
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,8 +37,6 @@ from .schema import Table
 from .transform import conform
 
 log = logging.getLogger("xfer")
-
-PROCESS_MIN_ROWS = 200_000  # a second process pays for its start-up (~1 s) from about here
 
 
 @dataclass
@@ -287,34 +282,8 @@ def _both_sides(
         return side_map(source, cmp, options, progress), side_map(target, cmp, options, progress)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify") as pool:
         s = pool.submit(side_map, source, cmp, options, progress)
-        t = pool.submit(_target_map, target, cmp, options, progress)
+        t = pool.submit(side_map, target, cmp, options, progress)
         return s.result(), t.result()
-
-
-def _target_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFactory) -> SideMap:
-    """A big target hashed client side runs in a process of its own, on the same snapshot
-    (PostgreSQL exports it): reading and canonicalising both sides in one process would
-    serialise them on the GIL."""
-    big = (side.table.row_estimate or 0) >= PROCESS_MIN_ROWS
-    if not big or choose_method(side, cmp, options.verify_method)[0] != "client":
-        return side_map(side, cmp, options, progress)
-    snapshot = side.dialect.export_snapshot()
-    if snapshot is None:
-        return side_map(side, cmp, options, progress)
-    job = {"url": side.dialect.url.raw, "role": side.role, "table": side.table, "cmp": cmp, "options": options}
-    job["snapshot"] = snapshot
-    proc = subprocess.run(
-        [sys.executable, "-m", "xfer.verify_worker"], input=pickle.dumps(job), capture_output=True, check=False
-    )
-    try:
-        status, value = pickle.loads(proc.stdout)
-    except Exception:  # the worker died before answering: hash here instead
-        status, value = "error", (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-    if status != "ok":
-        log.warning("verify: the second process failed (%s); hashing %s here", value, side.table.name)
-        return side_map(side, cmp, options, progress)
-    value.reason += "; hashed in a second process on the same snapshot"
-    return value
 
 
 def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFactory = no_progress) -> SideMap:

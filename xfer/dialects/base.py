@@ -256,16 +256,6 @@ class Dialect:
         bytes): callers convert."""
         raise NotImplementedError
 
-    def export_snapshot(self) -> str | None:
-        """Inside `snapshot()`: an id another connection can adopt (`adopt_snapshot`) to read
-        the very same snapshot, e.g. from another process; None when the engine cannot."""
-        return None
-
-    @contextmanager
-    def adopt_snapshot(self, snapshot_id: str) -> Iterator[None]:
-        """Read, inside the block, the snapshot `export_snapshot` gave on another connection."""
-        raise NotImplementedError
-
     @contextmanager
     def read_lock(self, tables: Sequence[str]) -> Iterator[str | None]:
         """Hold `tables` read-only (others may read, writes wait) for the block, so that readers

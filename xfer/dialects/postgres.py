@@ -22,8 +22,8 @@ from ..canonical import Canon
 from ..errors import ConnectError, CopyError, XferError
 from ..schema import Column, ForeignKey, Index, Table
 from ..urls import redact
+from . import pg_adbc
 from .base import Dialect, HashSQL, require, split_type
-from .pg_copy_out import psql_copy_out, psql_path
 from .postgres_catalog import PostgresCatalog
 from .postgres_ddl import PostgresDDL, PostgresTriggers
 
@@ -117,7 +117,7 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         self.conn = self._open()
 
     def _params(self) -> dict[str, Any]:
-        """libpq connection keywords (psycopg's, and psql's for `pg_copy_out`)."""
+        """libpq connection keywords (psycopg's, and ADBC's for `pg_adbc`)."""
         u = self.url
         params: dict[str, Any] = {
             "host": u.host or "127.0.0.1",
@@ -506,25 +506,27 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         except self._psycopg.Error as exc:
             raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
 
-    def export_snapshot(self) -> str | None:
-        return str(self._query("SELECT pg_export_snapshot()")[0][0])
-
-    @contextmanager
-    def adopt_snapshot(self, snapshot_id: str) -> Iterator[None]:
-        self.conn.autocommit = False
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        try:
-            self.conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id.replace(chr(39), '')}'")
-            yield
-        finally:
-            self.conn.rollback()
-            self.conn.autocommit = True
-
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Every row through `COPY (SELECT …) TO STDOUT` parsed by Arrow's CSV reader: no
-        Python object per value (several times faster than a cursor), streamed through psql
-        where it is installed (`pg_copy_out`), else psycopg. Temporal values travel as integers
-        (epoch days / microseconds), bytea as hex; other types use `read_batches`."""
+        """Every row, in this transaction's snapshot, without a Python object per value: through
+        ADBC's driver (binary COPY decoded into Arrow in C++, `pg_adbc`) where it loads, else
+        `COPY (SELECT …) TO STDOUT (FORMAT csv)` through psycopg parsed by Arrow's CSV reader.
+        Types neither handles go through `read_batches`."""
+        exprs = [pg_adbc.select_expr(self, c) for c in table.columns]
+        if pg_adbc.available() and None not in exprs:
+            sql = f"SELECT {', '.join(e for e in exprs if e)} FROM {self.qualified(table.name)}"
+            with self._read_transaction():
+                # the driver's own session joins this transaction's snapshot
+                ((snapshot,),) = self._query("SELECT pg_export_snapshot()")
+                try:
+                    yield from pg_adbc.read(self._params(), str(snapshot), sql, table, batch_rows)
+                    return
+                except pg_adbc.NotStarted as exc:  # e.g. the driver's libpq cannot log in as psycopg did
+                    log.info("verify: %s; reading with psycopg instead", exc)
+        yield from self._csv_verify_batches(table, batch_rows)
+
+    def _csv_verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """`verify_batches` through psycopg's COPY: temporal values travel as integers (epoch
+        days / microseconds), bytea as hex."""
         plan = [_copy_column(self, c) for c in table.columns]
         if any(p is None for p in plan):
             yield from self.read_batches(table, batch_rows)
@@ -542,36 +544,11 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         )
         read = pacsv.ReadOptions(column_names=names, block_size=8 << 20)
         parse = pacsv.ParseOptions(newlines_in_values=True)
-        csv = (read, parse, convert)
         try:
-            with self._read_transaction():
-                psql = psql_path()
-                if psql is not None and (yield from self._psql_batches(psql, sql, table, batch_rows, csv)):
-                    return
-                with self.conn.cursor() as cur, cur.copy(sql) as copy:
-                    yield from _csv_batches(_CopyStream(copy), table.arrow_schema, batch_rows, csv)
+            with self._read_transaction(), self.conn.cursor() as cur, cur.copy(sql) as copy:
+                yield from _csv_batches(_CopyStream(copy), table.arrow_schema, batch_rows, (read, parse, convert))
         except self._psycopg.Error as exc:
             raise CopyError(f"reading {table.name}: {_pg_message(exc)}") from None
-
-    def _psql_batches(
-        self, psql: str, sql: str, table: Table, batch_rows: int, csv: tuple[Any, Any, Any]
-    ) -> Iterator[pa.RecordBatch]:
-        """`verify_batches` through psql (see pg_copy_out), in this transaction's snapshot.
-        Returns False when psql failed before any row (e.g. it cannot log in as psycopg
-        did): the caller then reads with psycopg."""
-        ((snapshot,),) = self._query("SELECT pg_export_snapshot()")
-        yielded = False
-        try:
-            with psql_copy_out(psql, self._params(), str(snapshot), sql) as pipe:
-                for batch in _csv_batches(pipe, table.arrow_schema, batch_rows, csv):
-                    yielded = True
-                    yield batch
-        except CopyError as exc:
-            if yielded:
-                raise CopyError(f"reading {table.name}: {exc}") from None
-            log.info("verify: %s; reading %s with psycopg instead", exc, table.name)
-            return False
-        return True
 
     def _can_hash(self) -> bool:
         """md5() must see UTF-8 bytes, and extract(epoch ...) must be exact (numeric: 14+)."""
