@@ -3,6 +3,7 @@ every mistake stops the run before anything changes, and verify -m agrees with m
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,46 @@ def test_tenant_extract_example_copies_one_tenant_renamed_cleaned_and_computed(
         cur.execute("SELECT tenant_id FROM migration_log")
         assert cur.fetchall() == ((42,),)
     assert "before hook (" in result.output and "tenant-extract.yaml:" in result.output
+
+
+def test_verify_locates_the_differences_of_mapped_tables(
+    saas: None, mysql_url: str, pg_url: str, pg_conn: PG, tmp_path: Path, run_cli: Any
+) -> None:
+    """Renamed, filtered and computed tables are located like plain ones: the keys that are
+    missing, extra or changed, the columns that differ, with both values as the mapping
+    shapes the source."""
+    example = ROOT / "mappings" / "examples" / "tenant-extract.yaml"
+    target = with_schema(pg_url, "tenant_42")
+    assert run_cli("migrate", "-m", example, mysql_url, target).exit_code == 0
+    pg_conn.execute(
+        "UPDATE tenant_42.clients SET full_name = 'Ada King', email_address = 'ADA@example.com' WHERE id = 1"
+    )
+    pg_conn.execute("DELETE FROM tenant_42.orders WHERE id = 101")
+    pg_conn.execute(
+        "INSERT INTO tenant_42.orders (id, tenant_id, customer_id, total, status, placed_at, note) "
+        "SELECT 999, tenant_id, customer_id, total, status, placed_at, note FROM tenant_42.orders WHERE id = 100"
+    )
+    report = tmp_path / "r.json"
+    result = run_cli("verify", "-m", example, mysql_url, target, "--report", report)
+    assert result.exit_code == 3, result.output
+    tables = {t["name"]: t for t in json.loads(report.read_text())["tables"]}
+    clients = tables["customers"]["verification"]
+    assert (clients["missing"], clients["extra"], clients["changed"]) == (0, 0, 1)
+    assert clients["samples"] == [
+        {
+            "kind": "changed",
+            "key": {"id": 1},
+            "columns": {
+                "email": {"source": "ada@example.com", "target": "ADA@example.com"},  # named as in the source
+                "full_name": {"source": "Ada Lovelace", "target": "Ada King"},
+            },
+        }
+    ]
+    orders = tables["orders"]["verification"]
+    assert (orders["missing"], orders["extra"], orders["changed"]) == (1, 1, 0)
+    assert [(x["kind"], x["key"]) for x in orders["samples"]] == [("missing", {"id": 101}), ("extra", {"id": 999})]
+    assert tables["tenants"]["status"] == "ok"
+    assert "missing  id=101" in result.output and "full_name" in result.output
 
 
 def test_tenant_id_comes_from_the_environment(
@@ -452,6 +493,13 @@ def test_merge_from_a_list_without_discriminator(
         (1, "Müller GmbH", "info@mueller.de", None),
     ]
     assert run_cli("verify", "-m", f, mysql_url, pg_url).exit_code == 0
+    pg_conn.execute("DELETE FROM everyone WHERE name = 'Initech'")  # no key: a multiset difference
+    report = tmp_path / "r.json"
+    assert run_cli("verify", "-m", f, mysql_url, pg_url, "--report", report).exit_code == 3
+    (t,) = json.loads(report.read_text())["tables"]
+    v = t["verification"]
+    assert (v["missing"], v["extra"], v["changed"]) == (1, 0, 0)
+    assert [(x["kind"], x["row"]["name"], x["count"]) for x in v["samples"]] == [("missing", "Initech", 1)]
 
 
 def test_plan_shows_renames_filters_and_computed_columns_and_changes_nothing(

@@ -62,10 +62,30 @@ def locate(
     return store
 
 
-class Store:
-    """Canonical frames of the drilled rows of both sides, in DuckDB (spills to disk if large)."""
+def locate_mapped(
+    source_rows: Side,
+    batches: Iterator[pa.RecordBatch],
+    target: Side,
+    cmp: Comparison,
+    buckets: Sequence[int],
+    n_buckets: int,
+    batch_rows: int,
+) -> Store:
+    """`locate` for a table a mapping file shapes: its source rows (`batches`, as the mapping
+    shapes them) cannot be read by key range, so all are read and filtered here; the target's
+    rows of `buckets` are read as usual."""
+    store = Store(cmp, values=True)
+    store.load(source_rows, batches, buckets)
+    store.load(target, _bucket_batches(target, cmp, buckets, n_buckets, batch_rows), buckets)
+    return store
 
-    def __init__(self, cmp: Comparison) -> None:
+
+class Store:
+    """Canonical frames of the drilled rows of both sides, in DuckDB (spills to disk if large).
+    With `values` (and always without a key) each row's displayed values are kept too, for
+    samples that cannot be read again."""
+
+    def __init__(self, cmp: Comparison, values: bool = False) -> None:
         import duckdb
 
         self.cmp = cmp
@@ -77,6 +97,7 @@ class Store:
         self.con.execute(f"SET memory_limit = '{STORE_MEMORY}'")
         self.con.execute("SET preserve_insertion_order = false")
         self.keyless = not cmp.spec.key
+        self.values = values or self.keyless
 
     def load(self, side: Side, batches: Iterator[pa.RecordBatch], buckets: Sequence[int]) -> None:
         role = "s" if side.role == "source" else "t"
@@ -93,7 +114,7 @@ class Store:
         ).to_arrow_table()
         self.con.unregister("xfer_frame")
         del frame
-        if self.keyless:  # no key to re-read by: keep the rows' values for the report
+        if self.values:  # nothing to re-read by: keep the rows' values for the report
             rows = [_row_display(batch, self.cmp, i) for i in selected.column("i").to_pylist()]
             selected = selected.append_column("disp", pa.array([json.dumps(r) for r in rows], pa.string()))
         self.con.register("xfer_sel", selected)
@@ -110,7 +131,7 @@ class Store:
         flags = ", ".join(f"(s.x{i} IS DISTINCT FROM t.x{i}) AS f{i}" for i in range(n))
         kcols = len(self.cmp.spec.key)
         agg = ", ".join([f"min(x{i}) AS x{i}" for i in range(n)] + [f"min(k{j}) AS k{j}" for j in range(kcols)])
-        disp = ", min(disp) AS disp" if self.keyless else ""
+        disp = ", min(disp) AS disp" if self.values else ""
         side = f"SELECT kc, count(*) AS n, min(m) AS m, {agg}{disp} FROM {{}} GROUP BY kc"
         kind = (
             "CASE WHEN coalesce(t.n, 0) = 0 THEN 'missing' WHEN coalesce(s.n, 0) = 0 THEN 'extra' "
@@ -118,7 +139,7 @@ class Store:
         )
         skeys = "".join(f", s.k{j} AS sk{j}" for j in range(kcols))
         tkeys = "".join(f", t.k{j} AS tk{j}" for j in range(kcols))
-        disps = ", coalesce(s.disp, t.disp) AS disp" if self.keyless else ""
+        disps = ", coalesce(s.disp, t.disp) AS disp, s.disp AS sdisp, t.disp AS tdisp" if self.values else ""
         self.con.execute(
             f"CREATE OR REPLACE TABLE d AS SELECT coalesce(s.kc, t.kc) AS kc, {kind} AS kind, "
             f"coalesce(s.n, 0) AS sn, coalesce(t.n, 0) AS tn, s.m AS sm, t.m AS tm, {flags}{skeys}{tkeys}{disps} "
@@ -234,6 +255,22 @@ def multiset_samples(store: Store, found: Located, first: list[dict[str, Any]], 
     for r in first[:sample]:
         count = abs(int(r["sn"]) - int(r["tn"]))
         found.samples.append({"kind": r["kind"], "row": json.loads(r["disp"]), "count": count})
+
+
+def mapped_samples(cmp: Comparison, found: Located, first: list[dict[str, Any]], sample: int) -> None:
+    """Samples of a mapped table's differences, with the values read in the snapshot (a
+    mapping has no single source row to read again, so they are not re-checked)."""
+    found.notes.append("mapped table: differences located in the snapshot's rows; not re-checked")
+    canons = [cmp.canons[i] for i in cmp.spec.key]
+    for r in first[:sample]:
+        pre = "sk" if r["sn"] else "tk"
+        key = {n: display(r[f"{pre}{j}"], c) for j, (n, c) in enumerate(zip(cmp.key_names, canons, strict=True))}
+        out: dict[str, Any] = {"kind": r["kind"], "key": key}
+        if r["kind"] == "changed":
+            s, t = json.loads(r["sdisp"]), json.loads(r["tdisp"])
+            differ = [name for i, name in enumerate(cmp.names) if r[f"f{i}"]]
+            out["columns"] = {name: {"source": s[name], "target": t[name]} for name in differ}
+        found.samples.append(out)
 
 
 def _classify(s: Any, t: Any, n: int) -> tuple[str | None, list[bool]]:

@@ -26,7 +26,7 @@ from .checksum import BucketMap, MapHasher
 from .comparison import Comparison, Side, hash_scheme, is_local, plan_comparison
 from .connect import open_source, open_target
 from .dialects.base import Dialect
-from .diff import RECHECK_LIMIT, Located, Store, locate, multiset_samples, recheck
+from .diff import RECHECK_LIMIT, Located, Store, locate, locate_mapped, mapped_samples, multiset_samples, recheck
 from .errors import UsageError, XferError
 from .options import VERIFY_METHODS, Options
 from .plan import Plan, TablePlan, make_plan
@@ -94,7 +94,7 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
                 try:
                     cmp = plan_comparison(source, tp, options.float_digits, scheme=scheme)
                     # A mapped table is read as the mapping shapes it: hashed client side here,
-                    # and a difference is reported without locating rows (no source table to drill).
+                    # its differences located by reading it so again (`_locate_mapped`).
                     mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
                     p = check_table(source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
                 except XferError as exc:
@@ -216,6 +216,9 @@ def check_table(
         return None
     r.status = "mismatch"
     r.error = _summary(want.rows, got.rows)
+    if source is not None and tp.mapped is not None:
+        _locate_mapped(source, tp, t_side, cmp, mismatched, r, options)
+        return None
     if s_side is None:
         return None
     t0 = time.monotonic()
@@ -229,6 +232,34 @@ def check_table(
         _record(r, found)
         return None
     return Pending(r, cmp, s_side, t_side, store, found, first)
+
+
+def _locate_mapped(
+    source: Dialect,
+    tp: TablePlan,
+    target: Side,
+    cmp: Comparison,
+    mismatched: list[int],
+    r: TableResult,
+    options: Options,
+) -> None:
+    """A mapped table's differences, located by reading its source rows (as the mapping shapes
+    them) again; keyless ones are counted as a multiset."""
+    assert r.verification is not None
+    t0 = time.monotonic()
+    rows = (conform(b, tp.target.arrow_schema, tp.source.name) for b in tp.read(source, options.batch_size))
+    shaped = Side("source", source, tp.target)  # the source's rows, shaped like the target's
+    store = locate_mapped(shaped, rows, target, cmp, mismatched, r.verification.buckets, options.batch_size)
+    try:
+        found, first = store.differences(options.sample)
+        if cmp.spec.key:
+            mapped_samples(cmp, found, first, options.sample)
+        else:
+            multiset_samples(store, found, first, options.sample)
+    finally:
+        store.close()
+    r.verification.seconds["locate"] = time.monotonic() - t0
+    _record(r, found)
 
 
 def finish(p: Pending, options: Options) -> None:
