@@ -330,6 +330,8 @@ def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFa
         for batch in prefetch(batches) if side.dialect.reads_in_any_thread else batches:
             hasher.update(batch)
             bar.update(batch.num_rows)
+        if side.dialect.verify_reader:
+            reason += f"; rows read by {side.dialect.verify_reader}"
         return SideMap(hasher.map, method, reason, time.monotonic() - t0)
     finally:
         bar.close()

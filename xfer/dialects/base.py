@@ -249,6 +249,8 @@ class Dialect:
     #: False: introspection skips reading the data to decide types (MySQL's tinyint(1) probe);
     #: the verifier takes the decision from the target instead
     probe_data: bool = True
+    #: how the last `verify_batches` read its rows (the report says it)
+    verify_reader: str = ""
 
     def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query for the verifier and return every row. Inside `snapshot()` it
@@ -265,8 +267,9 @@ class Dialect:
 
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Every row of `table` for the verifier, as `read_batches` gives them (the default). An
-        engine may override it with a faster bulk path (PostgreSQL: COPY; MySQL under
-        `read_lock`: connectorx)."""
+        engine may override it with a faster bulk path (PostgreSQL: ADBC; MySQL under
+        `read_lock`: connectorx), naming it in `verify_reader` for the report."""
+        self.verify_reader = "its own driver"
         return self.read_batches(table, batch_rows)
 
     def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:

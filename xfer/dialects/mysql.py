@@ -718,8 +718,10 @@ class MySQL(Dialect):
             (table.name,),
         ) or [(0,)]
         if not self._locked or (key is None and int(size) > VERIFY_CHUNK_BYTES):
+            self.verify_reader = "pymysql, in the snapshot"
             yield from self.read_batches(table, batch_rows)
             return
+        self.verify_reader = "connectorx, in key ranges under the read lock"
         points = mf.split_points(self._query, table, key, mf.chunk_count(int(size), VERIFY_CHUNK_BYTES)) if key else []
         conds = mf.range_conditions(key, points, self.quote)
         how = mf.kinds(table, getattr(self, "mariadb", True))
@@ -741,6 +743,7 @@ class MySQL(Dialect):
                     if got.transient:
                         raise got
                     log.info("verify: %s; reading %s with pymysql instead", got, table.name)
+                    self.verify_reader = "connectorx and pymysql, in key ranges under the read lock"
                     yield from self.read_batches(table, batch_rows, cond)
                     continue
                 for raw in got.to_batches(batch_rows):

@@ -64,6 +64,12 @@ def select_expr(d: Any, c: Column) -> str | None:
         return q  # binary: PostgreSQL's own 64-bit microseconds (32-bit days), no formatting
     if pa.types.is_duration(t):
         return d.select_expr(c)  # interval as epoch microseconds (Arrow has no exact match)
+    if pa.types.is_list(t) and pa.types.is_string(t.value_type):
+        # text[] (a MySQL SET becomes one): the driver builds the lists, but flattens arrays of
+        # more dimensions and drops lower bounds; such a value travels as one element holding
+        # its text, so that it still compares exactly
+        odd = f"array_ndims({q}) > 1 OR array_lower({q}, 1) <> 1"
+        return f"CASE WHEN {odd} THEN ARRAY[{q}::text] ELSE {q}::text[] END"
     return None
 
 

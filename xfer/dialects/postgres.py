@@ -518,6 +518,7 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
                 # the driver's own session joins this transaction's snapshot
                 ((snapshot,),) = self._query("SELECT pg_export_snapshot()")
                 try:
+                    self.verify_reader = "ADBC (binary COPY), in the snapshot"
                     yield from pg_adbc.read(self._params(), str(snapshot), sql, table, batch_rows)
                     return
                 except pg_adbc.NotStarted as exc:  # e.g. the driver's libpq cannot log in as psycopg did
@@ -529,8 +530,10 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         days / microseconds), bytea as hex."""
         plan = [_copy_column(self, c) for c in table.columns]
         if any(p is None for p in plan):
+            self.verify_reader = "psycopg (cursor), in the snapshot"
             yield from self.read_batches(table, batch_rows)
             return
+        self.verify_reader = "psycopg (COPY … CSV), in the snapshot"
         exprs = ", ".join(p[0] for p in plan if p)
         sql = f"COPY (SELECT {exprs} FROM {self.qualified(table.name)}) TO STDOUT (FORMAT csv)"
         names = [f"c{i}" for i in range(len(plan))]
