@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import re
 import sys
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -275,3 +276,15 @@ def test_json_column_keeps_each_document_in_place(docs: list[str | None]) -> Non
     text and NULL stays NULL."""
     got = canonical.prepare(pa.array(docs, pa.string()), canonical.Canon("j", "json")).to_pylist()
     assert got == [None if d is None else canonical_json(d) for d in docs]
+
+
+@pytest.mark.parametrize("with_orjson", [True, False])
+def test_invalid_documents_are_never_paired_with_their_neighbours_values(monkeypatch: Any, with_orjson: bool) -> None:
+    """Parsing many documents as one JSON array is only safe when each is valid on its own:
+    '"a' and 'b"' joined make the string "a,b", and '1,2' two numbers, so the count matches."""
+    if not with_orjson:
+        monkeypatch.setattr(canonical, "_orjson", lambda: None)
+    docs = ['"a', 'b"', "1,2", '{"x": 1.5}', "[1e400]"]
+    got = canonical_json_texts(pa.array(docs, pa.string()))[0].to_pylist()
+    assert got == [canonical_json(d) for d in docs]
+    assert got[:3] == ['invalid:"a', 'invalid:b"', "invalid:1,2"]
