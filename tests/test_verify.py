@@ -360,3 +360,14 @@ def test_postgres_reader_keeps_arrays_of_more_dimensions_apart(pg_url: str, pg_c
         {"id": 4, "a": None},
         {"id": 5, "a": [None, ""]},
     ]
+
+
+def test_a_postgres_source_with_a_2d_array_says_so(pg_url: str, pg_conn: Any, tmp_path: Path, run_cli: Any) -> None:
+    """The cursor reader (PostgreSQL as a source) cannot build a 2-D array: a clear error with
+    the table and column, not an internal one."""
+    pg_conn.execute("CREATE TABLE arr (id int PRIMARY KEY, a text[])")
+    pg_conn.execute("INSERT INTO arr VALUES (1, '{x,y}'), (2, '{{a,b},{c,d}}')")
+    result = run_cli("migrate", pg_url, f"duckdb:///{tmp_path / 'out.duckdb'}")
+    assert result.exit_code == 1
+    assert "reading arr: column 'a' (text[]): arrays of more than one dimension cannot be read" in result.output
+    assert "Traceback" not in result.output

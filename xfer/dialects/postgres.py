@@ -417,7 +417,7 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
             cur.execute(sql, params)
             while rows := cur.fetchmany(batch_rows):
                 columns = list(zip(*rows, strict=True))
-                arrays = [_to_arrow(col, c) for c, col in zip(table.columns, columns, strict=True)]
+                arrays = [_to_arrow(col, c, table.name) for c, col in zip(table.columns, columns, strict=True)]
                 yield pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
 
     # -- writing --------------------------------------------------------------------------
@@ -717,11 +717,15 @@ def _pg_message(exc: Any) -> str:
     return primary
 
 
-def _to_arrow(values: tuple[Any, ...], col: Column) -> pa.Array:
+def _to_arrow(values: tuple[Any, ...], col: Column, table: str) -> pa.Array:
     t = col.arrow
-    if pa.types.is_duration(t):
-        return pa.array(values, pa.int64()).cast(t)
-    return pa.array(values, t)
+    try:
+        if pa.types.is_duration(t):
+            return pa.array(values, pa.int64()).cast(t)
+        return pa.array(values, t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # e.g. a 2-D array in an array column
+        why = "arrays of more than one dimension cannot be read" if pa.types.is_list(t) else str(exc)
+        raise CopyError(f"reading {table}: column {col.name!r} ({col.native_type}): {why}") from None
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
