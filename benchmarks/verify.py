@@ -163,7 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--changes", type=int, default=10, help="rows changed in the target before locating")
     p.add_argument("--method", choices=VERIFY_METHODS, default="auto", help="verify --method")
     p.add_argument("--repeat", type=int, default=1, help="migrate + clean verify runs; medians reported")
-    p.add_argument("--json", type=Path, default=None, help="write the figures here (default benchmarks/results/bench-verify-N.json)")
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="write the figures here (default benchmarks/results/bench-verify-N.json)",
+    )
     args = p.parse_args(argv)
     result = run(args.mysql, args.pg, args.rows, args.changes, args.method, args.repeat)
     _print(result)
