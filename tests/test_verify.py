@@ -371,3 +371,38 @@ def test_a_postgres_source_with_a_2d_array_says_so(pg_url: str, pg_conn: Any, tm
     assert result.exit_code == 1
     assert "reading arr: column 'a' (text[]): arrays of more than one dimension cannot be read" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_target_connection_lost_mid_read_fails_the_table_with_the_reason(
+    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: Any, run_cli: Any, monkeypatch: Any
+) -> None:
+    """PostgreSQL ends the reader's session after its first batch: the table fails with what
+    the server said, nothing is reported as verified, and no internal error escapes."""
+    with mysql_conn.cursor() as cur:  # more rows than socket buffers hold: the server is mid-COPY
+        cur.execute("CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(60))")
+        cur.execute("INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 50) FROM seq_1_to_300000")
+    assert run_cli("migrate", mysql_url, pg_url, "-q").exit_code == 0
+    monkeypatch.setattr(pg_adbc, "BATCH_HINT_BYTES", 64 << 10)  # many small batches
+    killed = []
+
+    class Bar:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def update(self, n: int) -> None:
+            if "(target)" in self.name and not killed:
+                killed.append(
+                    pg_conn.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query LIKE 'COPY%' AND pid <> pg_backend_pid()"
+                    ).fetchone()[0]
+                )
+
+        def close(self) -> None:
+            pass
+
+    report = pipeline.verify(mysql_url, pg_url, Options(), progress=lambda name, total: Bar(name))
+    (t,) = report.tables
+    assert killed == [1]
+    assert t.status == "failed" and t.checksum_match is None
+    assert t.error is not None and "reading big: ADBC:" in t.error and "terminating connection" in t.error

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -311,13 +311,29 @@ def _both_sides(
     DuckDB's hashing runs outside the GIL."""
     if not (source.dialect.reads_in_any_thread and target.dialect.reads_in_any_thread):
         return side_map(source, cmp, options, progress), side_map(target, cmp, options, progress)
+    stop = threading.Event()  # one side failed: the other stops at its next batch
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify") as pool:
-        s = pool.submit(side_map, source, cmp, options, progress)
-        t = pool.submit(side_map, target, cmp, options, progress)
+        s = pool.submit(side_map, source, cmp, options, progress, stop)
+        t = pool.submit(side_map, target, cmp, options, progress, stop)
+        done, _ = wait([s, t], return_when=FIRST_EXCEPTION)
+        failed = next((f for f in (s, t) if f in done and f.exception() is not None), None)
+        if failed is not None:
+            stop.set()
+            raise failed.exception()  # type: ignore[misc]  # (the other's outcome no longer matters)
         return s.result(), t.result()
 
 
-def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFactory = no_progress) -> SideMap:
+class Stopped(XferError):
+    """The other side of the comparison failed: this one stopped reading."""
+
+
+def side_map(
+    side: Side,
+    cmp: Comparison,
+    options: Options,
+    progress: ProgressFactory = no_progress,
+    stop: threading.Event | None = None,
+) -> SideMap:
     method, reason = choose_method(side, cmp, options.verify_method)
     t0 = time.monotonic()
     if method == "pushdown":
@@ -328,6 +344,8 @@ def side_map(side: Side, cmp: Comparison, options: Options, progress: ProgressFa
     try:
         batches = side.dialect.verify_batches(side.table, options.batch_size)
         for batch in prefetch(batches) if side.dialect.reads_in_any_thread else batches:
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{side.role} side stopped: the other side failed")
             hasher.update(batch)
             bar.update(batch.num_rows)
         if side.dialect.verify_reader:

@@ -24,6 +24,7 @@ from ..schema import Column, Table
 from ..urls import redact
 
 READER_ENV = "XFER_PG_READER"  # auto (default) | psycopg
+BATCH_HINT_BYTES = 8 << 20  # the driver's batches (its default, 16 MB, held two at a time here)
 
 
 class NotStarted(CopyError):
@@ -104,6 +105,7 @@ def read(params: dict[str, Any], snapshot: str, sql: str, table: Table, batch_ro
     try:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot.replace(chr(39), '')}'")
+        cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)})
         cur.execute(sql)
         for chunk in cur.fetch_record_batch():
             started = True
@@ -111,7 +113,7 @@ def read(params: dict[str, Any], snapshot: str, sql: str, table: Table, batch_ro
             batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
             for start in range(0, batch.num_rows, batch_rows):
                 yield batch.slice(start, batch_rows)
-    except (adbc.Error, pa.ArrowException) as exc:
+    except (adbc.Error, pa.ArrowException, OSError) as exc:  # a lost connection surfaces as OSError
         cls = CopyError if started else NotStarted
         raise cls(f"reading {table.name}: ADBC: {redact(_message(exc), secret)}") from None
     finally:
