@@ -242,6 +242,23 @@ def main() -> None:
     sqlite:///path.db, duckdb:///path.duckdb. SOURCE and TARGET may come from XFER_SOURCE and
     XFER_TARGET. Exit codes: 0 ok, 1 error, 2 usage, 3 verification mismatch.
     """
+    _fewer_malloc_arenas()
+
+
+def _fewer_malloc_arenas() -> None:
+    """glibc gives threads that allocate at once heaps of their own (up to 8 per core); with the
+    verifier's threads (two readers, two hashers, the drivers' and DuckDB's) freed memory then
+    lies spread over many half-used heaps: 520 instead of 445 MB peak RSS verifying 10M rows,
+    at the same speed (the copy: no difference). Two heaps, set before the command starts its
+    threads; MALLOC_ARENA_MAX in the environment wins; elsewhere than glibc, nothing."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX (malloc.h)
+    except (OSError, AttributeError):  # not glibc (musl has no such library or function)
+        pass
 
 
 @main.command()
