@@ -402,3 +402,24 @@ def test_passwords_never_appear_in_any_output(
             assert report["source"].startswith(f"mysql://{PW_USER}:***@"), report["source"]
             assert ":***@" in report["target"], report["target"]
     assert {p.name for p in reports if p.exists()} >= {"r0.json", "r1.json", "r3.json"}
+
+
+def test_a_lost_mysql_connection_while_reading_the_catalogue_is_one_line(mysql_url: str, mysql_conn: MyConn) -> None:
+    """The main connection dies between two catalogue queries: an XferError with the server's
+    words that the retry logic sees as transient, not a driver exception."""
+    from contextlib import ExitStack
+
+    from xfer.connect import open_source
+    from xfer.errors import XferError
+
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+    with ExitStack() as stack:
+        source = open_source(mysql_url, stack)
+        ((meta_id,),) = source._query("SELECT CONNECTION_ID()")
+        with mysql_conn.cursor() as cur:
+            cur.execute(f"KILL {int(meta_id)}")
+        with pytest.raises(XferError) as caught:
+            source.introspect(["t"])
+    assert caught.value.transient
+    assert str(caught.value).startswith("MySQL: ") and "\n" not in str(caught.value)

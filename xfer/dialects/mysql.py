@@ -379,6 +379,8 @@ class MySQL(Dialect):
         """Lost or killed connections, a server going away or restarting, deadlocks and lock
         wait timeouts: worth another try. Also connectorx's errors, which are only text."""
         pymysql = self._pymysql
+        if isinstance(exc, XferError):  # already classified (`_refused`)
+            return exc.transient
         if isinstance(exc, pymysql.err.MySQLError):
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             if isinstance(exc, pymysql.err.InterfaceError):  # the connection object is closed
@@ -409,20 +411,34 @@ class MySQL(Dialect):
                     pass
 
     def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
-        with self.meta.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
+        """Every row of `sql` on the main connection (catalogue, counts, key ranges). A driver
+        error becomes an XferError with the server's words (`_refused`)."""
+        try:
+            with self.meta.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+        except self._pymysql.err.MySQLError as exc:
+            raise self._refused(exc) from None
 
     def _rows(self, sql: str, args: Any = None) -> list[dict[str, Any]]:
         """Catalogue rows as dicts keyed by upper-case column name, bytes decoded (MySQL 8
         returns some information_schema columns as binary strings)."""
-        with self.meta.cursor() as cur:
-            cur.execute(sql, args)
-            names = [d[0].upper() for d in cur.description]
-            return [
-                {n: v.decode() if isinstance(v, bytes) else v for n, v in zip(names, row, strict=True)}
-                for row in cur.fetchall()
-            ]
+        try:
+            with self.meta.cursor() as cur:
+                cur.execute(sql, args)
+                names = [d[0].upper() for d in cur.description]
+                return [
+                    {n: v.decode() if isinstance(v, bytes) else v for n, v in zip(names, row, strict=True)}
+                    for row in cur.fetchall()
+                ]
+        except self._pymysql.err.MySQLError as exc:
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: Any, what: str = "MySQL") -> XferError:
+        """A driver error as one line with the server's words, and whether another try may help
+        (a lost connection: yes; a syntax error: no)."""
+        msg = redact(str(exc.args[-1] if exc.args else exc), self.secret)
+        return XferError(f"{what}: {msg}", transient=self.is_transient(exc))
 
     def quote(self, ident: str) -> str:
         return "`" + ident.replace("`", "``") + "`"
@@ -498,7 +514,9 @@ class MySQL(Dialect):
                 "ON c.CONSTRAINT_SCHEMA = t.CONSTRAINT_SCHEMA AND c.CONSTRAINT_NAME = t.CONSTRAINT_NAME "
                 "WHERE t.TABLE_SCHEMA = DATABASE() AND t.CONSTRAINT_TYPE = 'CHECK'"
             )
-        except self._pymysql.err.MySQLError:  # MySQL < 8.0.16 has no CHECK_CONSTRAINTS
+        except XferError as exc:  # MySQL < 8.0.16 has no CHECK_CONSTRAINTS
+            if exc.transient:  # but a lost connection is no answer
+                raise
             return []
 
     def _decide_tinyint_booleans(self, tables: Iterable[Table]) -> None:
@@ -580,12 +598,10 @@ class MySQL(Dialect):
     def execute(self, sql: str) -> None:
         """One statement (a mapping file's hook on the source), autocommitted."""
         try:
-            self._query(sql)
+            with self.meta.cursor() as cur:
+                cur.execute(sql)
         except self._pymysql.err.MySQLError as exc:
-            msg = redact(str(exc.args[-1] if exc.args else exc), self.secret)
-            raise XferError(
-                f"MySQL refused: {sql.splitlines()[0][:120]}: {msg}", transient=self.is_transient(exc)
-            ) from None
+            raise self._refused(exc, f"MySQL refused: {sql.splitlines()[0][:120]}") from None
 
     def known_type_names(self) -> set[str]:
         return set(INTEGERS) | set(SIMPLE) | TEXT | BINARY | GEOMETRY | {"decimal", "numeric", "dec", "fixed", "bit"}
