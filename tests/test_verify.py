@@ -4,6 +4,7 @@ and every injected difference found, classified and located, and nothing else.""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -373,16 +374,19 @@ def test_a_postgres_source_with_a_2d_array_says_so(pg_url: str, pg_conn: Any, tm
     assert "Traceback" not in result.output
 
 
-def test_a_target_connection_lost_mid_read_fails_the_table_with_the_reason(
-    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: Any, run_cli: Any, monkeypatch: Any
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_target_connection_lost_mid_read_is_retried_or_fails_the_table_with_the_reason(
+    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: Any, run_cli: Any, monkeypatch: Any, retries: int
 ) -> None:
-    """PostgreSQL ends the reader's session after its first batch: the table fails with what
-    the server said, nothing is reported as verified, and no internal error escapes."""
+    """PostgreSQL ends the reader's session after its first batch. With retries the table is
+    read again in the same snapshot and comes out identical, the retry logged; without, it
+    fails with what libpq said, nothing reported as verified, no internal error."""
     with mysql_conn.cursor() as cur:  # more rows than socket buffers hold: the server is mid-COPY
         cur.execute("CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(60))")
         cur.execute("INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 50) FROM seq_1_to_300000")
     assert run_cli("migrate", mysql_url, pg_url, "-q").exit_code == 0
     monkeypatch.setattr(pg_adbc, "BATCH_HINT_BYTES", 64 << 10)  # many small batches
+    monkeypatch.setattr("xfer.retry.RetryPolicy.wait", lambda self, attempt: 0.01)
     killed = []
 
     class Bar:
@@ -401,9 +405,24 @@ def test_a_target_connection_lost_mid_read_fails_the_table_with_the_reason(
         def close(self) -> None:
             pass
 
-    report = pipeline.verify(mysql_url, pg_url, Options(), progress=lambda name, total: Bar(name))
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
+    xlog = logging.getLogger("xfer")
+    level = xlog.level  # the CLI run above (-q) left it at ERROR
+    xlog.addHandler(handler)
+    xlog.setLevel(logging.WARNING)
+    try:
+        report = pipeline.verify(mysql_url, pg_url, Options(retries=retries), progress=lambda n, t: Bar(n))
+    finally:
+        xlog.removeHandler(handler)
+        xlog.setLevel(level)
     (t,) = report.tables
     assert killed == [1]
+    if retries:
+        assert t.status == "ok" and t.source_rows == t.target_rows == 300_000
+        assert any("verifying big: reading big: ADBC: [libpq]" in m and "retry 1/2" in m for m in logged), logged
+        return
     assert t.status == "failed" and t.checksum_match is None
     # libpq says "terminating connection due to administrator command" or, when the socket
     # closed first, "server closed the connection unexpectedly"

@@ -148,6 +148,13 @@ consistency_opt = click.option(
     help="lock: the source tables refuse writes while they are read (fast reader); "
     "snapshot: the source stays writable, every reader sees one snapshot (slower reader).",
 )
+retries_opt = click.option(
+    "--retries",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Tries again after a transient error (lost connection, deadlock), with backoff.",
+)
 mapping_opt = click.option(
     "--mapping",
     "-m",
@@ -326,13 +333,7 @@ def _fewer_malloc_arenas() -> None:
     show_default=True,
     help="Rows a table may have refused (they go to the reject file) before it counts as failed.",
 )
-@click.option(
-    "--retries",
-    type=click.IntRange(0),
-    default=5,
-    show_default=True,
-    help="Tries again after a transient error (lost connection, deadlock), with backoff.",
-)
+@retries_opt
 @click.option(
     "--backup",
     "backup_dir",
@@ -452,6 +453,7 @@ def migrate(
 )
 @click.option("--batch-size", type=click.IntRange(1), default=50_000, show_default=True, help="Rows per read batch.")
 @consistency_opt
+@retries_opt
 @command
 def verify(
     source: str | None,
@@ -465,6 +467,7 @@ def verify(
     float_digits: int | None,
     batch_size: int,
     consistency: str,
+    retries: int,
     mapping_path: Path | None,
     quiet: bool,
 ) -> None:
@@ -483,6 +486,7 @@ def verify(
         float_digits=float_digits,
         sample=sample,
         consistency=consistency,
+        retries=retries,
     )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     report = pipeline.verify(source, target, opts, _progress(quiet))

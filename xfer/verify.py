@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -33,6 +34,7 @@ from .plan import Plan, TablePlan, make_plan
 from .progress import ProgressFactory, no_progress
 from .pushdown import NotPushable, bucket_map, row_md5
 from .report import RunReport, TableResult, Verification
+from .retry import RetryPolicy
 from .schema import Table
 from .transform import conform
 
@@ -96,7 +98,11 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
                     # A mapped table is read as the mapping shapes it: hashed client side here,
                     # its differences located by reading it so again (`_locate_mapped`).
                     mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
-                    p = check_table(source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
+                    # a side that lost its reader's session is read again, in the same snapshot
+                    args = (source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
+                    p = RetryPolicy(attempts=options.retries).run(
+                        f"verifying {tp.source.name}", partial(check_table, *args)
+                    )
                 except XferError as exc:
                     r.status, r.error = "failed", str(exc)
                     p = None

@@ -115,7 +115,8 @@ def read(params: dict[str, Any], snapshot: str, sql: str, table: Table, batch_ro
                 yield batch.slice(start, batch_rows)
     except (adbc.Error, pa.ArrowException, OSError) as exc:  # a lost connection surfaces as OSError
         cls = CopyError if started else NotStarted
-        raise cls(f"reading {table.name}: ADBC: {redact(_message(exc), secret)}") from None
+        lost = isinstance(exc, OSError | adbc.OperationalError)  # the session, not the data: retry
+        raise cls(f"reading {table.name}: ADBC: {redact(_message(exc), secret)}", transient=lost) from None
     finally:
         _close(cur, conn)
 
