@@ -318,3 +318,20 @@ def test_plan_with_an_embedded_target_creates_no_file(run_cli: RunCli, tmp_path:
     assert_ok(result)
     assert "CREATE TABLE" in result.output
     assert not target.exists()
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb"])
+def test_a_statement_the_embedded_engine_refuses_is_one_line(tmp_path: Path, scheme: str) -> None:
+    """A hook's statement the engine refuses: the engine, the statement, the driver's first line."""
+    from contextlib import ExitStack
+
+    from xfer.connect import open_target
+    from xfer.errors import XferError
+
+    with ExitStack() as stack:
+        target = open_target(f"{scheme}:///{tmp_path / 'x.db'}", stack)
+        target.execute("CREATE TABLE t (i INT)")
+        with pytest.raises(XferError) as caught:
+            target.execute("SELEC 1\nFROM t")
+    label = {"sqlite": "SQLite", "duckdb": "DuckDB"}[scheme]
+    assert str(caught.value).startswith(f"{label} refused: SELEC 1: ") and "\n" not in str(caught.value)

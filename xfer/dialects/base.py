@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from ..errors import ConnectError, MissingDriverError
+from ..errors import ConnectError, MissingDriverError, XferError
 from ..schema import Column, ForeignKey, Table
 from ..urls import Url
 
@@ -293,16 +293,18 @@ class EmbeddedDialect(Dialect):
     label: ClassVar[str]  # "SQLite", "DuckDB": how messages name the engine
     conn: Any
 
-    def is_transient(self, exc: BaseException) -> bool:
-        """Whether the driver error `exc` may go away on its own (a dropped connection, a server
-        restart, a deadlock, a serialization failure), so the work is worth trying again.
-        Dialects set XferError.transient with it where they convert driver errors."""
-        return False
+    @property
+    def driver_error(self) -> type[Exception]:
+        """The driver's base exception class (the driver is imported lazily, at connect)."""
+        raise NotImplementedError
 
-    def reconnect(self) -> None:
-        """Replace a lost connection with a new one (same settings); raise ConnectError."""
-        self.close()
-        self.connect()
+    def execute(self, sql: str) -> None:
+        """One statement (a mapping file's hook), autocommitted."""
+        try:
+            self.conn.execute(sql)
+        except self.driver_error as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise XferError(f"{self.label} refused: {sql.splitlines()[0][:120]}: {first}") from None
 
     def check_exists(self) -> None:
         # Opening a missing file would silently create an empty database.

@@ -59,11 +59,9 @@ class DuckDB(EmbeddedDialect):
     def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, args).fetchall() if args is not None else self.conn.execute(sql).fetchall()
 
-    def execute(self, sql: str) -> None:
-        try:
-            self.conn.execute(sql)
-        except self._duckdb.Error as exc:
-            raise XferError(f"DuckDB refused: {sql.splitlines()[0][:120]}: {str(exc).splitlines()[0]}") from None
+    @property
+    def driver_error(self) -> type[Exception]:
+        return self._duckdb.Error  # type: ignore[no-any-return]
 
     # -- introspection --------------------------------------------------------------------
     def list_tables(self) -> list[str]:

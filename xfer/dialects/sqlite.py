@@ -83,11 +83,9 @@ class SQLite(EmbeddedDialect):
         except self._sqlite3.DatabaseError as exc:
             raise ConnectError(f"SQLite database {self.url.path!r}: {exc}") from None
 
-    def execute(self, sql: str) -> None:
-        try:
-            self.conn.execute(sql)
-        except self._sqlite3.Error as exc:
-            raise XferError(f"SQLite refused: {sql.splitlines()[0][:120]}: {exc}") from None
+    @property
+    def driver_error(self) -> type[Exception]:
+        return self._sqlite3.Error  # type: ignore[no-any-return]
 
     # -- introspection --------------------------------------------------------------------
     def list_tables(self) -> list[str]:
