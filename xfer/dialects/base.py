@@ -306,6 +306,15 @@ class EmbeddedDialect(Dialect):
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise XferError(f"{self.label} refused: {sql.splitlines()[0][:120]}: {first}") from None
 
+    def count_rows(self, table: str) -> int:
+        return int(self._query(f"SELECT count(*) FROM {self.quote(table)}")[0][0])
+
+    def table_has_rows(self, table: str) -> bool:
+        return bool(self._query(f"SELECT 1 FROM {self.quote(table)} LIMIT 1"))
+
+    def _query(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
     def check_exists(self) -> None:
         # Opening a missing file would silently create an empty database.
         if self.url.path != ":memory:" and not os.path.exists(self.url.path):

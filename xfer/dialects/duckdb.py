@@ -114,12 +114,6 @@ class DuckDB(EmbeddedDialect):
             out.append(table)
         return out
 
-    def count_rows(self, table: str) -> int:
-        return int(self._query(f"SELECT count(*) FROM {self.quote(table)}")[0][0])
-
-    def table_has_rows(self, table: str) -> bool:
-        return bool(self._query(f"SELECT 1 FROM {self.quote(table)} LIMIT 1"))
-
     # -- types ----------------------------------------------------------------------------
     def arrow_type(self, native_type: str) -> pa.DataType:
         # DuckDB knows its own types best: ask it for the Arrow type of a typed NULL.

@@ -134,12 +134,6 @@ class SQLite(EmbeddedDialect):
                     fk.ref_columns = list(ref.primary_key) if ref else fk.ref_columns
         return out
 
-    def count_rows(self, table: str) -> int:
-        return int(self._query(f"SELECT count(*) FROM {self.quote(table)}")[0][0])
-
-    def table_has_rows(self, table: str) -> bool:
-        return bool(self._query(f"SELECT 1 FROM {self.quote(table)} LIMIT 1"))
-
     # -- types ----------------------------------------------------------------------------
     def arrow_type(self, native_type: str) -> pa.DataType:
         declared = native_type.lower().strip()
@@ -192,13 +186,7 @@ class SQLite(EmbeddedDialect):
             )
         except self._sqlite3.Error as exc:
             raise CopyError(f"reading {table.name}: {exc}") from None
-        while rows := cur.fetchmany(batch_rows):
-            columns = list(zip(*rows, strict=True))
-            try:
-                arrays = [_to_arrow(v, c) for v, c in zip(columns, table.columns, strict=True)]
-            except (pa.ArrowInvalid, pa.ArrowTypeError, decimal.InvalidOperation, ValueError) as exc:
-                raise CopyError(f"reading {table.name}: a value does not fit its declared type: {exc}") from None
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        yield from _batches(cur, table, schema, batch_rows)
 
     def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
         cols = self.column_list(c.name for c in table.columns)
@@ -226,13 +214,19 @@ class SQLite(EmbeddedDialect):
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
         cur = self.conn.execute(f"SELECT {cols} FROM {self.quote(table.name)} WHERE {where}", tuple(params))
-        while rows := cur.fetchmany(batch_rows):
-            columns = list(zip(*rows, strict=True))
-            try:
-                arrays = [_to_arrow(v, c) for v, c in zip(columns, table.columns, strict=True)]
-            except (pa.ArrowInvalid, pa.ArrowTypeError, decimal.InvalidOperation, ValueError) as exc:
-                raise CopyError(f"reading {table.name}: a value does not fit its declared type: {exc}") from None
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        yield from _batches(cur, table, schema, batch_rows)
+
+
+def _batches(cur: Any, table: Table, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """A cursor's rows as Arrow batches of `schema` (SQLite's values checked against the declared
+    types: a text in an INTEGER column is a clear error, not a wrong value)."""
+    while rows := cur.fetchmany(batch_rows):
+        columns = list(zip(*rows, strict=True))
+        try:
+            arrays = [_to_arrow(v, c) for v, c in zip(columns, table.columns, strict=True)]
+        except (pa.ArrowInvalid, pa.ArrowTypeError, decimal.InvalidOperation, ValueError) as exc:
+            raise CopyError(f"reading {table.name}: a value does not fit its declared type: {exc}") from None
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _rule(rule: str | None) -> str | None:
