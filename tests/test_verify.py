@@ -374,13 +374,21 @@ def test_a_postgres_source_with_a_2d_array_says_so(pg_url: str, pg_conn: Any, tm
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("retries", [0, 2])
+@pytest.mark.parametrize("retries, sessions", [(0, "reader"), (2, "reader"), (2, "all")])
 def test_a_target_connection_lost_mid_read_is_retried_or_fails_the_table_with_the_reason(
-    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: Any, run_cli: Any, monkeypatch: Any, retries: int
+    mysql_url: str,
+    mysql_conn: Any,
+    pg_url: str,
+    pg_conn: Any,
+    run_cli: Any,
+    monkeypatch: Any,
+    retries: int,
+    sessions: str,
 ) -> None:
     """PostgreSQL ends the reader's session after its first batch. With retries the table is
     read again in the same snapshot and comes out identical, the retry logged; without, it
-    fails with what libpq said, nothing reported as verified, no internal error."""
+    fails with what libpq said, nothing reported as verified, no internal error. When the
+    session holding the snapshot is ended too, no retry can help: the table fails, saying so."""
     with mysql_conn.cursor() as cur:  # more rows than socket buffers hold: the server is mid-COPY
         cur.execute("CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(60))")
         cur.execute("INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 50) FROM seq_1_to_300000")
@@ -395,10 +403,11 @@ def test_a_target_connection_lost_mid_read_is_retried_or_fails_the_table_with_th
 
         def update(self, n: int) -> None:
             if "(target)" in self.name and not killed:
+                which = "query LIKE 'COPY%'" if sessions == "reader" else "backend_type = 'client backend'"
                 killed.append(
                     pg_conn.execute(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND query LIKE 'COPY%' AND pid <> pg_backend_pid()"
+                        f"WHERE datname = current_database() AND {which} AND pid <> pg_backend_pid()"
                     ).fetchone()[0]
                 )
 
@@ -418,7 +427,11 @@ def test_a_target_connection_lost_mid_read_is_retried_or_fails_the_table_with_th
         xlog.removeHandler(handler)
         xlog.setLevel(level)
     (t,) = report.tables
-    assert killed == [1]
+    assert killed == ([1] if sessions == "reader" else [2])
+    if sessions == "all":
+        assert t.status == "failed" and t.error is not None
+        assert "reading big: the connection holding the snapshot is gone" in t.error, t.error
+        return
     if retries:
         assert t.status == "ok" and t.source_rows == t.target_rows == 300_000
         assert any("verifying big: reading big: ADBC: [libpq]" in m and "retry 1/2" in m for m in logged), logged

@@ -370,8 +370,11 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
         try:
             yield
         finally:
-            self.conn.rollback()
-            self.conn.autocommit = True
+            try:
+                self.conn.rollback()
+                self.conn.autocommit = True
+            except self._psycopg.Error:  # the connection was lost: nothing left to end
+                pass
 
     def select_expr(self, c: Column) -> str:
         q = self.quote(c.name)
@@ -516,14 +519,24 @@ class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
             sql = f"SELECT {', '.join(e for e in exprs if e)} FROM {self.qualified(table.name)}"
             with self._read_transaction():
                 # the driver's own session joins this transaction's snapshot
-                ((snapshot,),) = self._query("SELECT pg_export_snapshot()")
+                snapshot = self._export_snapshot(table)
                 try:
                     self.verify_reader = "ADBC (binary COPY), in the snapshot"
-                    yield from pg_adbc.read(self._params(), str(snapshot), sql, table, batch_rows)
+                    yield from pg_adbc.read(self._params(), snapshot, sql, table, batch_rows)
                     return
                 except pg_adbc.NotStarted as exc:  # e.g. the driver's libpq cannot log in as psycopg did
                     log.info("verify: %s; reading with psycopg instead", exc)
         yield from self._csv_verify_batches(table, batch_rows)
+
+    def _export_snapshot(self, table: Table) -> str:
+        try:
+            ((snapshot,),) = self._query("SELECT pg_export_snapshot()")
+            return str(snapshot)
+        except self._psycopg.Error as exc:  # no retry brings a lost snapshot back
+            raise CopyError(
+                f"reading {table.name}: the connection holding the snapshot is gone ({_pg_message(exc)}); "
+                "run the check again"
+            ) from None
 
     def _csv_verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """`verify_batches` through psycopg's COPY: temporal values travel as integers (epoch
