@@ -219,10 +219,7 @@ def recheck(
     with what is true now, and take the samples from the re-read rows."""
     n = len(cmp.canons)
     kcols = len(cmp.spec.key)
-    keys: dict[str, tuple[Any, ...]] = {}
-    for r in first:
-        pre = "sk" if r["sn"] else "tk"
-        keys[r["kc"]] = tuple(r[f"{pre}{j}"] for j in range(kcols))
+    keys = {r["kc"]: _key_of(r, kcols) for r in first}
     now_s = fetch_keys(source, cmp, keys)
     now_t = fetch_keys(target, cmp, keys)
     for r in first:  # take the snapshot's view of these keys out of the counts...
@@ -239,7 +236,7 @@ def recheck(
             continue
         _count(found, cmp, kind, 1 if s else 0, 1 if t else 0, flags, +1)
         if len(found.samples) < sample:
-            found.samples.append(_sample(cmp, kind, keys[kc], s, t, flags))
+            found.samples.append(_sample(cmp, kind, keys[kc], s[2] if s else [], t[2] if t else [], flags))
     found.changed_columns = {k: v for k, v in found.changed_columns.items() if v}
     if found.source_changed:
         found.notes.append(
@@ -261,16 +258,17 @@ def mapped_samples(cmp: Comparison, found: Located, first: list[dict[str, Any]],
     """Samples of a mapped table's differences, with the values read in the snapshot (a
     mapping has no single source row to read again, so they are not re-checked)."""
     found.notes.append("mapped table: differences located in the snapshot's rows; not re-checked")
-    canons = [cmp.canons[i] for i in cmp.spec.key]
     for r in first[:sample]:
-        pre = "sk" if r["sn"] else "tk"
-        key = {n: display(r[f"{pre}{j}"], c) for j, (n, c) in enumerate(zip(cmp.key_names, canons, strict=True))}
-        out: dict[str, Any] = {"kind": r["kind"], "key": key}
-        if r["kind"] == "changed":
-            s, t = json.loads(r["sdisp"]), json.loads(r["tdisp"])
-            differ = [name for i, name in enumerate(cmp.names) if r[f"f{i}"]]
-            out["columns"] = {name: {"source": s[name], "target": t[name]} for name in differ}
-        found.samples.append(out)
+        s, t = (json.loads(r[side]) if r[side] else {} for side in ("sdisp", "tdisp"))
+        flags = [bool(r[f"f{i}"]) for i in range(len(cmp.names))]
+        values = [s.get(n) for n in cmp.names], [t.get(n) for n in cmp.names]
+        found.samples.append(_sample(cmp, r["kind"], _key_of(r, len(cmp.spec.key)), *values, flags))
+
+
+def _key_of(r: dict[str, Any], kcols: int) -> tuple[Any, ...]:
+    """A differing row's raw key values, from the side that has the row."""
+    pre = "sk" if r["sn"] else "tk"
+    return tuple(r[f"{pre}{j}"] for j in range(kcols))
 
 
 def _classify(s: Any, t: Any, n: int) -> tuple[str | None, list[bool]]:
@@ -296,7 +294,11 @@ def _count(found: Located, cmp: Comparison, kind: str, sn: int, tn: int, flags: 
         found.extra += sign * max(tn - sn, 0)
 
 
-def _sample(cmp: Comparison, kind: str, key: tuple[Any, ...], s: Any, t: Any, flags: list[bool]) -> dict[str, Any]:
+def _sample(
+    cmp: Comparison, kind: str, key: tuple[Any, ...], s: list[Any], t: list[Any], flags: list[bool]
+) -> dict[str, Any]:
+    """A sample for the report: the key, and for a changed row the differing columns' displayed
+    values on each side (`s`, `t`: every column's, in order)."""
     canons = [cmp.canons[i] for i in cmp.spec.key]
     out: dict[str, Any] = {
         "kind": kind,
@@ -304,7 +306,7 @@ def _sample(cmp: Comparison, kind: str, key: tuple[Any, ...], s: Any, t: Any, fl
     }
     if kind == "changed":
         out["columns"] = {
-            name: {"source": s[2][i], "target": t[2][i]}
+            name: {"source": s[i], "target": t[i]}
             for i, (name, f) in enumerate(zip(cmp.names, flags, strict=True))
             if f
         }

@@ -111,9 +111,6 @@ def native(c: Column) -> bool:
     return _kind(c, mariadb=False) == "native"
 
 
-FLAGS = ("text", "null", "none")  # what the reader learns about zero dates: see `cx_query`
-
-
 def has_flag(c: Column, kind: str, flags: str) -> bool:
     """Whether the query has a `z<i>` column for `c`."""
     return kind == "temporal" and (flags == "text" or (flags == "null" and c.nullable))
@@ -132,10 +129,9 @@ def cx_query(table: Table, where: str, dialect: Any, how: list[str], flags: str 
             e = dialect.quote(c.name)  # the binary protocol carries FLOAT exactly
         if kind == "temporal":
             valid = _VALID.format(q=e)
-            zero = f"({valid}) IS NOT TRUE"  # for a NULL too: its text is NULL below all the same
             z = dialect.quote(f"z{i}")
-            if flags == "text":
-                extra.append(f"IF({zero}, CAST(CONVERT({e} USING utf8mb4) AS BINARY), NULL) AS {z}")
+            if flags == "text":  # (valid) IS NOT TRUE holds for a NULL too: its text is NULL all the same
+                extra.append(f"IF(({valid}) IS NOT TRUE, CAST(CONVERT({e} USING utf8mb4) AS BINARY), NULL) AS {z}")
             elif has_flag(c, kind, flags):
                 extra.append(f"({e} IS NULL) AS {z}")
             e = f"IF({valid}, {e}, NULL)"  # connectorx panics on zero dates
