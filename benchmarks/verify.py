@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from xfer import pipeline
-from xfer.options import VERIFY_METHODS, Options
+from xfer import api as pipeline
+from xfer.core.options import VERIFY_METHODS, Options
 
 from . import data
 

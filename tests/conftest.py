@@ -336,7 +336,7 @@ def run_cli() -> RunCli:
     """
 
     def _run(*args: str | os.PathLike[str] | int, env: Mapping[str, str | None] | None = None) -> Result:
-        from xfer.cli import main  # imported late: the CLI module may not exist yet
+        from xfer.cli.app import main  # imported late: the CLI module may not exist yet
 
         argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args]
         result = CliRunner().invoke(main, argv, env=env, prog_name="xfer")

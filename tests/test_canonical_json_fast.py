@@ -12,8 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from xfer import canonical
-from xfer.canonical import _RISKY_JSON, canonical_json, canonical_json_texts
+from xfer.core import canonical
+from xfer.core.canonical import _RISKY_JSON, canonical_json, canonical_json_texts
 
 pytest.importorskip("orjson")
 

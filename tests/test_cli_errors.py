@@ -18,7 +18,7 @@ import pytest
 from click.testing import Result
 from sqlalchemy.engine import URL, make_url
 
-from xfer.cli import main
+from xfer.cli.app import main
 
 RunCli = Callable[..., Result]
 PgConn = psycopg.Connection[tuple[Any, ...]]
@@ -409,8 +409,8 @@ def test_a_lost_mysql_connection_while_reading_the_catalogue_is_one_line(mysql_u
     words that the retry logic sees as transient, not a driver exception."""
     from contextlib import ExitStack
 
-    from xfer.connect import open_source
-    from xfer.errors import XferError
+    from xfer.core.errors import XferError
+    from xfer.dialects.connect import open_source
 
     with mysql_conn.cursor() as cur:
         cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")

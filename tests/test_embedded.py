@@ -325,8 +325,8 @@ def test_a_statement_the_embedded_engine_refuses_is_one_line(tmp_path: Path, sch
     """A hook's statement the engine refuses: the engine, the statement, the driver's first line."""
     from contextlib import ExitStack
 
-    from xfer.connect import open_target
-    from xfer.errors import XferError
+    from xfer.core.errors import XferError
+    from xfer.dialects.connect import open_target
 
     with ExitStack() as stack:
         target = open_target(f"{scheme}:///{tmp_path / 'x.db'}", stack)

@@ -17,8 +17,8 @@ import psycopg
 import pymysql
 import pytest
 
-from xfer import parallel
-from xfer.dialects import mysql_fast
+from xfer.copy import parallel
+from xfer.dialects.mysql import fast as mysql_fast
 
 SLOW = {"XFER_MYSQL_READER": "pymysql", "XFER_PG_WRITER": "csv"}
 
@@ -196,9 +196,9 @@ def test_types_connectorx_cannot_read_fall_back_to_pymysql(
 
 
 def _col(name: str, native: str) -> Any:
-    from xfer.dialects.mysql import MySQL
-    from xfer.schema import Column
-    from xfer.urls import parse
+    from xfer.core.schema import Column
+    from xfer.core.urls import parse
+    from xfer.dialects.mysql.dialect import MySQL
 
     d = MySQL(parse("mysql://u@h/db"))
     return Column(name, native, d.arrow_type(native))
@@ -237,7 +237,7 @@ def test_big_tables_are_split_into_key_ranges(
 
 
 def test_split_points_are_increasing_and_inside_the_keys() -> None:
-    from xfer.schema import Column, Table
+    from xfer.core.schema import Column, Table
 
     t = Table("t", [Column("id", "int", None)], primary_key=["id"], row_estimate=1000)  # type: ignore[arg-type]
     dense = mysql_fast.split_points(lambda sql: [(1, 1000)], t, "id", 4)
@@ -368,9 +368,9 @@ def test_a_chunk_task_is_self_contained(
     """A task pickles, and runs on connections of its own (as it would on another machine)."""
     import pickle
 
-    from xfer.connect import open_source, open_target
-    from xfer.options import Options
-    from xfer.plan import make_plan
+    from xfer.core.options import Options
+    from xfer.dialects.connect import open_source, open_target
+    from xfer.planning.build import make_plan
 
     _make_source(mysql_conn, ROWS)
     assert run_cli("migrate", mysql_url, pg_url, "--schema-only", "-t", "t").exit_code == 0

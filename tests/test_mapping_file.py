@@ -12,13 +12,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from xfer.core.options import Options
 from xfer.mapping import MappingError, load_mapping, parse_mapping, schema
 from xfer.mapping.model import TypeRule
 from xfer.mapping.options import with_file_options
-from xfer.mapping.read import Check
-from xfer.mapping.transforms import TRANSFORMS, Evaluator, ExprError, apply, referenced
 from xfer.mapping.typerules import first_match, type_matches
-from xfer.options import Options
+from xfer.planning.expr import TRANSFORMS, Evaluator, ExprError, apply, referenced
+from xfer.planning.read import Check
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from xfer.dialects.mysql import (
+from xfer.core.options import Options
+from xfer.core.schema import Table
+from xfer.core.urls import parse
+from xfer.dialects.mysql.dialect import (
     MySQL,
     checks_from_rows,
     column_from_row,
@@ -16,11 +19,8 @@ from xfer.dialects.mysql import (
     parse_column,
     zero_dates,
 )
-from xfer.dialects.postgres import Postgres
-from xfer.options import Options
-from xfer.plan import build_plan
-from xfer.schema import Table
-from xfer.urls import parse
+from xfer.dialects.postgres.dialect import Postgres
+from xfer.planning.build import build_plan
 
 
 def col(name: str, column_type: str, **kw: object) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from xfer.policies import Flag, ValuePolicies
+from xfer.core.policies import Flag, ValuePolicies
 
 
 def batch() -> pa.RecordBatch:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import RunCli
 
-from xfer.dialects.mysql_auth import tls_options
-from xfer.errors import UsageError
-from xfer.urls import parse
+from xfer.core.errors import UsageError
+from xfer.core.urls import parse
+from xfer.dialects.mysql.auth import tls_options
 
 
 def test_mysql_tls_options_from_the_url(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from xfer.errors import UsageError
-from xfer.typemap import MAPPINGS_DIR, TypeRule, default_map, load, parse_rules, parse_type
+from xfer.core.errors import UsageError
+from xfer.core.typemap import MAPPINGS_DIR, TypeRule, default_map, load, parse_rules, parse_type
 
 DEFAULTS = [
     ("tinyint(4)", "smallint"),

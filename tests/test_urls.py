@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from xfer.errors import EXIT_USAGE, UsageError
-from xfer.urls import mask, parse, redact
+from xfer.core.errors import EXIT_USAGE, UsageError
+from xfer.core.urls import mask, parse, redact
 
 
 @dataclass(frozen=True)

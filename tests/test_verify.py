@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import verify_data
 
-from xfer import pipeline
-from xfer.dialects import pg_adbc
-from xfer.options import Options
+from xfer import api as pipeline
+from xfer.core.options import Options
+from xfer.dialects.postgres import adbc as pg_adbc
 
 TABLES = ["keyless", "negkey", "rich", "textkey", "ubig"]
 
@@ -342,7 +342,7 @@ def test_postgres_reader_keeps_arrays_of_more_dimensions_apart(pg_url: str, pg_c
     value as its text instead, so it cannot equal the 1-D list of the same elements."""
     from contextlib import ExitStack
 
-    from xfer.connect import open_target
+    from xfer.dialects.connect import open_target
 
     pg_conn.execute("CREATE TABLE arr (id int PRIMARY KEY, a text[])")
     pg_conn.execute(
@@ -394,7 +394,7 @@ def test_a_target_connection_lost_mid_read_is_retried_or_fails_the_table_with_th
         cur.execute("INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 50) FROM seq_1_to_300000")
     assert run_cli("migrate", mysql_url, pg_url, "-q").exit_code == 0
     monkeypatch.setattr(pg_adbc, "BATCH_HINT_BYTES", 64 << 10)  # many small batches
-    monkeypatch.setattr("xfer.retry.RetryPolicy.wait", lambda self, attempt: 0.01)
+    monkeypatch.setattr("xfer.core.retry.RetryPolicy.wait", lambda self, attempt: 0.01)
     killed = []
 
     class Bar:

@@ -15,15 +15,24 @@ import pyarrow as pa
 import pytest
 import verify_data
 
-from xfer.canonical import Canon, canon_for, canonical_json, duck_encoded
-from xfer.checksum import ROWS_PER_BUCKET, BucketMap, Checksum, KeySpec, MapHasher, bucket_sql, comparable, range_width
-from xfer.comparison import Comparison, plan_comparison
-from xfer.connect import open_source, open_target
-from xfer.options import Options
-from xfer.plan import make_plan
-from xfer.pushdown import NotPushable, encoded_columns, merge_ranges
-from xfer.schema import Column, Table
-from xfer.verify import _readable
+from xfer.core.canonical import Canon, canon_for, canonical_json, duck_encoded
+from xfer.core.checksum import (
+    ROWS_PER_BUCKET,
+    BucketMap,
+    Checksum,
+    KeySpec,
+    MapHasher,
+    bucket_sql,
+    comparable,
+    range_width,
+)
+from xfer.core.options import Options
+from xfer.core.schema import Column, Table
+from xfer.dialects.connect import open_source, open_target
+from xfer.planning.build import make_plan
+from xfer.verification.comparison import Comparison, plan_comparison
+from xfer.verification.pushdown import NotPushable, encoded_columns, merge_ranges
+from xfer.verification.run import _readable
 
 
 def _client_texts(d: Any, table: Table, cmp: Comparison, bulk: bool = False) -> dict[int, list[str]]:
@@ -141,7 +150,7 @@ def test_wide_decimals_are_plain_text() -> None:
     t = pa.decimal256(65, 30)
     small, zero = Decimal("0.000000000000000000000000000001"), Decimal(0)
     assert _map([(small,)], [t], [canon]).total != _map([(zero,)], [t], [canon]).total
-    from xfer.canonical import prepare
+    from xfer.core.canonical import prepare
 
     assert prepare(pa.array([small, zero, None], t), canon).to_pylist() == [
         "0.000000000000000000000000000001",

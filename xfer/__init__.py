@@ -1,3 +1,3 @@
 """xfer: move whole databases between engines through Arrow, and prove nothing was lost."""
 
-__version__ = "0.1.0"
+from xfer.core import __version__

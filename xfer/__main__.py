@@ -1,3 +1,3 @@
-from .cli import main
+from xfer.cli.app import main
 
 main()

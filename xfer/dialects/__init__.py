@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..urls import Url
-from .base import Dialect
+from xfer.core.urls import Url
+from xfer.dialects.base import Dialect
 
 REGISTRY: dict[str, tuple[str, str]] = {
     "mysql": ("mysql", "MySQL"),

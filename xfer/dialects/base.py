@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from ..errors import ConnectError, MissingDriverError, XferError
-from ..schema import Column, ForeignKey, Table
-from ..urls import Url
+from xfer.core.errors import ConnectError, MissingDriverError, XferError
+from xfer.core.schema import Column, ForeignKey, Table
+from xfer.core.urls import Url
 
 if TYPE_CHECKING:
-    from ..canonical import Canon
+    from xfer.core.canonical import Canon
 
 
 @dataclass(frozen=True)

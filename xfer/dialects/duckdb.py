@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import ConnectError, CopyError, XferError
-from ..schema import Column, ForeignKey, Index, Table
-from .base import EmbeddedDialect, require
+from xfer.core.errors import ConnectError, CopyError, XferError
+from xfer.core.schema import Column, ForeignKey, Index, Table
+from xfer.dialects.base import EmbeddedDialect, require
 
 ARROW_TO_DUCKDB: dict[pa.DataType, str] = {
     pa.bool_(): "BOOLEAN",

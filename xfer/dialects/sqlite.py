@@ -16,9 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ConnectError, CopyError, XferError
-from ..schema import Column, ForeignKey, Index, Table
-from .base import EmbeddedDialect, split_type
+from xfer.core.errors import ConnectError, CopyError, XferError
+from xfer.core.schema import Column, ForeignKey, Index, Table
+from xfer.dialects.base import EmbeddedDialect, split_type
 
 # Declared type -> Arrow type: first matching rule wins (SQLite's own affinity rules, made
 # finer for the names other engines write: DATE, DATETIME, DECIMAL(p,s), BOOLEAN, JSON).

@@ -9,8 +9,8 @@ The JSON Schema the loader validates against ships as xfer/mapping/schema.json
 
 from __future__ import annotations
 
-from .loader import load_mapping, parse_mapping, schema
-from .model import Mapping
-from .problems import MappingError
+from xfer.mapping.loader import load_mapping, parse_mapping, schema
+from xfer.mapping.model import Mapping
+from xfer.mapping.problems import MappingError
 
 __all__ = ["Mapping", "MappingError", "load_mapping", "parse_mapping", "schema"]

@@ -2,6 +2,6 @@
 
 import json
 
-from .loader import schema
+from xfer.mapping.loader import schema
 
 print(json.dumps(schema(), indent=2))

@@ -13,8 +13,8 @@ from importlib import resources
 from pathlib import Path as FsPath
 from typing import Any
 
-from ..errors import UsageError
-from .model import (
+from xfer.core.errors import UsageError
+from xfer.mapping.model import (
     ColumnSpec,
     ColumnVerify,
     Discriminator,
@@ -27,8 +27,8 @@ from .model import (
     TableVerify,
     TypeRule,
 )
-from .problems import Marks, Path, Problems, did_you_mean
-from .yamlread import read_yaml
+from xfer.mapping.problems import Marks, Path, Problems, did_you_mean
+from xfer.mapping.yamlread import read_yaml
 
 
 @cache

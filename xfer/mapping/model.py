@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .problems import Marks, Path
+from xfer.mapping.problems import Marks, Path
 
 
 @dataclass

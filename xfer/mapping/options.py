@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..options import Options
-from .model import Mapping
+from xfer.core.options import Options
+from xfer.mapping.model import Mapping
 
 # mapping-file key -> (Options field, command-line parameter that overrides it)
 FILE_OPTIONS = {

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import UsageError
+from xfer.core.errors import UsageError
 
 #: a location inside the document: keys and list indexes from the root, e.g. ("tables", "t", "columns")
 Path = tuple[str | int, ...]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from .model import TypeRule
+from xfer.mapping.model import TypeRule
 
 
 def normalise(native: str) -> str:

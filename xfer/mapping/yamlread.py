@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .problems import Mark, Marks, Path, Problems
+from xfer.mapping.problems import Mark, Marks, Path, Problems
 
 _ENV = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 
