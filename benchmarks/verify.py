@@ -96,10 +96,10 @@ def run(mysql_url: str, pg_url: str, rows: int, changes: int, method: str, repea
     built, build_s = build_source(mysql_url, rows)
     sel = (TABLE,)
     migrate_runs, clean_runs = [], []
-    opts = Options(tables=sel, verify_method=method)
+    opts = Options.build(tables=sel, verify_method=method)
     for _ in range(repeat):  # migrate and verify alternate: both see the same machine load
         migrated, migrate_s = _timed(
-            lambda: pipeline.migrate(mysql_url, pg_url, Options(tables=sel, if_exists="replace", verify=False))
+            lambda: pipeline.migrate(mysql_url, pg_url, Options.build(tables=sel, if_exists="replace", verify=False))
         )
         if migrated.status != "ok":
             raise SystemExit(f"migration failed: {_table(migrated).error}")
@@ -111,7 +111,7 @@ def run(mysql_url: str, pg_url: str, rows: int, changes: int, method: str, repea
         clean_runs.append(round(clean_s, 2))
     migrate_s, clean_s = statistics.median(migrate_runs), statistics.median(clean_runs)
     changed = change_rows(pg_url, rows, changes)
-    opts = Options(tables=sel, verify_method=method, sample=changes)
+    opts = Options.build(tables=sel, verify_method=method, sample=changes)
     located, locate_s = _timed(lambda: pipeline.verify(mysql_url, pg_url, opts))
     lt = _table(located)
     found = sorted(int(s["key"]["id"]) for s in lt.verification.samples) if lt.verification else []

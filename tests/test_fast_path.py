@@ -378,7 +378,7 @@ def test_a_chunk_task_is_self_contained(
 
     with contextlib.ExitStack() as stack:
         source, target = open_source(mysql_url, stack), open_target(pg_url, stack)
-        the_plan = make_plan(source, target, Options(tables=("t",)))
+        the_plan = make_plan(source, target, Options.build(tables=("t",)))
         tasks = parallel.make_tasks(source, target, the_plan, Options(), "connectorx")
     (task,) = tasks  # a small table: one chunk
     stats = parallel.run_task(pickle.loads(pickle.dumps(task)))

@@ -186,7 +186,13 @@ def test_file_options_fill_what_the_command_line_did_not_say() -> None:
         "options: {if_exists: replace, batch_size: 10, verify: false, enum: native, zero_dates: error}\n", "m.yaml", {}
     )
     opts = with_file_options(m, Options(), given=set())
-    assert (opts.if_exists, opts.batch_size, opts.verify, opts.enum, opts.zero_dates) == (
+    assert (
+        opts.copy.if_exists,
+        opts.copy.batch_size,
+        opts.verify.enabled,
+        opts.policies.enum,
+        opts.policies.zero_dates,
+    ) == (
         "replace",
         10,
         False,
@@ -194,8 +200,8 @@ def test_file_options_fill_what_the_command_line_did_not_say() -> None:
         "error",
     )
     assert opts.mapping is m
-    cli = with_file_options(m, Options(if_exists="append", batch_size=7), given={"if_exists", "batch_size"})
-    assert (cli.if_exists, cli.batch_size) == ("append", 7)
+    cli = with_file_options(m, Options.build(if_exists="append", batch_size=7), given={"if_exists", "batch_size"})
+    assert (cli.copy.if_exists, cli.copy.batch_size) == ("append", 7)
 
 
 # -- the schema is the one the loader uses, and the README documents it ------------------------

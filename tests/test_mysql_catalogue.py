@@ -194,7 +194,7 @@ def mysql8_table() -> Table:
 def plan_ddl(table: Table, **options: str) -> tuple[list[str], object]:
     source = MySQL(parse("mysql://root@127.0.0.1/x", role="source"))
     target = Postgres(parse("postgresql://postgres@127.0.0.1/x", role="target"))
-    plan = build_plan(source, target, [table], Options(**options))  # type: ignore[arg-type]
+    plan = build_plan(source, target, [table], Options.build(**options))  # type: ignore[arg-type]
     (tp,) = plan.tables
     return target.create_table_sql(tp.target) + target.checks_sql(tp.target) + target.post_data_sql(tp.target), plan
 

@@ -243,7 +243,7 @@ def test_transient_differences_are_rechecked_and_not_reported(
         pg_conn.execute("INSERT INTO rich (id) VALUES (1600)")  # arrives, but not as the source has it
 
     # --consistency lock would make the source write wait for the check: snapshot lets it through
-    opts = Options(tables=("rich",), consistency="snapshot")
+    opts = Options.build(tables=("rich",), consistency="snapshot")
     report = pipeline.verify(*migrated, opts, progress=_after_target_read(catch_up))
     (t,) = report.tables
     v = t.verification
@@ -305,10 +305,10 @@ def test_postgres_reader_joins_the_run_snapshot(migrated: tuple[str, str], pg_co
             written.append(name)
         return _after_target_read(lambda: None)(name, total)
 
-    report = pipeline.verify(*migrated, Options(tables=("rich",)), progress=factory)
+    report = pipeline.verify(*migrated, Options.build(tables=("rich",)), progress=factory)
     (t,) = report.tables
     assert written and t.status == "ok"  # the snapshot, from before the write
-    later = pipeline.verify(*migrated, Options(tables=("rich",)))
+    later = pipeline.verify(*migrated, Options.build(tables=("rich",)))
     assert later.tables[0].status == "mismatch"  # the write was real
 
 
@@ -422,7 +422,7 @@ def test_a_target_connection_lost_mid_read_is_retried_or_fails_the_table_with_th
     xlog.addHandler(handler)
     xlog.setLevel(logging.WARNING)
     try:
-        report = pipeline.verify(mysql_url, pg_url, Options(retries=retries), progress=lambda n, t: Bar(n))
+        report = pipeline.verify(mysql_url, pg_url, Options.build(retries=retries), progress=lambda n, t: Bar(n))
     finally:
         xlog.removeHandler(handler)
         xlog.setLevel(level)

@@ -67,7 +67,7 @@ def test_every_engine_renders_every_type_alike(mysql_url: str, mysql_conn: Any, 
     assert run_cli("migrate", mysql_url, pg_url, "-q", "-t", "rich").exit_code == 0
     with ExitStack() as stack:
         source, target = open_source(mysql_url, stack), open_target(pg_url, stack)
-        (tp,) = make_plan(source, target, Options(tables=("rich",))).tables
+        (tp,) = make_plan(source, target, Options.build(tables=("rich",))).tables
         cmp = plan_comparison(source, tp)
         (actual,) = target.introspect(["rich"])
         reading = _readable(actual, tp.target)

@@ -1,3 +1,3 @@
 """xfer: move whole databases between engines through Arrow, and prove nothing was lost."""
 
-from xfer.core import __version__
+from xfer.core import __version__ as __version__

@@ -16,7 +16,7 @@ from xfer.copy.table import copy_table
 from xfer.core import urls
 from xfer.core.checksum import BucketMap
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
-from xfer.core.options import CONSISTENCY, IF_EXISTS, NUL_BYTES, ZERO_DATES, Options
+from xfer.core.options import CONSISTENCY, IF_EXISTS, Options
 from xfer.core.policies import RejectFile
 from xfer.core.progress import Progress, ProgressFactory, no_progress
 from xfer.core.report import RunReport, TableResult
@@ -71,13 +71,6 @@ def inspect(url: str) -> list[Table]:
 
 
 def migrate(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
-    if options.if_exists not in IF_EXISTS:
-        raise UsageError(f"--if-exists must be one of {', '.join(IF_EXISTS)}")
-    if options.consistency not in CONSISTENCY:
-        raise UsageError(f"--consistency must be one of {', '.join(CONSISTENCY)}")
-    if options.schema_only and options.data_only:
-        raise UsageError("--schema-only and --data-only exclude each other")
-    check_policy_options(options)
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
@@ -85,9 +78,9 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         tables = source_tables(source, options)
         fresh_file = new_embedded_file(target_url)
         try:
-            target = open_target(target_url, stack, must_exist=options.data_only)
+            target = open_target(target_url, stack, must_exist=options.copy.data_only)
         except ConnectError as exc:
-            if not options.data_only or "does not exist" not in exc.message:
+            if not options.copy.data_only or "does not exist" not in exc.message:
                 raise
             raise UsageError(f"--data-only: {exc.message}", hint="run without --data-only to create it") from None
         report = RunReport("migrate", str(source.url), str(target.url))
@@ -148,13 +141,13 @@ def _migrate(
     phase = _phase(report, "create", phase)
     sums: dict[str, BucketMap] = {}
     # a journaled run keeps refused rows in the journal (exactly once) and writes the file at the end
-    rejects = RejectFile(options.reject_file or "xfer-rejects.jsonl") if journal is None else None
+    rejects = RejectFile(options.policies.reject_file or "xfer-rejects.jsonl") if journal is None else None
     fast = parallel.applicable(source, target, the_plan)
     retry = runs.retry_policy(options)
-    if not options.schema_only:
+    if not options.copy.schema_only:
         try:
             if fast:
-                ordered = options.data_only or bool(existing)  # foreign keys already there
+                ordered = options.copy.data_only or bool(existing)  # foreign keys already there
                 sums, notes = parallel.copy_all(
                     source, target, more, the_plan, results, options, progress, rejects, ordered, journal, retry
                 )
@@ -174,28 +167,28 @@ def _migrate(
         phase = _phase(report, "copy", phase)
     report.reject_file = str(rejects.path) if rejects is not None and rejects.rows else None
     if journal is not None:
-        report.reject_file = runs.write_rejects(journal, options.reject_file)
+        report.reject_file = runs.write_rejects(journal, options.policies.reject_file)
         if note := runs.results_note(journal):
             report.notes.append(note)
-    if fast and options.jobs > 1:
+    if fast and options.copy.jobs > 1:
         fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
-        parallel.build_constraints_parallel(target, more, fresh, results, options.jobs)
+        parallel.build_constraints_parallel(target, more, fresh, results, options.copy.jobs)
     else:
         _build_constraints(target, the_plan, results, existing)
     phase = _phase(report, "index", phase)
-    if not options.data_only:
+    if not options.copy.data_only:
         report.views = _create_views(target, the_plan)
         report.triggers = _create_triggers(target, the_plan)
     run_hooks(the_plan.after, source, target, report)
-    if options.schema_only:
+    if options.copy.schema_only:
         for r in report.tables:
             r.status = "created" if r.status == "pending" else r.status
-    elif options.verify:
+    elif options.verify.enabled:
         compare_targets(target, the_plan, results, sums, options, source=source)
     else:
         for r in report.tables:
             r.status = "ok" if r.status == "pending" else r.status
-    if options.verify and not options.schema_only:
+    if options.verify.enabled and not options.copy.schema_only:
         _phase(report, "verify", phase)
     runs.enforce_max_errors(report, options, journal)  # after verification: what was copied is checked
     report.seconds = time.monotonic() - started
@@ -212,14 +205,14 @@ def _phase(report: RunReport, name: str, since: float) -> float:
 def _preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
     """Check every target table before changing anything; return those that exist."""
     existing = set(target.list_tables()) & {tp.target.name for tp in the_plan.tables}
-    if options.data_only:
+    if options.copy.data_only:
         missing = [tp.target.name for tp in the_plan.tables if tp.target.name not in existing]
         if missing:
             raise UsageError(
                 f"--data-only: target tables missing: {', '.join(missing)}", hint="run without --data-only"
             )
         return existing
-    if options.if_exists == "fail":
+    if options.copy.if_exists == "fail":
         busy = [name for name in sorted(existing) if target.table_has_rows(name)]
         if busy:
             raise TargetExistsError(
@@ -230,25 +223,18 @@ def _preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
     return existing
 
 
-def check_policy_options(options: Options) -> None:
-    if options.zero_dates not in ZERO_DATES:
-        raise UsageError(f"--zero-dates must be one of {', '.join(ZERO_DATES)}")
-    if options.nul_bytes not in NUL_BYTES:
-        raise UsageError(f"--nul-bytes must be one of {', '.join(NUL_BYTES)}")
-
-
 def _create_tables(
     target: Dialect, the_plan: Plan, options: Options, existing: set[str], results: dict[str, TableResult] | None = None
 ) -> None:
     if hasattr(target, "create_schema"):
         target.create_schema()
-    if options.data_only:
+    if options.copy.data_only:
         return
     present = [tp.target.name for tp in load_order(the_plan) if tp.target.name in existing]
-    if present and options.if_exists == "truncate":
+    if present and options.copy.if_exists == "truncate":
         log.info("emptying existing tables %s", ", ".join(present))
         target.truncate_tables(present)
-    elif present and options.if_exists in ("replace", "fail"):
+    elif present and options.copy.if_exists in ("replace", "fail"):
         # "fail" only gets here when the tables are empty: recreate them with the planned shape.
         for name in reversed(present):  # children first
             log.info("dropping existing table %s", name)

@@ -383,14 +383,14 @@ def migrate(
     """
     if reject_file is None:
         reject_file = report_path.with_name(report_path.stem + ".rejects.jsonl") if report_path else None
-    opts = pipeline.Options(
-        tables,
-        exclude,
-        if_exists,
-        schema_only,
-        data_only,
-        batch_size,
-        not no_verify,
+    opts = pipeline.Options.build(
+        tables=tables,
+        exclude=exclude,
+        if_exists=if_exists,
+        schema_only=schema_only,
+        data_only=data_only,
+        batch_size=batch_size,
+        verify=not no_verify,
         zero_dates=zero_dates,
         nul_bytes=nul_bytes,
         enum=enum_as,
@@ -480,9 +480,9 @@ def verify(
     -m FILE the source is compared *as the mapping file maps it* (renamed, filtered,
     transformed, computed). Exit codes: 0 identical, 3 differences, 1 errors.
     """
-    opts = pipeline.Options(
-        tables,
-        exclude,
+    opts = pipeline.Options.build(
+        tables=tables,
+        exclude=exclude,
         batch_size=batch_size,
         verify_method=method,
         float_digits=float_digits,
@@ -516,8 +516,13 @@ def plan(
 ) -> None:
     """Show what `migrate` would do: tables, column types source -> target with the decisions
     and value policies behind them, renames, views, the DDL. Changes nothing."""
-    opts = pipeline.Options(
-        tables, exclude, zero_dates=zero_dates, nul_bytes=nul_bytes, enum=enum_as, identifiers=identifiers
+    opts = pipeline.Options.build(
+        tables=tables,
+        exclude=exclude,
+        zero_dates=zero_dates,
+        nul_bytes=nul_bytes,
+        enum=enum_as,
+        identifiers=identifiers,
     )
     source, target, opts = _resolve(source, target, mapping_path, opts)
     the_plan, dialect = pipeline.plan(source, target, opts)
@@ -611,5 +616,3 @@ def _table_dict(t: Any) -> dict[str, Any]:
 
 
 __all__ = ["main", "EXIT_USAGE", "EXIT_MISMATCH"]
-
-

@@ -107,13 +107,13 @@ def copy_chunks(
     chunks: list[ChunkState] = []
     c: ChunkState | None = None
     try:
-        if options.verify and not tp.skip_verify:  # bucketed as first recorded, so chunk maps add up
-            scheme = hash_scheme(options.verify_method, target)
-            cmp = plan_comparison(source, tp, options.float_digits, spec=journal.spec(name), scheme=scheme)
+        if options.verify.enabled and not tp.skip_verify:  # bucketed as first recorded, so chunk maps add up
+            scheme = hash_scheme(options.verify.method, target)
+            cmp = plan_comparison(source, tp, options.verify.float_digits, spec=journal.spec(name), scheme=scheme)
             total = BucketMap(cmp.spec)
         chunks = journal.chunks(name) or journal.add_chunks(
             name,
-            retry.run(f"{name}: key ranges", lambda: key_ranges(source, tp, options.batch_size), source.reconnect),
+            retry.run(f"{name}: key ranges", lambda: key_ranges(source, tp, options.copy.batch_size), source.reconnect),
             cmp.spec if cmp is not None else None,
         )
         pending = [c for c in chunks if not c.done]
@@ -171,9 +171,9 @@ def _copy_one(
     isolated: list[dict[str, Any]] = []
     where = range_where(source, c)
     if where is None:
-        batches = tp.read(source, options.batch_size, policies=policies)
+        batches = tp.read(source, options.copy.batch_size, policies=policies)
     else:
-        batches = source.read_batches(tp.source, options.batch_size, where=where, policies=policies)
+        batches = source.read_batches(tp.source, options.copy.batch_size, where=where, policies=policies)
     try:
         with journal.chunk(target, c) as mark:
             for batch in batches:

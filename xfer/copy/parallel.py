@@ -63,22 +63,22 @@ def applicable(source: Dialect, target: Dialect, the_plan: Plan) -> bool:
 def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Options, reader: str) -> list[ChunkTask]:
     sizes = _table_sizes(source)
     tasks: list[ChunkTask] = []
-    scheme = hash_scheme(options.verify_method, target)  # the source is hashed here, as it is copied
+    scheme = hash_scheme(options.verify.method, target)  # the source is hashed here, as it is copied
     for tp in the_plan.tables:
         t = tp.source
         size = sizes.get(t.name, 0)
         table_reader = reader
         key = mf.integer_key(t)
-        verified = options.verify and not tp.skip_verify
-        cmp = plan_comparison(source, tp, options.float_digits, scheme=scheme) if verified else None
-        n = mf.chunk_count(size, options.chunk_bytes) if key else 1
-        if table_reader == "connectorx" and key is None and size > options.chunk_bytes:
+        verified = options.verify.enabled and not tp.skip_verify
+        cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme) if verified else None
+        n = mf.chunk_count(size, options.copy.chunk_bytes) if key else 1
+        if table_reader == "connectorx" and key is None and size > options.copy.chunk_bytes:
             table_reader = "pymysql"  # one connectorx call would hold the whole table in memory
         points = mf.split_points(source._query, t, key, n) if key and n > 1 else []
         bounds = [None, *points, None]
         # the pymysql reader holds a batch as Python objects first: size it in bytes too
         per_row = max(size // max(t.row_estimate or 1, 1), 1)
-        rows = max(1000, min(options.batch_size, options.batch_bytes // per_row))
+        rows = max(1000, min(options.copy.batch_size, options.copy.batch_bytes // per_row))
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             tasks.append(
                 ChunkTask(
@@ -90,11 +90,11 @@ def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Option
                     hi,
                     table_reader,
                     binary_supported(tp.target),
-                    rows if table_reader == "pymysql" else options.batch_size,
-                    options.batch_bytes,
-                    options.verify,
-                    options.zero_dates,
-                    options.nul_bytes,
+                    rows if table_reader == "pymysql" else options.copy.batch_size,
+                    options.copy.batch_bytes,
+                    options.verify.enabled,
+                    options.policies.zero_dates,
+                    options.policies.nul_bytes,
                     tuple(nul_columns(tp, target)),
                     size // max(len(bounds) - 1, 1),
                     cmp=cmp,
@@ -128,8 +128,8 @@ def copy_all(
     `ordered`: the target tables already have their foreign keys (load parents first).
     `journal`: each chunk is copied in one transaction with its done mark, chunks done before
     are skipped, and transient errors are retried (xfer.chunked)."""
-    reader = mf.reader_choice(source.url) if options.consistency == "lock" else "pymysql"
-    notes = [f"reader: {reader}; consistency: {options.consistency}; jobs: {options.jobs}"]
+    reader = mf.reader_choice(source.url) if options.copy.consistency == "lock" else "pymysql"
+    notes = [f"reader: {reader}; consistency: {options.copy.consistency}; jobs: {options.copy.jobs}"]
     tasks = sorted(make_tasks(source, target, the_plan, options, reader), key=lambda t: -t.size)
     writers = {("binary COPY (pgpq)" if t.binary else "CSV COPY") for t in tasks}
     notes[0] += f"; writer: {', '.join(sorted(writers))}"
@@ -137,7 +137,7 @@ def copy_all(
         ranges = [t for t in tasks if t.source is tp]
         if len(ranges) > 1:
             results[tp.source.name].notes.append(f"copied in {len(ranges)} key ranges of {ranges[0].key}")
-    jobs = max(1, min(options.jobs, len(tasks)))
+    jobs = max(1, min(options.copy.jobs, len(tasks)))
     opened: list[Session] = []
     # every table's source bucket map; chunk maps add up (their buckets are sums)
     sums: dict[str, BucketMap] = {tp.source.name: BucketMap(KeySpec("rows")) for tp in the_plan.tables}
@@ -147,7 +147,7 @@ def copy_all(
     states: dict[int, ChunkState] = {}
     if journal is not None:  # the recorded chunks; those done before count, the rest are copied
         tasks, states = journaled_tasks(journal, tasks, results, sums)
-        jobs = max(1, min(options.jobs, len(tasks)))
+        jobs = max(1, min(options.copy.jobs, len(tasks)))
     lock = threading.Lock()
     failed: set[str] = set()
     spans: dict[str, list[float]] = {}
@@ -155,7 +155,7 @@ def copy_all(
     pending: queue.Queue[ChunkTask] = queue.Queue()
     # A connectorx chunk is read on a connection of its own: a worker reads its next chunk while
     # it writes the current one. Snapshot readers share their worker's connection: no read-ahead.
-    read_ahead = options.consistency == "lock"
+    read_ahead = options.copy.consistency == "lock"
 
     def take() -> ChunkTask | None:
         while True:
@@ -240,7 +240,7 @@ def copy_all(
                     f.result()
     finally:
         pa.set_memory_pool(arrow_pool)
-        _consistency_end(coordinator, opened, locked=options.consistency == "lock")
+        _consistency_end(coordinator, opened, locked=options.copy.consistency == "lock")
         for b in bars.values():
             b.close()
         for s in opened:
@@ -309,7 +309,7 @@ def _consistency_start(
     try:
         with coord.cursor() as cur:
             cur.execute("SET SESSION lock_wait_timeout = 60")
-            if options.consistency == "lock":
+            if options.copy.consistency == "lock":
                 names = ", ".join(f"{source.quote(tp.source.name)} READ" for tp in the_plan.tables)
                 cur.execute(f"LOCK TABLES {names}")
                 return coord
@@ -333,9 +333,9 @@ def _consistency_start(
         return coord
     except pymysql.err.MySQLError as exc:
         coord.close()
-        other = "snapshot" if options.consistency == "lock" else "lock"
+        other = "snapshot" if options.copy.consistency == "lock" else "lock"
         raise CopyError(
-            f"--consistency {options.consistency}: MySQL refused: {exc.args[-1]}",
+            f"--consistency {options.copy.consistency}: MySQL refused: {exc.args[-1]}",
             hint=f"nothing was copied; --consistency {other} needs other privileges",
         ) from None
 

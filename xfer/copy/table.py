@@ -35,7 +35,9 @@ MAX_ISOLATED_REJECTS = 1000  # past this a table's failure is not about a few ba
 
 
 def table_policies(tp: TablePlan, options: Options) -> ValuePolicies:
-    return ValuePolicies(tp.source.name, list(tp.source.primary_key), options.zero_dates, options.nul_bytes)
+    return ValuePolicies(
+        tp.source.name, list(tp.source.primary_key), options.policies.zero_dates, options.policies.nul_bytes
+    )
 
 
 def nul_columns(tp: TablePlan, target: Dialect) -> list[str]:
@@ -62,8 +64,10 @@ def copy_table(
     t0 = time.monotonic()
     # the source side of the final check: bucket checksums of the rows as they are written
     hasher = None
-    if options.verify and not tp.skip_verify:
-        cmp = plan_comparison(source, tp, options.float_digits, scheme=hash_scheme(options.verify_method, target))
+    if options.verify.enabled and not tp.skip_verify:
+        cmp = plan_comparison(
+            source, tp, options.verify.float_digits, scheme=hash_scheme(options.verify.method, target)
+        )
         hasher = MapHasher(tp.target.arrow_schema, cmp.canons, cmp.spec, tp.source.name)
     bar = progress(tp.target.name, tp.source.row_estimate)
     schema = tp.target.arrow_schema
@@ -73,7 +77,7 @@ def copy_table(
     rows = 0
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in tp.read(source, options.batch_size, policies=policies):
+        for batch in tp.read(source, options.copy.batch_size, policies=policies):
             if texts:
                 batch = policies.apply_nul_bytes(batch, texts)
             out = conform(batch, schema, tp.source.name)

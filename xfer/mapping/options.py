@@ -3,8 +3,6 @@ command line wins for whatever it states explicitly."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from xfer.core.options import Options
 from xfer.mapping.model import Mapping
 
@@ -27,4 +25,4 @@ def with_file_options(m: Mapping, opts: Options, given: set[str]) -> Options:
         field_name, flag = FILE_OPTIONS[key]
         if flag is None or flag not in given:
             changes[field_name] = value
-    return replace(opts, **changes)
+    return opts.with_(**changes)

@@ -263,12 +263,16 @@ def build_plan(
     plan = Plan([])
     if not target.supports_foreign_keys and any(t.foreign_keys for t in tables):
         plan.notes.append(f"{target.name}: foreign keys are not created (the engine cannot add them after the data)")
-    namer = Namer(tables, views, target, options.identifiers)
+    namer = Namer(tables, views, target, options.policies.identifiers)
     types = typemap.default_map(source.name, target.name)
     if not target.text_holds_nul:
         plan.policies.append(
             "text holding a NUL byte (U+0000), which PostgreSQL cannot store: "
-            + ("the row is rejected (--nul-bytes strip removes it)" if options.nul_bytes == "reject" else "stripped")
+            + (
+                "the row is rejected (--nul-bytes strip removes it)"
+                if options.policies.nul_bytes == "reject"
+                else "stripped"
+            )
         )
     for t in tables:
         plan.tables.append(
@@ -311,7 +315,7 @@ def translate(
     source: str = "",
 ) -> TablePlan:
     options = options or Options()
-    namer = namer or Namer([table], [], target, options.identifiers)
+    namer = namer or Namer([table], [], target, options.policies.identifiers)
     notes: list[str] = []
     col_notes: dict[str, list[str]] = {}
     renamed = namer.columns[table.name]
@@ -321,7 +325,7 @@ def translate(
     for c in table.columns:
         why: list[str] = []
         native = _target_type(c, target, types, why)
-        if c.meta.get("enum") is not None and options.enum == "native" and hasattr(target, "enum_type_sql"):
+        if c.meta.get("enum") is not None and options.policies.enum == "native" and hasattr(target, "enum_type_sql"):
             native = target.qualified(namer.extra(f"{name}_{renamed[c.name]}"))
             why.append("enum -> a PostgreSQL enum type (--enum native)")
         elif (c.meta.get("enum") is not None or c.meta.get("set") is not None) and hasattr(target, "labels_check"):
@@ -444,7 +448,7 @@ def _policies(c: Column, options: Options) -> list[str]:
     if base in ("date", "datetime", "timestamp"):
         out.append(
             "zero/partial dates -> NULL (counted)"
-            if options.zero_dates == "null"
+            if options.policies.zero_dates == "null"
             else "zero/partial dates -> row rejected"
         )
     if "policy" in c.meta:
@@ -470,7 +474,9 @@ def source_tables(source: Dialect, options: Options) -> list[Table] | None:
     selects and checks its own tables)."""
     if options.mapping is not None:
         return None
-    names = select_tables(source.list_tables(), options.tables, options.exclude, where=str(source.url))
+    names = select_tables(
+        source.list_tables(), options.selection.tables, options.selection.exclude, where=str(source.url)
+    )
     return source.introspect(names)
 
 
@@ -483,7 +489,7 @@ def make_plan(source: Dialect, target: Dialect, options: Options, tables: list[T
         tables = source_tables(source, options) or []
     views = source.list_views() if hasattr(source, "list_views") else []
     plan = build_plan(source, target, tables, options, views)
-    namer = Namer([], [], target, options.identifiers)
+    namer = Namer([], [], target, options.policies.identifiers)
     namer.tables = {tp.source.name: tp.target.name for tp in plan.tables}
     namer.columns = {tp.source.name: {s.name: t.name for s, t in zip(tp.source.columns, tp.target.columns, strict=True)}
                      for tp in plan.tables}  # fmt: skip

@@ -43,7 +43,7 @@ def plan_mapping(m: Mapping, source: Dialect, target: Dialect, options: Options)
         missing = [n for n, _ in mg.sources if n not in selected]
         if any(n not in available for n, _ in mg.sources):
             continue  # already a problem
-        if missing and not (options.tables or options.exclude):
+        if missing and not (options.selection.tables or options.selection.exclude):
             problems.add(
                 mg.path,
                 f"merge into {mg.target!r} needs {', '.join(map(repr, missing))}, which include/exclude leave out",
@@ -128,8 +128,8 @@ def _select(m: Mapping, available: list[str], options: Options, problems: Proble
     """Source tables picked by the globs: --tables/--exclude when given, else include/exclude."""
     picked: dict[str, list[str]] = {}
     for flag, cli, key, file in (
-        ("--tables", options.tables, "include", m.include),
-        ("--exclude", options.exclude, "exclude", m.exclude),
+        ("--tables", options.selection.tables, "include", m.include),
+        ("--exclude", options.selection.exclude, "exclude", m.exclude),
     ):
         globs = list(cli) if cli else file
         for i, g in enumerate(globs):

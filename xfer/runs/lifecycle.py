@@ -27,18 +27,19 @@ log = logging.getLogger("xfer")
 
 
 def retry_policy(options: Options) -> RetryPolicy:
-    return RetryPolicy(attempts=options.retries)
+    return RetryPolicy(attempts=options.run.retries)
 
 
 def plan_summary(target: Dialect, the_plan: Plan, options: Options) -> dict[str, Any]:
     """What a resumed run must share with the run it continues (its fingerprint's input)."""
+    flat = options.flat()
     return {
         "tables": {
             tp.source.name: {"target": tp.target.name, "ddl": target.create_table_sql(tp.target)}
             for tp in the_plan.tables
         },
         "options": {
-            k: getattr(options, k)
+            k: flat[k]
             for k in (
                 "if_exists",
                 "schema_only",
@@ -63,9 +64,9 @@ def _journal_connection(target: Dialect, stack: ExitStack) -> Dialect:
 
 def find_resumable(source: Dialect, target: Dialect, options: Options, stack: ExitStack) -> journal.RunInfo | None:
     """With --resume: the unfinished run to continue (None: there is none, a new run starts)."""
-    if not options.resume:
+    if not options.run.resume:
         return None
-    if not options.journal:
+    if not options.run.journal:
         raise UsageError("--resume needs the run journal: leave out --no-journal")
     if not journal.supported(target):
         raise UsageError(
@@ -102,7 +103,7 @@ def open_run(
     stack: ExitStack,
 ) -> Journal | None:
     """Start the run's journal (or take up `resumable`), and route the target's DDL through it."""
-    if not options.journal or not journal.supported(target):
+    if not options.run.journal or not journal.supported(target):
         return None
     summary = plan_summary(target, the_plan, options)
     d = _journal_connection(target, stack)
@@ -129,10 +130,10 @@ def preexisting(j: Journal) -> set[str]:
 def take_backup(target: Dialect, the_plan: Plan, options: Options, existing: set[str], j: Journal | None) -> None:
     """--backup DIR: save the existing tables --if-exists truncate|replace is about to
     overwrite. A resumed run whose backup is complete takes none (the tables may be ours now)."""
-    if not options.backup or options.if_exists not in ("truncate", "replace") or options.data_only:
+    if not options.run.backup or options.copy.if_exists not in ("truncate", "replace") or options.copy.data_only:
         return
     label = j.run_id if j is not None else journal.new_run_id()
-    directory = Path(options.backup)
+    directory = Path(options.run.backup)
     if (directory / label / backup.MANIFEST).is_file():
         return
     names = [tp.target.name for tp in the_plan.tables if tp.target.name in existing]
@@ -144,10 +145,11 @@ def take_backup(target: Dialect, the_plan: Plan, options: Options, existing: set
 def enforce_max_errors(report: RunReport, options: Options, j: Journal | None) -> None:
     """A table that refused more rows than --max-errors is failed (report and journal)."""
     for r in report.tables:
-        if r.rejected_rows > options.max_errors and r.status != "failed":
+        if r.rejected_rows > options.policies.max_errors and r.status != "failed":
             r.status = "failed"
             r.error = (
-                f"{r.rejected_rows:,} row(s) refused by the target (more than --max-errors {options.max_errors})"
+                f"{r.rejected_rows:,} row(s) refused by the target "
+                f"(more than --max-errors {options.policies.max_errors})"
                 + (f"; they are in {report.reject_file}" if report.reject_file else "")
             )
             if j is not None:

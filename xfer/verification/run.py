@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from xfer.core.checksum import BucketMap, MapHasher
 from xfer.core.conform import conform
-from xfer.core.errors import UsageError, XferError
-from xfer.core.options import VERIFY_METHODS, Options
+from xfer.core.errors import XferError
+from xfer.core.options import Options
 from xfer.core.progress import ProgressFactory, no_progress
 from xfer.core.report import RunReport, TableResult, Verification
 from xfer.core.retry import RetryPolicy
@@ -74,8 +74,6 @@ class Pending:
 def verify(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
     """Counts, checksums and differences of every selected table, source (as the migration maps
     it) against target. Each side is read in one consistent snapshot."""
-    if options.verify_method not in VERIFY_METHODS:
-        raise UsageError(f"--method must be one of {', '.join(VERIFY_METHODS)}")
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
@@ -83,11 +81,11 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
         report = RunReport("verify", str(source.url), str(target.url))
         the_plan, live = _plan_against(source, target, options)
         pending: list[Pending] = []
-        scheme = hash_scheme(options.verify_method, source, target)
+        scheme = hash_scheme(options.verify.method, source, target)
         # --consistency lock: the source tables refuse writes while read, which lets a faster
         # reader (one connection per key range) see exactly what the snapshot sees
         lock = [tp.source.name for tp in the_plan.tables if tp.mapped is None and not tp.skip_verify]
-        locked = source.read_lock(lock) if options.consistency == "lock" else nullcontext(None)
+        locked = source.read_lock(lock) if options.copy.consistency == "lock" else nullcontext(None)
         with locked as lock_note, source.snapshot(), target.snapshot():
             if lock_note:
                 report.notes.append(lock_note)
@@ -103,13 +101,13 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
                     continue
                 t0 = time.monotonic()
                 try:
-                    cmp = plan_comparison(source, tp, options.float_digits, scheme=scheme)
+                    cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme)
                     # A mapped table is read as the mapping shapes it: hashed client side here,
                     # its differences located by reading it so again (`_locate_mapped`).
                     mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
                     # a side that lost its reader's session is read again, in the same snapshot
                     args = (source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
-                    p = RetryPolicy(attempts=options.retries).run(
+                    p = RetryPolicy(attempts=options.run.retries).run(
                         f"verifying {tp.source.name}", partial(check_table, *args)
                     )
                 except XferError as exc:
@@ -176,10 +174,10 @@ def compare_targets(
             r.status, r.checksum_match = "ok", None
             r.notes.append("not verified: the mapping file says verify: false")
             continue
-        if options.if_exists == "append":
+        if options.copy.if_exists == "append":
             _appended(target, tp, r, sums[tp.source.name])
             continue
-        cmp = plan_comparison(source or target, tp, options.float_digits, spec=sums[tp.source.name].spec)
+        cmp = plan_comparison(source or target, tp, options.verify.float_digits, spec=sums[tp.source.name].spec)
         try:
             p = check_table(source, target, tp, live[tp.target.name], cmp, sums[tp.source.name], r, options)
             if p is not None:
@@ -238,11 +236,11 @@ def check_table(
         return None
     t0 = time.monotonic()
     n_buckets = v.buckets
-    store = locate(s_side, t_side, cmp, mismatched, n_buckets, options.sample, options.batch_size)
-    found, first = store.differences(RECHECK_LIMIT if cmp.spec.key else options.sample)
+    store = locate(s_side, t_side, cmp, mismatched, n_buckets, options.verify.sample, options.copy.batch_size)
+    found, first = store.differences(RECHECK_LIMIT if cmp.spec.key else options.verify.sample)
     v.seconds["locate"] = time.monotonic() - t0
     if not cmp.spec.key:
-        multiset_samples(store, found, first, options.sample)
+        multiset_samples(store, found, first, options.verify.sample)
         store.close()
         _record(r, found)
         return None
@@ -262,15 +260,15 @@ def _locate_mapped(
     them) again; keyless ones are counted as a multiset."""
     assert r.verification is not None
     t0 = time.monotonic()
-    rows = (conform(b, tp.target.arrow_schema, tp.source.name) for b in tp.read(source, options.batch_size))
+    rows = (conform(b, tp.target.arrow_schema, tp.source.name) for b in tp.read(source, options.copy.batch_size))
     shaped = Side("source", source, tp.target)  # the source's rows, shaped like the target's
-    store = locate_mapped(shaped, rows, target, cmp, mismatched, r.verification.buckets, options.batch_size)
+    store = locate_mapped(shaped, rows, target, cmp, mismatched, r.verification.buckets, options.copy.batch_size)
     try:
-        found, first = store.differences(options.sample)
+        found, first = store.differences(options.verify.sample)
         if cmp.spec.key:
-            mapped_samples(cmp, found, first, options.sample)
+            mapped_samples(cmp, found, first, options.verify.sample)
         else:
-            multiset_samples(store, found, first, options.sample)
+            multiset_samples(store, found, first, options.verify.sample)
     finally:
         store.close()
     r.verification.seconds["locate"] = time.monotonic() - t0
@@ -285,7 +283,7 @@ def finish(p: Pending, options: Options) -> None:
             p.found.notes.append(
                 f"{p.found.total - len(p.first)} difference(s) beyond the first {len(p.first)} were not re-checked"
             )
-        recheck(p.source, p.target, p.cmp, p.found, p.first, options.sample)
+        recheck(p.source, p.target, p.cmp, p.found, p.first, options.verify.sample)
     finally:
         p.store.close()
     assert p.result.verification is not None
@@ -349,7 +347,7 @@ def side_map(
     progress: ProgressFactory = no_progress,
     stop: threading.Event | None = None,
 ) -> SideMap:
-    method, reason = choose_method(side, cmp, options.verify_method)
+    method, reason = choose_method(side, cmp, options.verify.method)
     t0 = time.monotonic()
     if method == "pushdown":
         m = bucket_map(side.dialect, side.table, cmp.canons, cmp.spec)
@@ -357,7 +355,7 @@ def side_map(
     hasher = MapHasher(cmp.schema, cmp.canons, cmp.spec, cmp.name)
     bar = progress(f"{side.table.name} ({side.role})", side.table.row_estimate)
     try:
-        batches = side.dialect.verify_batches(side.table, options.batch_size)
+        batches = side.dialect.verify_batches(side.table, options.copy.batch_size)
         for batch in prefetch(batches) if side.dialect.reads_in_any_thread else batches:
             if stop is not None and stop.is_set():
                 raise Stopped(f"{side.role} side stopped: the other side failed")
@@ -375,7 +373,7 @@ def mapped_source_map(source: Dialect, tp: TablePlan, cmp: Comparison, options: 
     """The bucket map of a mapped table's source rows, read as the mapping shapes them."""
     hasher = MapHasher(cmp.schema, cmp.canons, cmp.spec, cmp.name)
     try:
-        for batch in tp.read(source, options.batch_size):
+        for batch in tp.read(source, options.copy.batch_size):
             hasher.update(conform(batch, tp.target.arrow_schema, tp.source.name))
         return hasher.map
     finally:
