@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from xfer.planning.build import shorten, target_names
+from xfer.core.naming import shorten, target_names
 
 LONG_A = "a" * 60 + "_first_table"  # 72 bytes: MySQL allows 64, so these are columns/aliases
 LONG_B = "a" * 60 + "_second_table"

@@ -13,7 +13,6 @@ from contextlib import ExitStack
 from xfer.copy import parallel
 from xfer.copy.journaled import copy_chunks
 from xfer.copy.table import copy_table
-from xfer.core import urls
 from xfer.core.checksum import BucketMap
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
 from xfer.core.options import CONSISTENCY, IF_EXISTS, Options
@@ -21,9 +20,9 @@ from xfer.core.policies import RejectFile
 from xfer.core.progress import Progress, ProgressFactory, no_progress
 from xfer.core.report import RunReport, TableResult
 from xfer.core.schema import Table
-from xfer.dialects import dialect_for
 from xfer.dialects.base import Dialect
-from xfer.dialects.connect import discard_file, new_embedded_file, open_source, open_target
+from xfer.dialects.capabilities import SQLTranslator
+from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
 from xfer.dialects.postgres.journal import Journal
 from xfer.planning.build import Plan, TablePlan, load_order, make_plan, source_tables
 from xfer.planning.hooks import run_hooks
@@ -48,17 +47,20 @@ log = logging.getLogger("xfer")
 
 
 # -- commands ---------------------------------------------------------------------------
-def plan(source_url: str, target_url: str, options: Options) -> tuple[Plan, Dialect]:
+def plan(source_url: str, target_url: str, options: Options) -> Plan:
     """What `migrate` would do; touches nothing (an embedded target is opened in memory)."""
     with ExitStack() as stack:
         source = open_source(source_url, stack)
-        target = dialect_for(urls.parse(target_url, role="target"))
-        if target.url.engine in ("sqlite", "duckdb"):
-            # Plan against an in-memory engine of the same kind: never create the file.
-            target = dialect_for(urls.parse(f"{target_url.split(':', 1)[0]}://", role="target"))
-        target.connect()
-        stack.callback(target.close)
-        return make_plan(source, target, options), target
+        target = open_plan_target(target_url, stack)
+        the_plan = make_plan(source, target, options)
+        for tp in the_plan.tables:  # the DDL as `migrate` would run it, while the target is open
+            tp.ddl = (
+                target.create_table_sql(tp.target)
+                + (target.checks_sql(tp.target) if isinstance(target, SQLTranslator) else [])
+                + target.post_data_sql(tp.target)
+                + target.foreign_keys_sql(tp.target)
+            )
+        return the_plan
 
 
 def inspect(url: str) -> list[Table]:
@@ -226,8 +228,7 @@ def _preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
 def _create_tables(
     target: Dialect, the_plan: Plan, options: Options, existing: set[str], results: dict[str, TableResult] | None = None
 ) -> None:
-    if hasattr(target, "create_schema"):
-        target.create_schema()
+    target.create_schema()
     if options.copy.data_only:
         return
     present = [tp.target.name for tp in load_order(the_plan) if tp.target.name in existing]
@@ -266,7 +267,7 @@ def _create_tables(
 def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] | None) -> None:
     """CHECKs before the rows (a row breaking one is refused alone, into the reject file); one
     the target refuses is reported, never fatal."""
-    for sql in getattr(target, "checks_sql", lambda t: [])(tp.target):
+    for sql in target.checks_sql(tp.target) if isinstance(target, SQLTranslator) else []:
         try:
             _run(target, [sql])
         except XferError as exc:

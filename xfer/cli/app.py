@@ -525,7 +525,7 @@ def plan(
         identifiers=identifiers,
     )
     source, target, opts = _resolve(source, target, mapping_path, opts)
-    the_plan, dialect = pipeline.plan(source, target, opts)
+    the_plan = pipeline.plan(source, target, opts)
     for note in the_plan.policies + the_plan.notes:
         click.echo(f"note: {note}")
     for tp in the_plan.tables:
@@ -546,13 +546,7 @@ def plan(
         for note in tp.notes:
             click.echo(f"  note: {note}")
         click.echo("  -- DDL")
-        ddl = (
-            dialect.create_table_sql(tp.target)
-            + getattr(dialect, "checks_sql", lambda t: [])(tp.target)
-            + dialect.post_data_sql(tp.target)
-            + dialect.foreign_keys_sql(tp.target)
-        )
-        for sql in ddl:
+        for sql in tp.ddl:
             click.echo("  " + sql.replace("\n", "\n  ") + ";")
     if the_plan.renames:
         click.echo("\n== renames")

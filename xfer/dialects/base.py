@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from xfer.core.errors import ConnectError, MissingDriverError, XferError
-from xfer.core.schema import Column, ForeignKey, Table
+from xfer.core.schema import Column, ForeignKey, Table, Trigger, View
 from xfer.core.urls import Url
 
 if TYPE_CHECKING:
@@ -113,6 +113,19 @@ class Dialect:
     def count_rows(self, table: str) -> int:
         """Exact row count."""
         raise NotImplementedError
+
+    def list_views(self) -> list[View]:
+        """Views of the database/schema the URL names, with their SQL (none where the engine
+        cannot list them as a source)."""
+        return []
+
+    def list_triggers(self) -> list[Trigger]:
+        """Triggers on the listed tables, with their bodies (none where not read)."""
+        return []
+
+    def catalogue_notes(self) -> list[str]:
+        """What the catalogue holds that is not migrated (stored routines, events), for the plan."""
+        return []
 
     # -- reading --------------------------------------------------------------------------
     @contextmanager
@@ -231,6 +244,10 @@ class Dialect:
     def known_type_names(self) -> set[str]:
         """Base type names this engine can report (as a source); empty when it cannot tell."""
         return set()
+
+    def create_schema(self) -> None:
+        """Create the namespace the URL names (PostgreSQL's `?schema=`) if missing; nothing where
+        the database is the namespace."""
 
     def prepare_for_load(self, concurrent_builds: bool = False) -> None:
         """Session settings for a bulk load (optional). `concurrent_builds`: this session builds

@@ -9,8 +9,6 @@ every rename; every schema object and what happens to it (views, triggers, check
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -19,28 +17,12 @@ import pyarrow as pa
 
 from xfer.core import typemap
 from xfer.core.errors import UsageError
+from xfer.core.naming import Namer, Rename, shorten
 from xfer.core.options import Options
 from xfer.core.schema import Check, Column, ForeignKey, Index, Table, Trigger, View
 from xfer.core.sqlexpr import tables_in
 from xfer.dialects.base import Dialect
-
-
-@dataclass
-class Rename:
-    kind: str  # table, column, view, index, constraint
-    table: str | None  # the source table a column/index/constraint belongs to
-    old: str
-    new: str
-    reason: str
-
-    def __str__(self) -> str:
-        what = (
-            f"{self.kind} {self.table}.{self.old}"
-            if self.table and self.kind == "column"
-            else f"{self.kind} {self.old}"
-        )
-        return f"{what} -> {self.new} ({self.reason})"
-
+from xfer.dialects.capabilities import EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
 
 if TYPE_CHECKING:
     from xfer.planning.read import MappedRead
@@ -56,6 +38,8 @@ class TablePlan:
     #: set by a mapping file: how the rows are read and shaped, and what verification compares
     #: (then `source` describes the mapped rows, and its name labels the table in reports)
     mapped: MappedRead | None = None
+    #: the target DDL in the order `migrate` runs it (filled by `xfer.plan()`; empty otherwise)
+    ddl: list[str] = field(default_factory=list)
 
     @property
     def json_columns(self) -> set[str]:
@@ -115,6 +99,11 @@ class Plan:
     triggers: list[TriggerPlan] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)  # value policies that apply to the whole run
 
+    @property
+    def status(self) -> str:
+        """ "ok": a plan is made or a UsageError is raised (the reports' status word)."""
+        return "ok"
+
 
 def select_tables(available: list[str], include: tuple[str, ...], exclude: tuple[str, ...], where: str) -> list[str]:
     """Apply --tables / --exclude globs; a glob that matches nothing is a usage error
@@ -143,113 +132,6 @@ def _suggest(glob: str, names: list[str]) -> str:
     return "tables there: " + (", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "none")
 
 
-def shorten(name: str, limit: int) -> str:
-    """Names over the target's identifier limit (bytes) get a stable hash suffix, so two long
-    names that share a prefix never collide and a re-run picks the same name."""
-    if len(name.encode()) <= limit:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    head = name.encode()[: limit - 9].decode(errors="ignore")
-    return f"{head}_{digest}"
-
-
-def target_names(
-    names: list[str], policy: str, limit: int, taken: set[str] | frozenset[str] = frozenset()
-) -> dict[str, str]:
-    """Target names for one namespace: lower-cased (policy "lower") or kept, shortened to
-    `limit` bytes, and never two alike (`Foo` and `foo`, two long names, or a name already
-    `taken` in the namespace): a name that would collide gets a suffix from a hash of its
-    source name, so the result depends only on the names, never on their order."""
-    base = {n: shorten(n.lower() if policy == "lower" else n, limit) for n in names}
-    groups: dict[str, list[str]] = {}
-    for n in sorted(set(names)):
-        groups.setdefault(base[n], []).append(n)
-    out: dict[str, str] = {}
-    used = set(taken) | set(groups)
-    for b, members in groups.items():
-        keeper = b if b in members else (None if b in taken else members[0])
-        for n in members:
-            if n == keeper:
-                out[n] = b
-                continue
-            digest = hashlib.sha1(n.encode()).hexdigest()
-            k = 6
-            cand = _with_suffix(b, digest[:k], limit)
-            while cand in used:
-                k += 2
-                cand = _with_suffix(b, digest[:k], limit)
-            used.add(cand)
-            out[n] = cand
-    return out
-
-
-def _with_suffix(name: str, suffix: str, limit: int) -> str:
-    head = name.encode()[: limit - len(suffix) - 1].decode(errors="ignore")
-    return f"{head}_{suffix}"
-
-
-def _reason(old: str, new: str, policy: str, limit: int) -> str:
-    if new == (old.lower() if policy == "lower" else old):
-        return "lower-cased"
-    if len((old.lower() if policy == "lower" else old).encode()) > limit:
-        return f"over the {limit}-byte limit"
-    return "would collide with another name"
-
-
-class Namer:
-    """Every target name of a plan, decided once (so views, foreign keys and indexes agree),
-    with every rename recorded."""
-
-    def __init__(self, tables: list[Table], views: list[View], target: Dialect, policy: str) -> None:
-        self.policy, self.limit = policy, target.max_identifier_length
-        self.renames: list[Rename] = []
-        self.tables = target_names([t.name for t in tables] + [v.name for v in views], policy, self.limit)
-        for t in tables:
-            self._note("table", None, t.name, self.tables[t.name])
-        for v in views:
-            self._note("view", None, v.name, self.tables[v.name])
-        self.columns: dict[str, dict[str, str]] = {}
-        for t in tables:
-            self.columns[t.name] = target_names([c.name for c in t.columns], policy, self.limit)
-            for c in t.columns:
-                self._note("column", t.name, c.name, self.columns[t.name][c.name])
-        # Index names share the schema's namespace with tables (PostgreSQL): keep a source
-        # name when it is unique there, else prefix it with its table's name.
-        seen = Counter([ix.name for t in tables for ix in t.indexes] + [t.name for t in tables])
-        wanted = {
-            (t.name, ix.name): ix.name if seen[ix.name] == 1 else f"{t.name}_{ix.name}"
-            for t in tables
-            for ix in t.indexes
-        }
-        names = target_names(sorted(set(wanted.values())), policy, self.limit, taken=set(self.tables.values()))
-        self.indexes = {k: names[v] for k, v in wanted.items()}
-        self.schema_level = set(self.tables.values()) | set(self.indexes.values())
-
-    def _note(self, kind: str, table: str | None, old: str, new: str) -> None:
-        if old != new:
-            self.renames.append(Rename(kind, table, old, new, _reason(old, new, self.policy, self.limit)))
-
-    def column(self, table: str, name: str) -> str:
-        return self.columns.get(table, {}).get(name) or shorten(
-            name.lower() if self.policy == "lower" else name, self.limit
-        )
-
-    def table(self, name: str) -> str | None:
-        return self.tables.get(name)
-
-    def extra(self, wanted: str) -> str:
-        """A new schema-level name (enum type, trigger function), unique in the namespace."""
-        name = target_names([wanted], self.policy, self.limit, taken=self.schema_level)[wanted]
-        self.schema_level.add(name)
-        return name
-
-    def constraints(self, table: str, names: list[str]) -> dict[str, str]:
-        out = target_names(names, self.policy, self.limit)
-        for old, new in out.items():
-            self._note("constraint", table, old, new)
-        return out
-
-
 def build_plan(
     source: Dialect,
     target: Dialect,
@@ -263,7 +145,7 @@ def build_plan(
     plan = Plan([])
     if not target.supports_foreign_keys and any(t.foreign_keys for t in tables):
         plan.notes.append(f"{target.name}: foreign keys are not created (the engine cannot add them after the data)")
-    namer = Namer(tables, views, target, options.policies.identifiers)
+    namer = Namer(tables, views, target.max_identifier_length, options.policies.identifiers)
     types = typemap.default_map(source.name, target.name)
     if not target.text_holds_nul:
         plan.policies.append(
@@ -290,15 +172,14 @@ def build_plan(
 
 def _plan_view(v: View, source: Dialect, target: Dialect, namer: Namer) -> ViewPlan:
     name = namer.tables[v.name]
-    make = getattr(target, "view_sql", None)
-    if make is None:
+    if not isinstance(target, ViewTarget):
         return ViewPlan(v.name, name, v.definition, None, "not translated", f"{target.name} targets get no views")
     try:
         missing = sorted(tables_in(v.definition, source.name) - set(namer.tables))
         if missing:
             why = f"it uses {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not migrated"
             return ViewPlan(v.name, name, v.definition, None, "not translated", why)
-        return ViewPlan(v.name, name, v.definition, make(name, v.definition, source.name, namer))
+        return ViewPlan(v.name, name, v.definition, target.view_sql(name, v.definition, source.name, namer))
     except Exception as exc:  # a view is reported, never a reason to stop the run
         return ViewPlan(v.name, name, v.definition, None, "not translated", str(exc))
 
@@ -315,7 +196,7 @@ def translate(
     source: str = "",
 ) -> TablePlan:
     options = options or Options()
-    namer = namer or Namer([table], [], target, options.policies.identifiers)
+    namer = namer or Namer([table], [], target.max_identifier_length, options.policies.identifiers)
     notes: list[str] = []
     col_notes: dict[str, list[str]] = {}
     renamed = namer.columns[table.name]
@@ -325,10 +206,10 @@ def translate(
     for c in table.columns:
         why: list[str] = []
         native = _target_type(c, target, types, why)
-        if c.meta.get("enum") is not None and options.policies.enum == "native" and hasattr(target, "enum_type_sql"):
+        if c.meta.get("enum") is not None and options.policies.enum == "native" and isinstance(target, EnumTypes):
             native = target.qualified(namer.extra(f"{name}_{renamed[c.name]}"))
             why.append("enum -> a PostgreSQL enum type (--enum native)")
-        elif (c.meta.get("enum") is not None or c.meta.get("set") is not None) and hasattr(target, "labels_check"):
+        elif (c.meta.get("enum") is not None or c.meta.get("set") is not None) and isinstance(target, SQLTranslator):
             ck_name = shorten(f"{name}_{renamed[c.name]}_check", namer.limit)
             checks.append(target.labels_check(ck_name, renamed[c.name], c.meta))
             why.append(f"{'enum' if c.meta.get('enum') is not None else 'set'} labels kept by a CHECK constraint")
@@ -345,6 +226,9 @@ def translate(
     for ix in table.indexes:
         exprs = list(ix.expressions)
         if any(exprs):
+            if not isinstance(target, SQLTranslator):
+                notes.append(f"index {ix.name!r} not created: {target.name} targets get no expression indexes")
+                continue
             try:
                 exprs = [target.check_sql(e, source, table.name, namer) if e else None for e in exprs]
             except Exception as exc:
@@ -359,7 +243,7 @@ def translate(
             descending=list(ix.descending),
             expressions=exprs,
         )
-        why_ix = getattr(target, "index_note", lambda *_: None)(idx)
+        why_ix = target.index_note(idx) if isinstance(target, SQLTranslator) else None
         if why_ix:
             notes.append(why_ix)
         indexes.append(idx)
@@ -382,13 +266,12 @@ def translate(
             )
         )
     for ck in table.checks:
-        convert = getattr(target, "check_sql", None)
-        if convert is None:
+        if not isinstance(target, SQLTranslator):
             notes.append(f"check {ck.name!r} not created ({target.name} targets get no CHECK constraints)")
             continue
         try:
             checks.append(
-                Check(constraint_names[ck.name], convert(ck.expression, source, table.name, namer), ck.columns)
+                Check(constraint_names[ck.name], target.check_sql(ck.expression, source, table.name, namer), ck.columns)
             )
         except Exception as exc:
             notes.append(f"check {ck.name!r} not created: {exc} (source: {ck.expression})")
@@ -425,8 +308,7 @@ def _carry_defaults(
 ) -> None:
     """Defaults, generated columns and ON UPDATE, rewritten for the target (or noted)."""
     tc.default = tc.generated = None
-    carry = getattr(target, "default_sql", None)
-    if carry is None:
+    if not isinstance(target, SQLTranslator):
         return
     if c.generated:
         try:
@@ -435,7 +317,7 @@ def _carry_defaults(
         except Exception as exc:
             why.append(f"generated column kept as a plain column holding the copied values: {exc}")
     elif c.default_kind:
-        tc.default, note = carry(c, tc, source)
+        tc.default, note = target.default_sql(c, tc, source)
         if note:
             why.append(note)
     if c.on_update == "now":
@@ -457,13 +339,12 @@ def _policies(c: Column, options: Options) -> list[str]:
 
 
 def _plan_trigger(trig: Trigger, source: Dialect, target: Dialect, namer: Namer) -> TriggerPlan:
-    make = getattr(target, "trigger_sql", None)
     if trig.table not in namer.tables:
         return TriggerPlan(trig.name, trig.table, [], "not translated", "its table is not migrated")
-    if make is None:
+    if not isinstance(target, TriggerTarget):
         return TriggerPlan(trig.name, trig.table, [], "not translated", f"{target.name} targets get no triggers")
     try:
-        sql = make(trig.name, trig.table, trig.timing, trig.event, trig.body, source.name, namer)
+        sql = target.trigger_sql(trig.name, trig.table, trig.timing, trig.event, trig.body, source.name, namer)
         return TriggerPlan(trig.name, trig.table, sql)
     except Exception as exc:
         return TriggerPlan(trig.name, trig.table, [], "not translated", str(exc))
@@ -487,21 +368,20 @@ def make_plan(source: Dialect, target: Dialect, options: Options, tables: list[T
         return plan_mapping(options.mapping, source, target, options)
     if tables is None:
         tables = source_tables(source, options) or []
-    views = source.list_views() if hasattr(source, "list_views") else []
+    views = source.list_views()
     plan = build_plan(source, target, tables, options, views)
-    namer = Namer([], [], target, options.policies.identifiers)
+    namer = Namer([], [], target.max_identifier_length, options.policies.identifiers)
     namer.tables = {tp.source.name: tp.target.name for tp in plan.tables}
     namer.columns = {tp.source.name: {s.name: t.name for s, t in zip(tp.source.columns, tp.target.columns, strict=True)}
                      for tp in plan.tables}  # fmt: skip
-    for trig in source.list_triggers() if hasattr(source, "list_triggers") else []:
+    for trig in source.list_triggers():
         plan.triggers.append(_plan_trigger(trig, source, target, namer))
     for tr in plan.triggers:
         if tr.status == "not translated":
             plan.notes.append(
                 f"trigger {tr.name!r} on {tr.table} not migrated: {tr.reason}; recreate it in the target if needed"
             )
-    if hasattr(source, "catalogue_notes"):
-        plan.notes.extend(source.catalogue_notes())
+    plan.notes.extend(source.catalogue_notes())
     return plan
 
 

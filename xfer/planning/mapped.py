@@ -13,6 +13,7 @@ from dataclasses import replace
 import pyarrow as pa
 
 from xfer.core.errors import UsageError, XferError
+from xfer.core.naming import Namer, shorten
 from xfer.core.options import Options
 from xfer.core.schema import Column, Table
 from xfer.core.typemap import TypeMap, default_map
@@ -20,7 +21,7 @@ from xfer.dialects.base import Dialect
 from xfer.mapping.model import Mapping, MergeSpec, Output, TableSpec
 from xfer.mapping.problems import Problems, did_you_mean
 from xfer.mapping.typerules import first_match
-from xfer.planning.build import Namer, Plan, TablePlan, shorten, translate
+from xfer.planning.build import Plan, TablePlan, translate
 from xfer.planning.checks import check_cast, check_type, check_type_rules, probe_filters, verify_settings
 from xfer.planning.draft import Draft
 from xfer.planning.hooks import bind_hooks
@@ -256,7 +257,7 @@ def _namer(drafts: list[Draft], target: Dialect) -> Namer:
         Table(d.target, [Column(c.name, "", pa.null()) for c in d.cols], indexes=list(d.keys.indexes if d.keys else []))
         for d in drafts
     ]
-    return Namer(tables, [], target, "preserve")
+    return Namer(tables, [], target.max_identifier_length, "preserve")
 
 
 def _translate(

@@ -13,9 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from xfer.core.naming import shorten
 from xfer.core.schema import Check, Column, Index, Table
 from xfer.core.sqlexpr import tables_in, translate
 from xfer.dialects.base import split_type
+from xfer.dialects.capabilities import EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
 
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
 _ZERO_DATE = re.compile(r"^0000-|-00[- ]|-00$")
@@ -32,7 +34,7 @@ def _precision(native: str) -> int:
     return int(m[1]) if m else 6
 
 
-class PostgresDDL:
+class PostgresDDL(SQLTranslator, EnumTypes, ViewTarget):
     """DDL methods of the PostgreSQL dialect (needs `quote`, `qualified`, `schema`)."""
 
     quote: Any
@@ -118,8 +120,6 @@ class PostgresDDL:
         return getattr(self, "_creating", "")
 
     def _sequence(self, c: Column) -> str:
-        from xfer.planning.build import shorten
-
         name = shorten(f"{self._table_of(c)}_{c.name}_seq", self.max_identifier_length)
         return self.qualified(name).replace("'", "''")
 
@@ -222,8 +222,6 @@ class PostgresDDL:
         cols = [c for c in table.columns if c.on_update == "now"]
         if not cols:
             return []
-        from xfer.planning.build import shorten
-
         fn = self.qualified(shorten(f"{table.name}_on_update", self.max_identifier_length))
         sets = []
         for c in cols:
@@ -281,7 +279,7 @@ def _split_top(text: str, sep: str) -> list[str]:
     return [p for p in (x.strip() for x in out) if p]
 
 
-class PostgresTriggers:
+class PostgresTriggers(TriggerTarget):
     """MySQL triggers whose body is assignments to NEW (`SET NEW.x = ...`) and plain
     INSERT/UPDATE/DELETE statements become a PL/pgSQL function and a trigger; anything with
     control flow is reported as not translated."""
@@ -294,8 +292,6 @@ class PostgresTriggers:
     def trigger_sql(
         self, name: str, table: str, timing: str, event: str, body: str, source: str, namer: Any
     ) -> list[str]:
-        from xfer.planning.build import shorten
-
         text = body.strip()
         if re.match(r"^begin\b", text, re.I):
             text = re.sub(r"^begin\b|\bend\s*;?\s*$", "", text, flags=re.I).strip()
