@@ -1,3 +1,78 @@
-"""xfer: move whole databases between engines through Arrow, and prove nothing was lost."""
+"""xfer: move whole databases between engines through Arrow, and prove nothing was lost.
 
-from xfer.core import __version__ as __version__
+The library does everything the command line does; each `xfer` command is a thin layer over one
+of these functions:
+
+    import xfer
+
+    report = xfer.migrate("sqlite:///shop.sqlite", "duckdb:///shop.duckdb", if_exists="replace")
+    print(report.status)                      # ok | rejected | failed | mismatch
+    check = xfer.verify("sqlite:///shop.sqlite", "duckdb:///shop.duckdb")
+    plan = xfer.plan("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app")
+    found = xfer.inspect("mysql://root@127.0.0.1/shop")
+
+Options come as an `Options` object (grouped: `Selection`, `CopyOptions`, `Policies`,
+`VerifyOptions`, `RunOptions`; a wrong value raises `UsageError` when it is made) and/or as
+keyword arguments by the command line's flat names (`jobs=4`, `verify_method="client"`).
+A mapping file is `load_mapping(path)`, passed as `mapping=`. Errors are `XferError` and its
+subclasses; `exit_code` is what the CLI exits with (1 error, 2 usage, 3 verification mismatch).
+"""
+
+from xfer.api import inspect, migrate, plan, verify
+from xfer.core import __version__
+from xfer.core.errors import (
+    EXIT_ERROR,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConnectError,
+    CopyError,
+    MissingDriverError,
+    TargetExistsError,
+    UsageError,
+    VerificationMismatch,
+    XferError,
+)
+from xfer.core.options import CopyOptions, Options, Policies, RunOptions, Selection, VerifyOptions
+from xfer.core.report import Inspection, RunReport, TableResult, Verification
+from xfer.core.schema import Column, ForeignKey, Index, Table
+from xfer.mapping import Mapping, MappingError, load_mapping
+from xfer.planning.build import Plan, TablePlan
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_MISMATCH",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Column",
+    "ConnectError",
+    "CopyError",
+    "CopyOptions",
+    "ForeignKey",
+    "Index",
+    "Inspection",
+    "Mapping",
+    "MappingError",
+    "MissingDriverError",
+    "Options",
+    "Plan",
+    "Policies",
+    "RunOptions",
+    "RunReport",
+    "Selection",
+    "Table",
+    "TablePlan",
+    "TableResult",
+    "TargetExistsError",
+    "UsageError",
+    "Verification",
+    "VerificationMismatch",
+    "VerifyOptions",
+    "XferError",
+    "__version__",
+    "inspect",
+    "load_mapping",
+    "migrate",
+    "plan",
+    "verify",
+]

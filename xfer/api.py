@@ -1,6 +1,14 @@
-"""The run: plan -> create tables -> copy (read -> transform -> write) -> keys, indexes,
-foreign keys -> verify. `migrate`, `verify`, `plan` and `inspect` are the library's entry
-points; the CLI only parses arguments, calls one of them and formats what it returns.
+"""The library's entry points, re-exported by `xfer`: `migrate`, `verify`, `plan`, `inspect`.
+
+A migration: plan -> create tables -> copy (read -> transform -> write) -> keys, indexes,
+foreign keys, views, triggers -> verify, with the run journal around it where the target keeps
+one. This module only orchestrates: each step lives in the package of its stage. The CLI
+parses arguments, calls one of these functions and formats what it returns.
+
+Every function takes URLs (`mysql://user:pass@host:3306/db`, `postgresql://host/db?schema=s`,
+`sqlite:///file.db`, `duckdb:///file.duckdb`), an `Options` (or nothing: the defaults), and
+option overrides by their flat names (`jobs=4`, `if_exists="replace"`: see `Options.build`).
+Errors are `XferError`s whose `exit_code` is the CLI's (1 error, 2 usage, 3 mismatch).
 """
 
 from __future__ import annotations
@@ -9,8 +17,10 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Any
 
 from xfer.copy import parallel
+from xfer.copy.ddl import build_constraints, create_tables, create_triggers, create_views, preflight
 from xfer.copy.journaled import copy_chunks
 from xfer.copy.table import copy_table
 from xfer.core.checksum import BucketMap
@@ -18,21 +28,23 @@ from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferEr
 from xfer.core.options import CONSISTENCY, IF_EXISTS, Options
 from xfer.core.policies import RejectFile
 from xfer.core.progress import Progress, ProgressFactory, no_progress
-from xfer.core.report import RunReport, TableResult
-from xfer.core.schema import Table
+from xfer.core.report import Inspection, RunReport, TableResult
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import SQLTranslator
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
 from xfer.dialects.postgres.journal import Journal
-from xfer.planning.build import Plan, TablePlan, load_order, make_plan, source_tables
+from xfer.planning.build import Plan, load_order, make_plan, source_tables
 from xfer.planning.hooks import run_hooks
 from xfer.runs import lifecycle as runs
-from xfer.verification.run import compare_targets, verify
+from xfer.verification.run import compare_targets
+from xfer.verification.run import verify as verify_tables
 
 __all__ = [
     "CONSISTENCY",
     "IF_EXISTS",
+    "Inspection",
     "Options",
+    "Plan",
     "Progress",
     "ProgressFactory",
     "RunReport",
@@ -47,8 +59,21 @@ log = logging.getLogger("xfer")
 
 
 # -- commands ---------------------------------------------------------------------------
-def plan(source_url: str, target_url: str, options: Options) -> Plan:
-    """What `migrate` would do; touches nothing (an embedded target is opened in memory)."""
+def _options(options: Options | None, settings: dict[str, Any]) -> Options:
+    options = options if options is not None else Options()
+    return options.with_(**settings) if settings else options
+
+
+def plan(source_url: str, target_url: str, options: Options | None = None, **settings: Any) -> Plan:
+    """What `migrate` would do, changing nothing: per table the target's name, columns and
+    types with the rule or decision behind each (`TablePlan.column_notes`), notes, and the DDL
+    in the order `migrate` runs it (`TablePlan.ddl`); renames, views and triggers. An embedded
+    target is planned in memory (its file is not created).
+
+        p = xfer.plan("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app")
+        for tp in p.tables: print(tp.source.name, "->", tp.target.name, tp.ddl[0])
+    """
+    options = _options(options, settings)
     with ExitStack() as stack:
         source = open_source(source_url, stack)
         target = open_plan_target(target_url, stack)
@@ -63,16 +88,51 @@ def plan(source_url: str, target_url: str, options: Options) -> Plan:
         return the_plan
 
 
-def inspect(url: str) -> list[Table]:
+def inspect(url: str) -> Inspection:
+    """The tables of the database `url` names: columns with their native types, primary key,
+    indexes, foreign keys and exact row counts (`Inspection.tables`, `xfer.Table` objects)."""
     with ExitStack() as stack:
         d = open_source(url, stack)
         tables = d.introspect(d.list_tables())
         for t in tables:
             t.row_estimate = d.count_rows(t.name)
-        return tables
+        return Inspection(str(d.url), tables)
 
 
-def migrate(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
+def verify(
+    source_url: str,
+    target_url: str,
+    options: Options | None = None,
+    progress: ProgressFactory = no_progress,
+    **settings: Any,
+) -> RunReport:
+    """Compare every selected table of the source (as the options' mapping shapes it) with the
+    target: exact row counts and checksums, and the differing rows located (missing, extra,
+    changed, with both values). Changes nothing. `report.status` is "ok" or "mismatch".
+
+        r = xfer.verify("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app", sample=20)
+    """
+    return verify_tables(source_url, target_url, _options(options, settings), progress)
+
+
+def migrate(
+    source_url: str,
+    target_url: str,
+    options: Options | None = None,
+    progress: ProgressFactory = no_progress,
+    **settings: Any,
+) -> RunReport:
+    """Copy the source's selected tables into the target, build keys, indexes and foreign keys
+    after the data, then verify (unless `verify=False`). Returns the run's report (as the CLI's
+    `--report` JSON: `report.as_dict()`); `report.status` is "ok", "rejected", "failed" or
+    "mismatch". A failure before any change raises (UsageError, TargetExistsError, ConnectError).
+
+        r = xfer.migrate("sqlite:///shop.sqlite", "duckdb:///shop.duckdb", if_exists="replace")
+        print(r.status, [(t.name, t.source_rows) for t in r.tables])
+
+    `progress(name, total_rows)` makes a progress bar per table (`xfer.core.progress`).
+    """
+    options = _options(options, settings)
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
@@ -89,7 +149,7 @@ def migrate(source_url: str, target_url: str, options: Options, progress: Progre
         try:
             the_plan = make_plan(source, target, options, tables)
             resumable = runs.find_resumable(source, target, options, stack)
-            existing = set() if resumable else _preflight(target, the_plan, options)
+            existing = set() if resumable else preflight(target, the_plan, options)
         except TargetExistsError as exc:
             raise runs.explain_busy_target(exc, source, target) from None
         except XferError:
@@ -139,7 +199,7 @@ def _migrate(
     target.prepare_for_load()
     runs.take_backup(target, the_plan, options, existing, journal)
     phase = time.monotonic()
-    _create_tables(target, the_plan, options, existing, results)
+    create_tables(target, the_plan, options, existing, results)
     phase = _phase(report, "create", phase)
     sums: dict[str, BucketMap] = {}
     # a journaled run keeps refused rows in the journal (exactly once) and writes the file at the end
@@ -176,11 +236,11 @@ def _migrate(
         fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
         parallel.build_constraints_parallel(target, more, fresh, results, options.copy.jobs)
     else:
-        _build_constraints(target, the_plan, results, existing)
+        build_constraints(target, the_plan, results, existing)
     phase = _phase(report, "index", phase)
     if not options.copy.data_only:
-        report.views = _create_views(target, the_plan)
-        report.triggers = _create_triggers(target, the_plan)
+        report.views = create_views(target, the_plan)
+        report.triggers = create_triggers(target, the_plan)
     run_hooks(the_plan.after, source, target, report)
     if options.copy.schema_only:
         for r in report.tables:
@@ -201,148 +261,3 @@ def _phase(report: RunReport, name: str, since: float) -> float:
     now = time.monotonic()
     report.phases[name] = report.phases.get(name, 0.0) + now - since
     return now
-
-
-# -- steps ------------------------------------------------------------------------------
-def _preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
-    """Check every target table before changing anything; return those that exist."""
-    existing = set(target.list_tables()) & {tp.target.name for tp in the_plan.tables}
-    if options.copy.data_only:
-        missing = [tp.target.name for tp in the_plan.tables if tp.target.name not in existing]
-        if missing:
-            raise UsageError(
-                f"--data-only: target tables missing: {', '.join(missing)}", hint="run without --data-only"
-            )
-        return existing
-    if options.copy.if_exists == "fail":
-        busy = [name for name in sorted(existing) if target.table_has_rows(name)]
-        if busy:
-            raise TargetExistsError(
-                f"target already has rows in {len(busy)} table(s): {', '.join(busy[:10])}"
-                + (" ..." if len(busy) > 10 else ""),
-                hint="nothing was changed; choose --if-exists truncate|append|replace to overwrite or add",
-            )
-    return existing
-
-
-def _create_tables(
-    target: Dialect, the_plan: Plan, options: Options, existing: set[str], results: dict[str, TableResult] | None = None
-) -> None:
-    target.create_schema()
-    if options.copy.data_only:
-        return
-    present = [tp.target.name for tp in load_order(the_plan) if tp.target.name in existing]
-    if present and options.copy.if_exists == "truncate":
-        log.info("emptying existing tables %s", ", ".join(present))
-        target.truncate_tables(present)
-    elif present and options.copy.if_exists in ("replace", "fail"):
-        # "fail" only gets here when the tables are empty: recreate them with the planned shape.
-        for name in reversed(present):  # children first
-            log.info("dropping existing table %s", name)
-            target.drop_table(name)
-            existing.discard(name)
-    for tp in the_plan.tables:
-        name = tp.target.name
-        if name in existing:
-            continue  # truncate / append: the table keeps its own shape, keys and indexes
-        try:
-            _run(target, target.create_table_sql(tp.target))
-        except XferError as exc:
-            generated = [c for c in tp.target.columns if c.generated]
-            if not generated:
-                raise
-            # PostgreSQL refused a translated generation expression (e.g. a function that is
-            # not IMMUTABLE there): keep the columns as plain ones holding the copied values.
-            for c in generated:
-                c.generated = None
-            note = f"generated column(s) {', '.join(c.name for c in generated)} created as plain columns: {exc}"
-            log.warning("%s: %s", tp.source.name, note)
-            if results is not None:
-                results[tp.source.name].notes.append(note)
-            target.drop_table(name)
-            _run(target, target.create_table_sql(tp.target))
-        _add_checks(target, tp, results)
-
-
-def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] | None) -> None:
-    """CHECKs before the rows (a row breaking one is refused alone, into the reject file); one
-    the target refuses is reported, never fatal."""
-    for sql in target.checks_sql(tp.target) if isinstance(target, SQLTranslator) else []:
-        try:
-            _run(target, [sql])
-        except XferError as exc:
-            note = f"check not created: {exc}"
-            log.warning("%s: %s", tp.source.name, note)
-            if results is not None:
-                results[tp.source.name].notes.append(note)
-
-
-def _create_triggers(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
-    """Translated triggers, after the data (a trigger must not fire on copied rows). One that
-    PostgreSQL refuses is reported with its reason; it never fails the run."""
-    for tr in the_plan.triggers:
-        if not tr.statements:
-            continue
-        try:
-            _run(target, tr.statements)
-            tr.status = "created"
-        except XferError as exc:
-            tr.status, tr.reason = "failed", str(exc)
-            log.warning("trigger %s: %s", tr.name, exc)
-    return [{"name": t.name, "table": t.table, "status": t.status, "reason": t.reason} for t in the_plan.triggers]
-
-
-def _run(target: Dialect, statements: list[str]) -> None:
-    for sql in statements:
-        log.debug("%s", sql)
-        target.execute(sql)
-
-
-def _create_views(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
-    """Create the translated views; a view may use another, so retry until nothing moves.
-    A view that fails is reported with PostgreSQL's reason; it never fails the run."""
-    pending = [v for v in the_plan.views if v.sql]
-    errors: dict[str, str] = {}
-    while pending:
-        left = []
-        for v in pending:
-            try:
-                target.execute(f"DROP VIEW IF EXISTS {target.qualified(v.target_name)} CASCADE")
-                target.execute(v.sql or "")
-                v.status, v.reason = "created", None
-            except XferError as exc:
-                errors[v.name] = str(exc)
-                left.append(v)
-        if len(left) == len(pending):
-            for v in left:
-                v.status, v.reason = "failed", errors[v.name]
-            break
-        pending = left
-    for v in the_plan.views:
-        if v.status != "created":
-            log.warning("view %s: %s: %s", v.name, v.status, v.reason)
-    return [
-        {"name": v.name, "target_name": v.target_name, "status": v.status, "reason": v.reason} for v in the_plan.views
-    ]
-
-
-def _build_constraints(target: Dialect, the_plan: Plan, results: dict[str, TableResult], existing: set[str]) -> None:
-    """Keys and indexes after the data (much faster than maintaining them row by row),
-    foreign keys last, once every table they point to is complete."""
-    fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
-    for tp in fresh:
-        for sql in target.post_data_sql(tp.target):
-            _constraint(target, sql, results[tp.source.name])
-    for tp in fresh:
-        for sql in target.foreign_keys_sql(tp.target):
-            _constraint(target, sql, results[tp.source.name])
-
-
-def _constraint(target: Dialect, sql: str, r: TableResult) -> None:
-    log.debug("%s", sql)
-    try:
-        target.execute(sql)
-    except XferError as exc:
-        r.status = "failed"
-        r.error = f"{exc}"
-        log.debug("%s: %s", r.name, exc)

@@ -577,7 +577,7 @@ def plan(
 @command
 def inspect(url: str, as_json: bool, quiet: bool) -> None:
     """List URL's tables with their columns, types, keys and exact row counts."""
-    tables = pipeline.inspect(url)
+    tables = pipeline.inspect(url).tables
     if as_json:
         click.echo(json.dumps([_table_dict(t) for t in tables], indent=2))
         return

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from xfer.core.schema import Table
+
 
 @dataclass
 class Verification:
@@ -62,6 +64,15 @@ class TableResult:
         out["seconds"] = round(self.seconds, 3)
         out["verification"] = self.verification.as_dict() if self.verification else None
         return out
+
+
+@dataclass
+class Inspection:
+    """What `xfer.inspect(url)` found: the database's tables (`xfer.Table`), with exact row counts."""
+
+    url: str
+    tables: list[Table]
+    status: str = "ok"
 
 
 @dataclass

@@ -1,0 +1,160 @@
+"""The schema steps of a migration around the copy: checking the target before anything changes,
+creating tables (with CHECKs, before the rows), and after the rows keys, indexes, foreign keys,
+views and triggers. A step the target refuses is reported on its table, never silently skipped."""
+
+from __future__ import annotations
+
+import logging
+
+from xfer.core.errors import TargetExistsError, UsageError, XferError
+from xfer.core.options import Options
+from xfer.core.report import TableResult
+from xfer.dialects.base import Dialect
+from xfer.dialects.capabilities import SQLTranslator
+from xfer.planning.build import Plan, TablePlan, load_order
+
+log = logging.getLogger("xfer")
+
+
+def preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
+    """Check every target table before changing anything; return those that exist."""
+    existing = set(target.list_tables()) & {tp.target.name for tp in the_plan.tables}
+    if options.copy.data_only:
+        missing = [tp.target.name for tp in the_plan.tables if tp.target.name not in existing]
+        if missing:
+            raise UsageError(
+                f"--data-only: target tables missing: {', '.join(missing)}", hint="run without --data-only"
+            )
+        return existing
+    if options.copy.if_exists == "fail":
+        busy = [name for name in sorted(existing) if target.table_has_rows(name)]
+        if busy:
+            raise TargetExistsError(
+                f"target already has rows in {len(busy)} table(s): {', '.join(busy[:10])}"
+                + (" ..." if len(busy) > 10 else ""),
+                hint="nothing was changed; choose --if-exists truncate|append|replace to overwrite or add",
+            )
+    return existing
+
+
+def create_tables(
+    target: Dialect, the_plan: Plan, options: Options, existing: set[str], results: dict[str, TableResult] | None = None
+) -> None:
+    target.create_schema()
+    if options.copy.data_only:
+        return
+    present = [tp.target.name for tp in load_order(the_plan) if tp.target.name in existing]
+    if present and options.copy.if_exists == "truncate":
+        log.info("emptying existing tables %s", ", ".join(present))
+        target.truncate_tables(present)
+    elif present and options.copy.if_exists in ("replace", "fail"):
+        # "fail" only gets here when the tables are empty: recreate them with the planned shape.
+        for name in reversed(present):  # children first
+            log.info("dropping existing table %s", name)
+            target.drop_table(name)
+            existing.discard(name)
+    for tp in the_plan.tables:
+        name = tp.target.name
+        if name in existing:
+            continue  # truncate / append: the table keeps its own shape, keys and indexes
+        try:
+            _run(target, target.create_table_sql(tp.target))
+        except XferError as exc:
+            generated = [c for c in tp.target.columns if c.generated]
+            if not generated:
+                raise
+            # PostgreSQL refused a translated generation expression (e.g. a function that is
+            # not IMMUTABLE there): keep the columns as plain ones holding the copied values.
+            for c in generated:
+                c.generated = None
+            note = f"generated column(s) {', '.join(c.name for c in generated)} created as plain columns: {exc}"
+            log.warning("%s: %s", tp.source.name, note)
+            if results is not None:
+                results[tp.source.name].notes.append(note)
+            target.drop_table(name)
+            _run(target, target.create_table_sql(tp.target))
+        _add_checks(target, tp, results)
+
+
+def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] | None) -> None:
+    """CHECKs before the rows (a row breaking one is refused alone, into the reject file); one
+    the target refuses is reported, never fatal."""
+    for sql in target.checks_sql(tp.target) if isinstance(target, SQLTranslator) else []:
+        try:
+            _run(target, [sql])
+        except XferError as exc:
+            note = f"check not created: {exc}"
+            log.warning("%s: %s", tp.source.name, note)
+            if results is not None:
+                results[tp.source.name].notes.append(note)
+
+
+def create_triggers(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
+    """Translated triggers, after the data (a trigger must not fire on copied rows). One that
+    PostgreSQL refuses is reported with its reason; it never fails the run."""
+    for tr in the_plan.triggers:
+        if not tr.statements:
+            continue
+        try:
+            _run(target, tr.statements)
+            tr.status = "created"
+        except XferError as exc:
+            tr.status, tr.reason = "failed", str(exc)
+            log.warning("trigger %s: %s", tr.name, exc)
+    return [{"name": t.name, "table": t.table, "status": t.status, "reason": t.reason} for t in the_plan.triggers]
+
+
+def _run(target: Dialect, statements: list[str]) -> None:
+    for sql in statements:
+        log.debug("%s", sql)
+        target.execute(sql)
+
+
+def create_views(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
+    """Create the translated views; a view may use another, so retry until nothing moves.
+    A view that fails is reported with PostgreSQL's reason; it never fails the run."""
+    pending = [v for v in the_plan.views if v.sql]
+    errors: dict[str, str] = {}
+    while pending:
+        left = []
+        for v in pending:
+            try:
+                target.execute(f"DROP VIEW IF EXISTS {target.qualified(v.target_name)} CASCADE")
+                target.execute(v.sql or "")
+                v.status, v.reason = "created", None
+            except XferError as exc:
+                errors[v.name] = str(exc)
+                left.append(v)
+        if len(left) == len(pending):
+            for v in left:
+                v.status, v.reason = "failed", errors[v.name]
+            break
+        pending = left
+    for v in the_plan.views:
+        if v.status != "created":
+            log.warning("view %s: %s: %s", v.name, v.status, v.reason)
+    return [
+        {"name": v.name, "target_name": v.target_name, "status": v.status, "reason": v.reason} for v in the_plan.views
+    ]
+
+
+def build_constraints(target: Dialect, the_plan: Plan, results: dict[str, TableResult], existing: set[str]) -> None:
+    """Keys and indexes after the data (much faster than maintaining them row by row),
+    foreign keys last, once every table they point to is complete."""
+    fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
+    for tp in fresh:
+        for sql in target.post_data_sql(tp.target):
+            _constraint(target, sql, results[tp.source.name])
+    for tp in fresh:
+        for sql in target.foreign_keys_sql(tp.target):
+            _constraint(target, sql, results[tp.source.name])
+
+
+def _constraint(target: Dialect, sql: str, r: TableResult) -> None:
+    log.debug("%s", sql)
+    try:
+        target.execute(sql)
+    except XferError as exc:
+        r.status = "failed"
+        r.error = f"{exc}"
+        log.debug("%s: %s", r.name, exc)
