@@ -25,6 +25,7 @@ text in its own SQL (`Dialect.canonical_sql`) so that hashes can be computed in 
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 from dataclasses import dataclass
@@ -411,7 +412,7 @@ def display(v: Any, canon: Canon, limit: int = 200) -> Any:
         return "0x" + (text if len(text) <= limit else text[:limit] + f"... ({len(v)} bytes)")
     if isinstance(v, Decimal):
         return format(v, "f")
-    if hasattr(v, "isoformat"):
+    if isinstance(v, (datetime.date, datetime.time)):  # datetime is a date
         return v.isoformat()
     text = v if isinstance(v, str) else str(v)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

@@ -89,14 +89,14 @@ class Namer:
         self.renames: list[Rename] = []
         self.tables = target_names([t.name for t in tables] + [v.name for v in views], policy, self.limit)
         for t in tables:
-            self._note("table", None, t.name, self.tables[t.name])
+            self.note("table", None, t.name, self.tables[t.name])
         for v in views:
-            self._note("view", None, v.name, self.tables[v.name])
+            self.note("view", None, v.name, self.tables[v.name])
         self.columns: dict[str, dict[str, str]] = {}
         for t in tables:
             self.columns[t.name] = target_names([c.name for c in t.columns], policy, self.limit)
             for c in t.columns:
-                self._note("column", t.name, c.name, self.columns[t.name][c.name])
+                self.note("column", t.name, c.name, self.columns[t.name][c.name])
         # Index names share the schema's namespace with tables (PostgreSQL): keep a source
         # name when it is unique there, else prefix it with its table's name.
         seen = Counter([ix.name for t in tables for ix in t.indexes] + [t.name for t in tables])
@@ -109,7 +109,7 @@ class Namer:
         self.indexes = {k: names[v] for k, v in wanted.items()}
         self.schema_level = set(self.tables.values()) | set(self.indexes.values())
 
-    def _note(self, kind: str, table: str | None, old: str, new: str) -> None:
+    def note(self, kind: str, table: str | None, old: str, new: str) -> None:
         if old != new:
             self.renames.append(Rename(kind, table, old, new, _reason(old, new, self.policy, self.limit)))
 
@@ -130,5 +130,5 @@ class Namer:
     def constraints(self, table: str, names: list[str]) -> dict[str, str]:
         out = target_names(names, self.policy, self.limit)
         for old, new in out.items():
-            self._note("constraint", table, old, new)
+            self.note("constraint", table, old, new)
         return out

@@ -20,9 +20,9 @@ from xfer.core.errors import UsageError
 from xfer.core.naming import Namer, Rename, shorten
 from xfer.core.options import Options
 from xfer.core.schema import Check, Column, ForeignKey, Index, Table, Trigger, View
-from xfer.core.sqlexpr import tables_in
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
+from xfer.dialects.sqlexpr import tables_in
 
 if TYPE_CHECKING:
     from xfer.planning.read import MappedRead
@@ -163,7 +163,7 @@ def build_plan(
     for ix_rename in [(t.name, ix.name) for t in tables for ix in t.indexes]:
         new = namer.indexes[ix_rename]
         if new != ix_rename[1]:
-            namer._note("index", ix_rename[0], ix_rename[1], new)
+            namer.note("index", ix_rename[0], ix_rename[1], new)
     for v in views:
         plan.views.append(_plan_view(v, source, target, namer))
     plan.renames = namer.renames

@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from xfer.core.naming import shorten
 from xfer.core.schema import Check, Column, Index, Table
-from xfer.core.sqlexpr import tables_in, translate
 from xfer.dialects.base import split_type
 from xfer.dialects.capabilities import EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
+from xfer.dialects.sqlexpr import tables_in, translate
 
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
 _ZERO_DATE = re.compile(r"^0000-|-00[- ]|-00$")
