@@ -68,3 +68,20 @@ def test_option_has_help(command: str, option: click.Option) -> None:
 
 def test_main_group_has_help() -> None:
     assert main.help and "exit codes" in main.help.lower()
+
+
+def test_python_api_example_runs_as_shown(readme: str, tmp_path: Path) -> None:
+    """The README's "Python API" example, run on the bundled sample, prints what the README says."""
+    import subprocess
+    import sys
+
+    section = readme.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```python\n(.*?)```\n\n```\n(.*?)```", section, re.S)
+    assert found, "README.md's Python API section has no ```python block followed by its output"
+    code, shown = found.groups()
+    (tmp_path / "xfer").mkdir()
+    (tmp_path / "xfer" / "samples").symlink_to(README.parent / "xfer" / "samples")
+    # -P: the cwd (whose xfer/samples mirrors the repository's) must not shadow the package
+    run = subprocess.run([sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == shown
