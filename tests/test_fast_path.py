@@ -370,7 +370,7 @@ def test_a_chunk_task_is_self_contained(
 
     from xfer.core.options import Options
     from xfer.dialects.connect import open_source, open_target
-    from xfer.planning.build import make_plan
+    from xfer.planning.make import make_plan
 
     _make_source(mysql_conn, ROWS)
     assert run_cli("migrate", mysql_url, pg_url, "--schema-only", "-t", "t").exit_code == 0

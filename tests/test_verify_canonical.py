@@ -29,7 +29,7 @@ from xfer.core.checksum import (
 from xfer.core.options import Options
 from xfer.core.schema import Column, Table
 from xfer.dialects.connect import open_source, open_target
-from xfer.planning.build import make_plan
+from xfer.planning.make import make_plan
 from xfer.verification.comparison import Comparison, plan_comparison
 from xfer.verification.pushdown import NotPushable, encoded_columns, merge_ranges
 from xfer.verification.run import _readable

@@ -33,8 +33,9 @@ from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import SQLTranslator
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
 from xfer.dialects.postgres.journal import Journal
-from xfer.planning.build import Plan, load_order, make_plan, source_tables
+from xfer.planning.build import Plan, load_order
 from xfer.planning.hooks import run_hooks
+from xfer.planning.make import make_plan, source_tables
 from xfer.runs import lifecycle as runs
 from xfer.verification.run import compare_targets
 from xfer.verification.run import verify as verify_tables

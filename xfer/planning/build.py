@@ -338,7 +338,7 @@ def _policies(c: Column, options: Options) -> list[str]:
     return out
 
 
-def _plan_trigger(trig: Trigger, source: Dialect, target: Dialect, namer: Namer) -> TriggerPlan:
+def plan_trigger(trig: Trigger, source: Dialect, target: Dialect, namer: Namer) -> TriggerPlan:
     if trig.table not in namer.tables:
         return TriggerPlan(trig.name, trig.table, [], "not translated", "its table is not migrated")
     if not isinstance(target, TriggerTarget):
@@ -348,41 +348,6 @@ def _plan_trigger(trig: Trigger, source: Dialect, target: Dialect, namer: Namer)
         return TriggerPlan(trig.name, trig.table, sql)
     except Exception as exc:
         return TriggerPlan(trig.name, trig.table, [], "not translated", str(exc))
-
-
-def source_tables(source: Dialect, options: Options) -> list[Table] | None:
-    """The selected source tables, introspected (None with a mapping file: the mapping
-    selects and checks its own tables)."""
-    if options.mapping is not None:
-        return None
-    names = select_tables(
-        source.list_tables(), options.selection.tables, options.selection.exclude, where=str(source.url)
-    )
-    return source.introspect(names)
-
-
-def make_plan(source: Dialect, target: Dialect, options: Options, tables: list[Table] | None = None) -> Plan:
-    if options.mapping is not None:
-        from xfer.planning.mapped import plan_mapping
-
-        return plan_mapping(options.mapping, source, target, options)
-    if tables is None:
-        tables = source_tables(source, options) or []
-    views = source.list_views()
-    plan = build_plan(source, target, tables, options, views)
-    namer = Namer([], [], target.max_identifier_length, options.policies.identifiers)
-    namer.tables = {tp.source.name: tp.target.name for tp in plan.tables}
-    namer.columns = {tp.source.name: {s.name: t.name for s, t in zip(tp.source.columns, tp.target.columns, strict=True)}
-                     for tp in plan.tables}  # fmt: skip
-    for trig in source.list_triggers():
-        plan.triggers.append(_plan_trigger(trig, source, target, namer))
-    for tr in plan.triggers:
-        if tr.status == "not translated":
-            plan.notes.append(
-                f"trigger {tr.name!r} on {tr.table} not migrated: {tr.reason}; recreate it in the target if needed"
-            )
-    plan.notes.extend(source.catalogue_notes())
-    return plan
 
 
 def load_order(the_plan: Plan) -> list[TablePlan]:

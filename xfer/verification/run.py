@@ -33,7 +33,8 @@ from xfer.core.retry import RetryPolicy
 from xfer.core.schema import Table
 from xfer.dialects.base import Dialect
 from xfer.dialects.connect import open_source, open_target
-from xfer.planning.build import Plan, TablePlan, make_plan
+from xfer.planning.build import Plan, TablePlan
+from xfer.planning.make import make_plan
 from xfer.verification.comparison import Comparison, Side, hash_scheme, is_local, plan_comparison
 from xfer.verification.diff import (
     RECHECK_LIMIT,
