@@ -18,7 +18,7 @@ import pytest
 from click.testing import Result
 from sqlalchemy.engine import URL, make_url
 
-from xfer.cli.app import main
+from xfer.cli import main
 
 RunCli = Callable[..., Result]
 PgConn = psycopg.Connection[tuple[Any, ...]]

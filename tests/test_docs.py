@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from xfer.cli.app import main
+from xfer.cli import main
 
 README = Path(__file__).parents[1] / "README.md"
 

@@ -1,3 +1,3 @@
-from xfer.cli.app import main
+from xfer.cli import main
 
 main()

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from xfer.core import __version__
-from xfer.core.report import RunReport, TableResult, render_text
+from xfer.core.report import RunReport, TableResult
+from xfer.report.text import render_text
 
 FORMATS = ("text", "json", "md", "html")
 SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".txt": "text"}

@@ -1,0 +1,78 @@
+"""`xfer verify`: parse, call `xfer.api.verify`, print the report in the format asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xfer import api
+from xfer.cli import app
+from xfer.core.options import VERIFY_METHODS
+from xfer.report.formats import FORMATS
+
+
+@app.main.command()
+@app.source_arg
+@app.target_arg
+@app.selection
+@click.option(
+    "--report",
+    "report_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write the results to PATH: .md or .html for a sign-off document, else JSON (repeatable).",
+)
+@app.mapping_opt
+@app.choice_options(
+    app.ChoiceFlag(
+        "--format",
+        FORMATS,
+        "text",
+        "What to print on stdout: the terminal table, the JSON report, Markdown or HTML.",
+        "fmt",
+    )
+)
+@app.number_option(
+    "--sample", click.IntRange(0), 10, "Differing keys shown per table, with the source and target values."
+)
+@app.choice_options(
+    app.ChoiceFlag(
+        "--method",
+        VERIFY_METHODS,
+        "auto",
+        "Where checksums are computed: in the database (pushdown), here over Arrow (client), "
+        "or auto: pushdown for servers on another host.",
+    )
+)
+@app.number_option(
+    "--float-digits",
+    click.IntRange(1, 17),
+    None,
+    "Compare float columns by N significant digits instead of exactly (IEEE bits).",
+)
+@app.number_option("--batch-size", click.IntRange(1), 50_000, "Rows per read batch.")
+@app.consistency_opt
+@app.retries_opt
+@app.command
+def verify(
+    source: str | None,
+    target: str | None,
+    report_paths: tuple[Path, ...],
+    fmt: str,
+    mapping_path: Path | None,
+    quiet: bool,
+    **flags: Any,  # the options of the check (see `options_from`)
+) -> None:
+    """Prove TARGET holds SOURCE's rows, or name the rows that differ.
+
+    Per table: exact row counts and checksums on both sides, then, where they differ, the keys
+    missing in the target, extra in it, and changed (with the columns and both values). With
+    -m FILE the source is compared *as the mapping file maps it* (renamed, filtered,
+    transformed, computed). Exit codes: 0 identical, 3 differences, 1 errors.
+    """
+    source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
+    report = api.verify(source, target, opts, app.progress_bars(quiet))
+    app.finish(report, quiet, report_paths, fmt)
