@@ -145,11 +145,12 @@ class RunReport:
 
 def render_text(report: RunReport) -> str:
     is_verify = report.command == "verify"
+    head: tuple[str, ...]
     if is_verify:
         head = ("table", "source rows", "target rows", "missing", "extra", "changed", "seconds", "check")
     else:
         head = ("table", "rows", "bytes", "seconds", "check")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for t in report.tables:
         check = {
             "ok": "ok" if t.checksum_match or t.checksum_match is False else "ok (not checked)",
@@ -216,12 +217,12 @@ def _policy_lines(report: RunReport) -> list[str]:
     for v in report.views:
         if v["status"] != "created":
             out.append(f"view {v['name']}: {v['status']}" + (f": {v['reason']}" if v.get("reason") else ""))
-    made = [t["name"] for t in report.triggers if t["status"] == "created"]
+    made = [trig["name"] for trig in report.triggers if trig["status"] == "created"]
     if made:
         out.append(f"triggers: {len(made)} created ({', '.join(made)})")
-    for t in report.triggers:
-        if t["status"] == "failed":
-            out.append(f"trigger {t['name']}: failed: {t['reason']}")
+    for trig in report.triggers:
+        if trig["status"] == "failed":
+            out.append(f"trigger {trig['name']}: failed: {trig['reason']}")
     if report.renames:
         out.append(f"renamed: {len(report.renames)} name(s) (listed in the plan and the JSON report)")
     out.extend(f"note: {n}" for n in report.notes)

@@ -61,7 +61,7 @@ class DuckDB(EmbeddedDialect):
 
     @property
     def driver_error(self) -> type[Exception]:
-        return self._duckdb.Error  # type: ignore[no-any-return]
+        return self._duckdb.Error
 
     # -- introspection --------------------------------------------------------------------
     def list_tables(self) -> list[str]:

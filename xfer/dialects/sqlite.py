@@ -85,7 +85,7 @@ class SQLite(EmbeddedDialect):
 
     @property
     def driver_error(self) -> type[Exception]:
-        return self._sqlite3.Error  # type: ignore[no-any-return]
+        return self._sqlite3.Error
 
     # -- introspection --------------------------------------------------------------------
     def list_tables(self) -> list[str]:

@@ -108,12 +108,11 @@ class Store:
             self._insert(role, batch, side, create=False)
 
     def _insert(self, role: str, batch: pa.RecordBatch, side: Side, create: bool) -> None:
-        frame = frames(batch, self.cmp, self.con, side)
+        frames(batch, self.cmp, self.con, side)
         selected = self.con.sql(
             f"SELECT * FROM xfer_frame WHERE b IN (SELECT b FROM mb_{role}) ORDER BY i"
         ).to_arrow_table()
         self.con.unregister("xfer_frame")
-        del frame
         if self.values:  # nothing to re-read by: keep the rows' values for the report
             rows = [_row_display(batch, self.cmp, i) for i in selected.column("i").to_pylist()]
             selected = selected.append_column("disp", pa.array([json.dumps(r) for r in rows], pa.string()))
