@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -27,6 +27,9 @@ from xfer.core.canonical import display
 from xfer.core.checksum import comparable
 from xfer.verification.comparison import Comparison, Side, frame_sql
 from xfer.verification.pushdown import bucket_filter, merge_ranges
+
+if TYPE_CHECKING:  # duckdb itself is imported when a table needs locating
+    from duckdb import DuckDBPyConnection
 
 RECHECK_LIMIT = 10_000  # differing keys read again; beyond, counts are the snapshot's
 KEYS_PER_QUERY = 500
@@ -166,7 +169,7 @@ class Store:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def frames(batch: pa.RecordBatch, cmp: Comparison, con: Any, side: Side) -> None:
+def frames(batch: pa.RecordBatch, cmp: Comparison, con: DuckDBPyConnection, side: Side) -> None:
     """Register `xfer_frame` in `con`: the canonical frame of `batch` (see `frame_sql`) plus the
     row's position `i` in the batch."""
     arrays = comparable(batch, cmp.schema, cmp.canons, cmp.name)
