@@ -13,6 +13,7 @@ each. Option objects are frozen: a run never changes the options it was given.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -57,9 +58,11 @@ def _at_least(name: str, value: object, minimum: int) -> None:
 
 
 def _names(name: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[attr-defined]
+    # A str is iterable too (one name per letter): refused like any other value that is not a list.
+    names = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
+    if names is None or not all(isinstance(v, str) for v in names):
         raise UsageError(f"{_flag(name)} takes a list of table names or globs (got {value!r})")
-    return tuple(value)  # type: ignore[arg-type]
+    return names
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,6 +22,7 @@ from xfer.core.urls import Url
 
 if TYPE_CHECKING:
     from xfer.core.canonical import Canon
+    from xfer.core.policies import ValuePolicies
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Dialect:
     supports_foreign_keys: ClassVar[bool] = True
 
     #: set by a journaled run (xfer.journal): every DDL statement `execute` runs goes through it
-    ddl_hook: Any = None
+    ddl_hook: Callable[[Dialect, str], None] | None = None
 
     def __init__(self, url: Url) -> None:
         self.url = url
@@ -114,6 +115,10 @@ class Dialect:
         """Exact row count."""
         raise NotImplementedError
 
+    def table_has_rows(self, table: str) -> bool:
+        """Whether `table` holds any row (engines answer without counting them all)."""
+        return self.count_rows(table) > 0
+
     def list_views(self) -> list[View]:
         """Views of the database/schema the URL names, with their SQL (none where the engine
         cannot list them as a source)."""
@@ -134,7 +139,7 @@ class Dialect:
         yield
 
     def read_batches(
-        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+        self, table: Table, batch_rows: int, where: str | None = None, policies: ValuePolicies | None = None
     ) -> Iterator[pa.RecordBatch]:
         """Stream every row of `table` as record batches of at most `batch_rows` rows whose
         schema is `table.arrow_schema` (the neutral types introspection gave). Never holds the

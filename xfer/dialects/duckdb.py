@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from xfer.core.errors import ConnectError, CopyError, XferError
+from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.dialects.base import EmbeddedDialect, require
 
@@ -61,7 +62,7 @@ class DuckDB(EmbeddedDialect):
 
     @property
     def driver_error(self) -> type[Exception]:
-        return self._duckdb.Error  # type: ignore[no-any-return]
+        return self._duckdb.Error
 
     # -- introspection --------------------------------------------------------------------
     def list_tables(self) -> list[str]:
@@ -140,7 +141,7 @@ class DuckDB(EmbeddedDialect):
 
     # -- reading and writing --------------------------------------------------------------
     def read_batches(
-        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+        self, table: Table, batch_rows: int, where: str | None = None, policies: ValuePolicies | None = None
     ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xfer.core.errors import ConnectError, CopyError, XferError
+from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.dialects.base import EmbeddedDialect, split_type
 
@@ -85,7 +86,7 @@ class SQLite(EmbeddedDialect):
 
     @property
     def driver_error(self) -> type[Exception]:
-        return self._sqlite3.Error  # type: ignore[no-any-return]
+        return self._sqlite3.Error
 
     # -- introspection --------------------------------------------------------------------
     def list_tables(self) -> list[str]:
@@ -176,7 +177,7 @@ class SQLite(EmbeddedDialect):
 
     # -- reading and writing --------------------------------------------------------------
     def read_batches(
-        self, table: Table, batch_rows: int, where: str | None = None, policies: Any = None
+        self, table: Table, batch_rows: int, where: str | None = None, policies: ValuePolicies | None = None
     ) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema

@@ -22,7 +22,9 @@ from xfer.planning.shape import OutCol
 
 def check_type(native: str, path: Path, target: Dialect, m: Mapping, notes: list[str], problems: Problems) -> None:
     if target.type_exists(native) is False:
-        base, params = re.match(r"\s*([^(\[]*)(.*)", native).groups()  # type: ignore[union-attr]
+        split = re.match(r"\s*([^(\[]*)(.*)", native)
+        assert split is not None  # every part of the pattern may be empty: it matches any string
+        base, params = split.groups()
         if any(h.on == "target" and base.strip().lower() in h.sql.lower() for h in m.before):
             # CREATE EXTENSION citext / CREATE DOMAIN / CREATE TYPE in a before hook: not there yet
             note = f"type {native!r} does not exist in the target yet: a before hook is expected to create it"

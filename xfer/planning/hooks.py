@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from xfer.core.errors import XferError
 from xfer.core.report import RunReport
 from xfer.dialects.base import Dialect
-from xfer.mapping.model import Mapping
+from xfer.mapping.model import Hook, Mapping
 
 log = logging.getLogger("xfer.hooks")
 
@@ -24,7 +24,7 @@ class BoundHook:
 
 
 def bind_hooks(m: Mapping) -> tuple[list[BoundHook], list[BoundHook]]:
-    def bind(hooks: list) -> list[BoundHook]:  # type: ignore[type-arg]
+    def bind(hooks: list[Hook]) -> list[BoundHook]:
         return [BoundHook(h.sql, h.on, h.phase, m.where(h.path)) for h in hooks]
 
     return bind(m.before), bind(m.after)

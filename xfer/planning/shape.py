@@ -72,18 +72,18 @@ def shape(table: Table, sel: Selection, problems: Problems) -> Shaped:
     renames: dict[str, str] = {}
     exprs: list[tuple[int, ColumnSpec]] = []  # position in cols, spec
     for c in table.columns:
-        spec = specs.get(c.name)
-        if (only is not None and c.name not in only) or (spec is not None and spec.exclude):
+        conf = specs.get(c.name)
+        if (only is not None and c.name not in only) or (conf is not None and conf.exclude):
             continue
-        if spec is not None and spec.expr is not None:  # a computed column replacing this one, in place
-            exprs.append((len(cols), spec))
-            cols.append(OutCol(c.name, pa.null(), f"= {spec.expr}", "", spec.path))
+        if conf is not None and conf.expr is not None:  # a computed column replacing this one, in place
+            exprs.append((len(cols), conf))
+            cols.append(OutCol(c.name, pa.null(), f"= {conf.expr}", "", conf.path))
             ops.append(Op(c.name, "expr"))
             continue
-        target = spec.rename if spec is not None and spec.rename else c.name
-        out = OutCol(target, c.arrow, c.name, c.native_type, spec.path if spec else sel.path, c, nullable=c.nullable)
-        if spec is not None:
-            out.type, out.verify, out.transforms = spec.type, spec.verify, list(spec.transforms)
+        target = conf.rename if conf is not None and conf.rename else c.name
+        out = OutCol(target, c.arrow, c.name, c.native_type, conf.path if conf else sel.path, c, nullable=c.nullable)
+        if conf is not None:
+            out.type, out.verify, out.transforms = conf.type, conf.verify, list(conf.transforms)
         cols.append(out)
         ops.append(Op(target, "column", transforms=out.transforms))
         renames[c.name] = target

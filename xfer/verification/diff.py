@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -27,6 +27,9 @@ from xfer.core.canonical import display
 from xfer.core.checksum import comparable
 from xfer.verification.comparison import Comparison, Side, frame_sql
 from xfer.verification.pushdown import bucket_filter, merge_ranges
+
+if TYPE_CHECKING:  # duckdb itself is imported when a table needs locating
+    from duckdb import DuckDBPyConnection
 
 RECHECK_LIMIT = 10_000  # differing keys read again; beyond, counts are the snapshot's
 KEYS_PER_QUERY = 500
@@ -108,12 +111,11 @@ class Store:
             self._insert(role, batch, side, create=False)
 
     def _insert(self, role: str, batch: pa.RecordBatch, side: Side, create: bool) -> None:
-        frame = frames(batch, self.cmp, self.con, side)
+        frames(batch, self.cmp, self.con, side)
         selected = self.con.sql(
             f"SELECT * FROM xfer_frame WHERE b IN (SELECT b FROM mb_{role}) ORDER BY i"
         ).to_arrow_table()
         self.con.unregister("xfer_frame")
-        del frame
         if self.values:  # nothing to re-read by: keep the rows' values for the report
             rows = [_row_display(batch, self.cmp, i) for i in selected.column("i").to_pylist()]
             selected = selected.append_column("disp", pa.array([json.dumps(r) for r in rows], pa.string()))
@@ -167,7 +169,7 @@ class Store:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def frames(batch: pa.RecordBatch, cmp: Comparison, con: Any, side: Side) -> None:
+def frames(batch: pa.RecordBatch, cmp: Comparison, con: DuckDBPyConnection, side: Side) -> None:
     """Register `xfer_frame` in `con`: the canonical frame of `batch` (see `frame_sql`) plus the
     row's position `i` in the batch."""
     arrays = comparable(batch, cmp.schema, cmp.canons, cmp.name)

@@ -330,10 +330,10 @@ def _both_sides(
         s = pool.submit(side_map, source, cmp, options, progress, stop)
         t = pool.submit(side_map, target, cmp, options, progress, stop)
         done, _ = wait([s, t], return_when=FIRST_EXCEPTION)
-        failed = next((f for f in (s, t) if f in done and f.exception() is not None), None)
-        if failed is not None:
+        errors = [e for e in (f.exception() for f in (s, t) if f in done) if e is not None]
+        if errors:
             stop.set()
-            raise failed.exception()  # type: ignore[misc]  # (the other's outcome no longer matters)
+            raise errors[0]  # (the other's outcome no longer matters)
         return s.result(), t.result()
 
 
