@@ -105,7 +105,7 @@ class HasDDLHook(Protocol):
     ddl_hook: Callable[[Any, str], None] | None
 
 
-H = TypeVar("H", bound=HasDDLHook)
+DDLTarget = TypeVar("DDLTarget", bound=HasDDLHook)
 
 
 class Journal(ABC):
@@ -167,7 +167,7 @@ class Journal(ABC):
 
     # -- DDL steps and the end -----------------------------------------------------------------
     @abstractmethod
-    def attach(self, d: H) -> H:
+    def attach(self, d: DDLTarget) -> DDLTarget:
         """Route `d`'s DDL through the journal: each statement its `execute` runs becomes a
         recorded step (done once per run, with the record of what it created)."""
 

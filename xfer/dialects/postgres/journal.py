@@ -40,7 +40,7 @@ from xfer.core.journal import (
     CatalogObject,
     ChunkMark,
     ChunkState,
-    H,
+    DDLTarget,
     Journal,
     RunInfo,
     buckets_of,
@@ -467,7 +467,7 @@ class PostgresJournal(Journal):
         return self.d.run_preexisting_tables(self.run_id)
 
     # -- DDL steps -------------------------------------------------------------------------------
-    def attach(self, d: H) -> H:
+    def attach(self, d: DDLTarget) -> DDLTarget:
         d.ddl_hook = self.step
         return d
 
