@@ -25,6 +25,7 @@ from xfer.copy.journaled import copy_chunks
 from xfer.copy.table import copy_table
 from xfer.core.checksum import BucketMap
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
+from xfer.core.journal import Journal
 from xfer.core.options import CONSISTENCY, IF_EXISTS, Options
 from xfer.core.policies import RejectFile
 from xfer.core.progress import Progress, ProgressFactory, no_progress
@@ -32,7 +33,6 @@ from xfer.core.report import Inspection, RunReport, TableResult
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import SQLTranslator
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
-from xfer.dialects.postgres.journal import Journal
 from xfer.planning.build import Plan, load_order
 from xfer.planning.hooks import run_hooks
 from xfer.planning.make import make_plan, source_tables

@@ -26,13 +26,13 @@ from xfer.copy.table import _write, nul_columns, table_policies
 from xfer.core.checksum import BucketMap, KeySpec, MapHasher
 from xfer.core.conform import conform
 from xfer.core.errors import CopyError, XferError
+from xfer.core.journal import ChunkState, Journal
 from xfer.core.options import Options
 from xfer.core.progress import ProgressFactory
 from xfer.core.report import TableResult
 from xfer.core.retry import RetryPolicy
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect
-from xfer.dialects.postgres.journal import ChunkState, Journal
 from xfer.planning.build import TablePlan
 from xfer.verification.comparison import Comparison, hash_scheme, plan_comparison
 

@@ -36,6 +36,7 @@ from xfer.copy.journaled import journaled_tasks, run_journaled
 from xfer.copy.table import nul_columns
 from xfer.core.checksum import BucketMap, KeySpec
 from xfer.core.errors import CopyError, XferError
+from xfer.core.journal import ChunkState, Journal
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile
 from xfer.core.progress import ProgressFactory
@@ -44,7 +45,6 @@ from xfer.core.retry import RetryPolicy
 from xfer.dialects.base import Dialect
 from xfer.dialects.mysql import fast as mf
 from xfer.dialects.postgres.binary import binary_supported
-from xfer.dialects.postgres.journal import ChunkState, Journal
 from xfer.planning.build import Plan, TablePlan, load_order
 from xfer.verification.comparison import hash_scheme, plan_comparison
 

@@ -19,9 +19,12 @@ implementing `Dialect` and whichever of these it can, in one package under `xfer
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from xfer.core.journal import CatalogObject, Journal, RunInfo
+    from xfer.core.retry import RetryPolicy
     from xfer.core.schema import Check, Column, Index, Table
 
 
@@ -86,4 +89,74 @@ class TriggerTarget(ABC):
 # -- copy: RangeReader, BulkWriter (used by xfer.copy) -- placeholder, filled in by the copy-path change
 
 
-# -- runs: JournalStore (used by xfer.runs) -- placeholder, filled in by the journal change
+# -- runs: JournalStore (used by xfer.runs) --------------------------------------------------------
+class JournalStore(ABC):
+    """A target that keeps the run journal (`xfer.core.journal`), which makes a run resumable,
+    its chunks exactly-once and the run reversible. It needs transactional DDL (a statement and
+    the record that it ran commit together) and a catalogue to read (what each statement made,
+    found by comparing the catalogue before and after it, inside its transaction).
+
+    The journal lives in the target under `JOURNAL_SCHEMA`. Methods that read it work on any
+    connection; `start_run`/`resume_run` take the connection they are called on over for the
+    run's journal (closing the journal closes it)."""
+
+    @abstractmethod
+    def journal_exists(self) -> bool:
+        """Whether the target holds a journal (a run was ever recorded and not rolled back last)."""
+
+    @abstractmethod
+    def journal_runs(self) -> list[RunInfo]:
+        """Every recorded run, oldest first; [] without a journal."""
+
+    def unfinished_run(self, source: str, target: str) -> RunInfo | None:
+        """The latest unfinished run from `source` to `target` (masked URLs), if any."""
+        runs = [r for r in self.journal_runs() if r.unfinished and r.source == source and r.target == target]
+        return runs[-1] if runs else None
+
+    @abstractmethod
+    def run_busy(self, run_id: str) -> bool:
+        """True while an xfer process holds the run (it is being carried on right now)."""
+
+    @abstractmethod
+    def run_objects(self, run_id: str) -> tuple[list[CatalogObject], list[CatalogObject]]:
+        """(created, dropped) by the run's steps, in the order they happened."""
+
+    @abstractmethod
+    def run_preexisting_tables(self, run_id: str) -> list[str]:
+        """The run's target tables that existed before it, in name order."""
+
+    @abstractmethod
+    def start_run(
+        self,
+        source: str,
+        target: str,
+        args: dict[str, Any],
+        plan: dict[str, Any],
+        tables: list[tuple[str, str, bool]],
+        retry: RetryPolicy,
+    ) -> Journal:
+        """A new run, with `tables` ((source name, target name, existed before the run) each),
+        recorded in one transaction with the journal itself when it is the first run (and
+        remembering that this run made it): a run killed here leaves nothing behind. `plan` is
+        the run's summary (a resumed run must match its fingerprint); `args` its options.
+        Raises XferError when the target refuses (e.g. "permission denied")."""
+
+    @abstractmethod
+    def resume_run(self, run: RunInfo, plan: dict[str, Any], retry: RetryPolicy) -> Journal:
+        """Continue `run`, which must have been planned exactly like `plan` (else UsageError),
+        and no other process may be carrying on right now (else UsageError)."""
+
+    # -- rollback --------------------------------------------------------------------------------
+    @abstractmethod
+    def catalogue(self) -> set[CatalogObject]:
+        """Every user object of the target now (outside the journal), with its identity."""
+
+    @abstractmethod
+    def drop_objects_sql(self, objects: Iterable[CatalogObject]) -> list[str]:
+        """Statements dropping `objects` (and nothing else: no CASCADE), dependents first."""
+
+    @abstractmethod
+    def drop_run(self, run_id: str, statements: list[str], drop_journal: bool) -> None:
+        """Run `statements` and remove the run from the journal (and the journal itself with
+        `drop_journal`), all in one transaction. When the target refuses, nothing changes and
+        XferError says what was refused (and which object depends on it, when known)."""

@@ -1,6 +1,7 @@
 """What `migrate` does with the journal: start a run or pick up the unfinished one (--resume),
 hand the chunked copy its journal, enforce --max-errors, take --backup copies, and close the
-run with its outcome. The pipeline calls these; the journal itself is xfer.journal.
+run with its outcome. `xfer.api` calls these. The journal's model is xfer.core.journal; a target
+keeps one when it declares `JournalStore` (xfer.dialects.capabilities).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from xfer.core.errors import TargetExistsError, UsageError, XferError
+from xfer.core.journal import Journal, RunInfo, new_run_id
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile
 from xfer.core.report import RunReport, TableResult
 from xfer.core.retry import RetryPolicy
 from xfer.dialects import dialect_for
 from xfer.dialects.base import Dialect
-from xfer.dialects.postgres import journal
-from xfer.dialects.postgres.journal import Journal
+from xfer.dialects.capabilities import JournalStore
 from xfer.planning.build import Plan
 from xfer.runs import backup
 
@@ -55,25 +56,28 @@ def plan_summary(target: Dialect, the_plan: Plan, options: Options) -> dict[str,
     }
 
 
-def _journal_connection(target: Dialect, stack: ExitStack) -> Dialect:
+def _journal_connection(target: Dialect, stack: ExitStack) -> JournalStore:
+    """A connection of the run's own to the target (its journal updates commit on their own)."""
     d = dialect_for(target.url)
     d.connect()
     stack.callback(d.close)
+    if not isinstance(d, JournalStore):  # never: the same engine as `target`, which keeps one
+        raise XferError(f"{d.name} keeps no run journal")
     return d
 
 
-def find_resumable(source: Dialect, target: Dialect, options: Options, stack: ExitStack) -> journal.RunInfo | None:
+def find_resumable(source: Dialect, target: Dialect, options: Options, stack: ExitStack) -> RunInfo | None:
     """With --resume: the unfinished run to continue (None: there is none, a new run starts)."""
     if not options.run.resume:
         return None
     if not options.run.journal:
         raise UsageError("--resume needs the run journal: leave out --no-journal")
-    if not journal.supported(target):
+    if not isinstance(target, JournalStore):
         raise UsageError(
             f"--resume: runs are journaled in PostgreSQL targets only ({target.name} target); run it again instead",
             hint="with --if-exists replace it starts over",
         )
-    found = journal.find_unfinished(target, str(source.url), str(target.url)) if journal.exists(target) else None
+    found = target.unfinished_run(str(source.url), str(target.url)) if target.journal_exists() else None
     if found is None:
         # so that "run it with --resume until it succeeds" works from the very first try
         log.warning("--resume: no unfinished run of this migration in the target: starting a new one")
@@ -82,8 +86,8 @@ def find_resumable(source: Dialect, target: Dialect, options: Options, stack: Ex
 
 def explain_busy_target(exc: TargetExistsError, source: Dialect, target: Dialect) -> TargetExistsError:
     """A target with rows may be an interrupted run of this very migration: say so."""
-    if journal.supported(target) and journal.exists(target):
-        found = journal.find_unfinished(target, str(source.url), str(target.url))
+    if isinstance(target, JournalStore) and target.journal_exists():
+        found = target.unfinished_run(str(source.url), str(target.url))
         if found is not None:
             exc.hint = (
                 f"nothing was changed; run {found.run_id} of this migration (started {found.started:%Y-%m-%d %H:%M}) "
@@ -98,23 +102,23 @@ def open_run(
     target: Dialect,
     the_plan: Plan,
     options: Options,
-    resumable: journal.RunInfo | None,
+    resumable: RunInfo | None,
     existing: set[str],
     stack: ExitStack,
 ) -> Journal | None:
     """Start the run's journal (or take up `resumable`), and route the target's DDL through it."""
-    if not options.run.journal or not journal.supported(target):
+    if not options.run.journal or not isinstance(target, JournalStore):
         return None
     summary = plan_summary(target, the_plan, options)
     d = _journal_connection(target, stack)
     try:
         if resumable is not None:
-            j = Journal.resume(d, resumable, summary, retry_policy(options))
+            j = d.resume_run(resumable, summary, retry_policy(options))
             log.warning("resuming run %s (started %s)", j.run_id, f"{resumable.started:%Y-%m-%d %H:%M:%S}")
         else:
             args = {k: v for k, v in asdict(options).items() if k != "mapping"}
             tables = [(tp.source.name, tp.target.name, tp.target.name in existing) for tp in the_plan.tables]
-            j = Journal.start(d, str(source.url), str(target.url), args, summary, tables, retry_policy(options))
+            j = d.start_run(str(source.url), str(target.url), args, summary, tables, retry_policy(options))
     except XferError as exc:
         if resumable is None and "permission denied" in exc.message:
             exc.hint = "xfer keeps its run journal in schema _xfer of the target: grant CREATE, or use --no-journal"
@@ -124,7 +128,7 @@ def open_run(
 
 
 def preexisting(j: Journal) -> set[str]:
-    return set(journal.preexisting_tables(j.d, j.run_id))
+    return set(j.preexisting_tables())
 
 
 def take_backup(target: Dialect, the_plan: Plan, options: Options, existing: set[str], j: Journal | None) -> None:
@@ -132,7 +136,7 @@ def take_backup(target: Dialect, the_plan: Plan, options: Options, existing: set
     overwrite. A resumed run whose backup is complete takes none (the tables may be ours now)."""
     if not options.run.backup or options.copy.if_exists not in ("truncate", "replace") or options.copy.data_only:
         return
-    label = j.run_id if j is not None else journal.new_run_id()
+    label = j.run_id if j is not None else new_run_id()
     directory = Path(options.run.backup)
     if (directory / label / backup.MANIFEST).is_file():
         return

@@ -1,6 +1,7 @@
 """`xfer rollback`: undo a run -- drop exactly what it created, and its journal entries.
 
-What a run created is what its journal recorded, step by step, with OIDs (xfer.journal). An
+What a run created is what its journal recorded, step by step, with OIDs (xfer.core.journal); the
+target keeps it and drops things as a `JournalStore` (xfer.dialects.capabilities). An
 object is dropped only while it is still the very object the run made (same OID): a table a
 later run re-created under the same name is left alone. Nothing is dropped with CASCADE, so
 an object someone else made on top of the run's (a view, a foreign key) makes the rollback
@@ -19,15 +20,15 @@ from dataclasses import dataclass, field
 
 from xfer.core import urls
 from xfer.core.errors import UsageError, XferError
+from xfer.core.journal import JOURNAL_SCHEMA, CatalogObject, RunInfo
 from xfer.dialects import dialect_for
 from xfer.dialects.base import Dialect
-from xfer.dialects.postgres import journal
-from xfer.dialects.postgres.catalog import JOURNAL_SCHEMA, CatalogObject
+from xfer.dialects.capabilities import JournalStore
 
 
 @dataclass
 class RollbackPlan:
-    run: journal.RunInfo
+    run: RunInfo
     drop: list[CatalogObject] = field(default_factory=list)
     kept: list[tuple[CatalogObject, str]] = field(default_factory=list)  # created by the run, left alone: why
     notes: list[str] = field(default_factory=list)
@@ -35,10 +36,16 @@ class RollbackPlan:
     drop_journal: bool = False  # the run created the journal's schema and is the last one in it
 
 
+def _store(d: Dialect, what: str) -> JournalStore:
+    """`d` as the journal's keeper; UsageError (`what` says so) for an engine that keeps none."""
+    if not isinstance(d, JournalStore):
+        raise UsageError(f"{what}; {d.url} is {d.name}")
+    return d
+
+
 def plan_rollback(d: Dialect, run_id: str | None) -> RollbackPlan:
-    if not journal.supported(d):
-        raise UsageError(f"rollback needs a PostgreSQL target (runs are journaled there); {d.url} is {d.name}")
-    runs = journal.list_runs(d)
+    store = _store(d, "rollback needs a PostgreSQL target (runs are journaled there)")
+    runs = store.journal_runs()
     if not runs:
         raise UsageError(f"no run is recorded in {d.url} (no {JOURNAL_SCHEMA} journal schema, or it is empty)")
     if run_id is None:
@@ -50,11 +57,10 @@ def plan_rollback(d: Dialect, run_id: str | None) -> RollbackPlan:
                 f"no run {run_id!r} in the journal of {d.url}", hint=f"runs: {', '.join(r.run_id for r in runs[-5:])}"
             )
         run = found[0]
-    if journal.busy(d, run.run_id):
+    if store.run_busy(run.run_id):
         raise UsageError(f"run {run.run_id} is in progress right now", hint="stop it first, then roll it back")
-    created, dropped = journal.run_objects(d, run.run_id)
-    with d.conn.cursor() as cur:  # type: ignore[attr-defined]
-        live = {o.key: o for o in d.catalog_objects(cur)}  # type: ignore[attr-defined]
+    created, dropped = store.run_objects(run.run_id)
+    live = {o.key: o for o in store.catalogue()}
     plan = RollbackPlan(run)
     seen: set[tuple[str, str, str, str]] = set()
     for o in created:
@@ -69,7 +75,7 @@ def plan_rollback(d: Dialect, run_id: str | None) -> RollbackPlan:
             continue
         plan.drop.append(o)
     _keep_schemas_with_others(plan, live)
-    for t in journal.preexisting_tables(d, run.run_id):
+    for t in store.run_preexisting_tables(run.run_id):
         plan.notes.append(
             f"table {t} existed before the run, which changed its rows (--if-exists): left as it is; "
             "`xfer restore` puts back what --backup saved"
@@ -78,7 +84,7 @@ def plan_rollback(d: Dialect, run_id: str | None) -> RollbackPlan:
     for what in replaced:
         plan.notes.append(f"{what} was dropped by the run (--if-exists replace); `xfer restore` puts back a --backup")
     plan.drop_journal = run.created_journal and len(runs) == 1
-    plan.statements = d.drop_objects_sql(plan.drop)  # type: ignore[attr-defined]
+    plan.statements = store.drop_objects_sql(plan.drop)
     return plan
 
 
@@ -94,28 +100,13 @@ def _keep_schemas_with_others(plan: RollbackPlan, live: dict[tuple[str, str, str
 
 def apply_rollback(d: Dialect, plan: RollbackPlan) -> None:
     """Drop everything in one transaction, with the run's journal entries; raise XferError
-    (nothing changed) when PostgreSQL refuses, naming the object."""
-    conn = d.conn  # type: ignore[attr-defined]
-    psycopg = d._psycopg  # type: ignore[attr-defined]
-    S = JOURNAL_SCHEMA
-    sql = ""
+    (nothing changed) when the target refuses, naming the object."""
+    store = _store(d, "rollback needs a PostgreSQL target (runs are journaled there)")
     try:
-        with conn.transaction(), conn.cursor() as cur:
-            for sql in plan.statements:
-                cur.execute(sql)
-            sql = "DELETE FROM the journal"
-            for table in ("rejects", "chunks"):
-                cur.execute(f"DELETE FROM {S}.{table} WHERE run_id = %s", (plan.run.run_id,))
-            cur.execute(f"DELETE FROM {S}.runs WHERE run_id = %s", (plan.run.run_id,))  # cascades to the rest
-            if plan.drop_journal:
-                sql = f"DROP SCHEMA {S}"
-                cur.execute(f"DROP SCHEMA {S} CASCADE")  # only the journal's own tables are in it
-    except psycopg.Error as exc:
-        err = d.refused(sql, exc)  # type: ignore[attr-defined]
-        detail = getattr(getattr(exc, "diag", None), "message_detail", None)  # names the dependent object
+        store.drop_run(plan.run.run_id, plan.statements, plan.drop_journal)
+    except XferError as exc:
         raise XferError(
-            f"rollback of run {plan.run.run_id} changed nothing: {err.message}"
-            + (f" ({'; '.join(detail.splitlines())})" if detail else ""),
+            f"rollback of run {plan.run.run_id} changed nothing: {exc.message}",
             hint="an object outside the run depends on one the run created: drop or change it first",
         ) from None
 
@@ -141,10 +132,8 @@ def rollback(target_url: str, run_id: str | None, confirm: Callable[[RollbackPla
         return plan
 
 
-def runs(target_url: str) -> list[tuple[journal.RunInfo, bool]]:
+def runs(target_url: str) -> list[tuple[RunInfo, bool]]:
     """The journal's runs, oldest first, each with whether a process holds it right now."""
     with ExitStack() as stack:
-        d = open_for_rollback(target_url, stack)
-        if not journal.supported(d):
-            raise UsageError(f"runs are journaled in PostgreSQL targets only; {d.url} is {d.name}")
-        return [(r, journal.busy(d, r.run_id)) for r in journal.list_runs(d)]
+        store = _store(open_for_rollback(target_url, stack), "runs are journaled in PostgreSQL targets only")
+        return [(r, store.run_busy(r.run_id)) for r in store.journal_runs()]

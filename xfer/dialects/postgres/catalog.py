@@ -6,16 +6,15 @@ snapshots see the same committed state of other sessions, so the difference is e
 the statement made. Objects are recorded with their OID, so a rollback never drops a
 same-named object that someone (or a later run) created after them.
 
-A mixin of the `Postgres` dialect.
+A mixin of the `Postgres` dialect; its `JournalStore` (`xfer.dialects.postgres.journal`) builds on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-JOURNAL_SCHEMA = "_xfer"
+from xfer.core.journal import JOURNAL_SCHEMA, CatalogObject
 
 # Schemas whose contents are never a run's doing (and the journal's own schema, which the
 # journal tracks itself).
@@ -71,34 +70,6 @@ DROP_ORDER = (
     "type",
     "schema",
 )
-
-
-@dataclass(frozen=True, order=True)
-class CatalogObject:
-    """One schema object: `ident` is a function's argument list, or the table a trigger or
-    constraint belongs to ('' otherwise)."""
-
-    kind: str
-    schema: str
-    name: str
-    ident: str = ""
-    oid: int = 0
-
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.kind, self.schema, self.name, self.ident)
-
-    def __str__(self) -> str:
-        q = f"{self.schema}.{self.name}" if self.kind != "schema" else self.name
-        if self.kind == "function":
-            return f"function {q}({self.ident})"
-        if self.kind in ("trigger", "constraint") or (self.kind in ("index", "sequence") and self.ident):
-            return f"{self.kind} {self.name} on {self.schema}.{self.ident}"
-        return f"{self.kind} {q}"
-
-    def part_of(self, tables: set[tuple[str, str]]) -> bool:
-        """True for an index, constraint, trigger or owned sequence of one of `tables`."""
-        return self.kind in ("index", "constraint", "trigger", "sequence") and (self.schema, self.ident) in tables
 
 
 class PostgresCatalog:

@@ -26,6 +26,7 @@ from xfer.dialects.base import Dialect, HashSQL, require, split_type
 from xfer.dialects.postgres import adbc as pg_adbc
 from xfer.dialects.postgres.catalog import PostgresCatalog
 from xfer.dialects.postgres.ddl import PostgresDDL, PostgresTriggers
+from xfer.dialects.postgres.journal import PostgresJournalStore
 
 # Neutral Arrow type -> PostgreSQL type. PostgreSQL has no unsigned integers: each unsigned
 # type goes to the next wider signed one, and uint64 to numeric(20,0), which holds 2**64-1.
@@ -103,7 +104,7 @@ TLS_AND_SESSION_PARAMS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl
 COPY_CHUNK = 128 * 1024  # psycopg copy.write() works best with writes of this size or less
 
 
-class Postgres(PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
+class Postgres(PostgresJournalStore, PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect):
     name = "postgres"
     max_identifier_length = 63  # NAMEDATALEN - 1, https://www.postgresql.org/docs/current/limits.html
     text_holds_nul = False  # https://www.postgresql.org/docs/current/datatype-character.html

@@ -1,5 +1,6 @@
-"""The run journal, kept in the target (PostgreSQL: schema `_xfer`), which makes a run
-resumable, exactly-once and reversible.
+"""The run journal in a PostgreSQL target (schema `_xfer`), which makes a run resumable,
+exactly-once and reversible: `Postgres` declares `JournalStore` through `PostgresJournalStore`
+(below), and `PostgresJournal` is the `xfer.core.journal.Journal` of one run.
 
 What it holds, per run (`xfer runs TARGET` lists them):
 
@@ -27,19 +28,35 @@ import hashlib
 import json
 import logging
 import os
-import secrets
-import time
+from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-from xfer.core.checksum import BucketMap, Checksum, KeySpec
+from xfer.core.checksum import KeySpec
 from xfer.core.errors import UsageError, XferError
+from xfer.core.journal import (
+    JOURNAL_SCHEMA,
+    CatalogObject,
+    ChunkMark,
+    ChunkState,
+    DDLTarget,
+    Journal,
+    RunInfo,
+    buckets_of,
+    buckets_text,
+    check_resumable,
+    fingerprint,
+    new_run_id,
+    rejected_rows,
+    spec_of,
+    spec_text,
+)
 from xfer.core.retry import RetryPolicy
 from xfer.core.urls import mask
 from xfer.dialects.base import Dialect
-from xfer.dialects.postgres.catalog import JOURNAL_SCHEMA, CatalogObject
+from xfer.dialects.capabilities import JournalStore
+from xfer.dialects.postgres.catalog import PostgresCatalog
 
 log = logging.getLogger("xfer")
 
@@ -114,168 +131,65 @@ SCHEMA_DDL = [
 _LOCK_SALT = 0x78666572  # "xfer": namespaces our advisory locks
 
 
-def supported(target: Dialect) -> bool:
-    """The journal needs transactional DDL and a catalogue to compare: PostgreSQL."""
-    return hasattr(target, "catalog_objects")
-
-
-@dataclass
-class RunInfo:
-    run_id: str
-    started: Any
-    finished: Any
-    status: str
-    source: str
-    target: str
-    fingerprint: str
-    plan: dict[str, Any]
-    created_journal: bool
-    resumes: int
-    error: str | None
-
-    @property
-    def unfinished(self) -> bool:
-        return self.status != "done"
-
-
-@dataclass
-class ChunkState:
-    table: str
-    chunk: int
-    key: str | None
-    lo: int | None
-    hi: int | None
-    done: bool = False
-    rows: int = 0
-    rejected: int = 0
-    buckets: dict[int, Checksum] = field(default_factory=dict)  # verification's bucket checksums
-    bytes: int = 0
-    policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values changed
-
-
-@dataclass
-class ChunkMark:
-    """Filled in by the copy of one chunk; written with the chunk's rows when it commits."""
-
-    rows: int = 0
-    bytes: int = 0
-    checksum: BucketMap | None = None  # the written rows' bucket checksums (None: not verified)
-    rejects: list[dict[str, Any]] = field(default_factory=list)
-    policies: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-def buckets_text(m: BucketMap | None) -> str | None:
-    """bucket:rows:h1:h2,... (exact integers; the sums outgrow bigint)"""
-    if m is None:
-        return None
-    return ",".join(f"{b}:{c.rows}:{c.h1}:{c.h2}" for b, c in sorted(m.buckets.items()))
-
-
-def buckets_of(text: str | None) -> dict[int, Checksum]:
-    out: dict[int, Checksum] = {}
-    for item in (text or "").split(","):
-        if item:
-            b, rows, h1, h2 = (int(x) for x in item.split(":"))
-            out[b] = Checksum(rows, h1, h2)
-    return out
-
-
-def spec_text(spec: KeySpec) -> str:
-    d = {"mode": spec.mode, "key": list(spec.key), "width": spec.width, "buckets": spec.buckets}
-    return json.dumps(d | {"scheme": spec.scheme})
-
-
-def spec_of(text: str) -> KeySpec:
-    d = json.loads(text)
-    return KeySpec(d["mode"], tuple(d["key"]), d["width"], d["buckets"], d.get("scheme", "md5"))
-
-
-def fingerprint(summary: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(summary, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
-
-
-# -- reading the journal (rollback, resume lookups) ------------------------------------------------
-def exists(d: Dialect) -> bool:
-    return bool(d._query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (S,)))
-
-
-def list_runs(d: Dialect) -> list[RunInfo]:
-    if not exists(d):
-        return []
-    rows = d._query(
-        f"SELECT run_id, started, finished, status, source, target, fingerprint, plan, created_journal, "
-        f"resumes, error FROM {S}.runs ORDER BY started, run_id"
-    )
-    return [RunInfo(*r) for r in rows]
-
-
-def find_unfinished(d: Dialect, source: str, target: str) -> RunInfo | None:
-    """The latest unfinished run from `source` to `target` (masked URLs), if any."""
-    runs = [r for r in list_runs(d) if r.unfinished and r.source == source and r.target == target]
-    return runs[-1] if runs else None
-
-
-def run_objects(d: Dialect, run_id: str) -> tuple[list[CatalogObject], list[CatalogObject]]:
-    """(created, dropped) by the run's steps, in the order they happened."""
-    rows = d._query(
-        f"SELECT action, kind, schema_name, name, ident, oid FROM {S}.objects WHERE run_id = %s ORDER BY seq",
-        (run_id,),
-    )
-    created = [CatalogObject(k, s, n, i, o) for a, k, s, n, i, o in rows if a == "created"]
-    dropped = [CatalogObject(k, s, n, i, o) for a, k, s, n, i, o in rows if a == "dropped"]
-    return created, dropped
-
-
-def preexisting_tables(d: Dialect, run_id: str) -> list[str]:
-    rows = d._query(
-        f"SELECT target_table FROM {S}.tables WHERE run_id = %s AND preexisting ORDER BY 1",
-        (run_id,),
-    )
-    return [r[0] for r in rows]
-
-
-def busy(d: Dialect, run_id: str) -> bool:
-    """True while an xfer process holds the run (its session-level advisory lock)."""
-    rows = d._query(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted",
-        (_LOCK_SALT, _lock_key(run_id) & 0xFFFFFFFF),
-    )
-    return bool(rows[0][0])
-
-
 def _lock_key(run_id: str) -> int:
     return int.from_bytes(hashlib.sha1(run_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
-# -- one run ----------------------------------------------------------------------------------------
-class Journal:
-    """The journal of one run, on its own connection to the target (`d`)."""
+class PostgresJournalStore(PostgresCatalog, JournalStore, Dialect):
+    """`JournalStore` for PostgreSQL, a mixin of the `Postgres` dialect: its DDL is
+    transactional and its catalogue (`PostgresCatalog`) says what each statement made."""
 
-    def __init__(self, d: Dialect, run: RunInfo, retry: RetryPolicy, *, resumed: bool) -> None:
-        self.d = d
-        self.run = run
-        self.retry = retry
-        self.resumed = resumed
-        self._steps: set[str] = set()
-        self._chunks: dict[str, list[ChunkState]] = {}
-        self._lock()
-        self._load()
-        #: chunks a resumed run found done (and did not copy again)
-        self.kept_chunks = sum(c.done for cs in self._chunks.values() for c in cs)
+    conn: Any  # the psycopg connection (`Postgres.connect`)
+    _psycopg: Any  # the driver module, imported lazily
 
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
+    @abstractmethod
+    def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+        """`sql` on the connection, in autocommit: its rows ([] for a statement without)."""
 
-    # -- opening ---------------------------------------------------------------------------
-    @classmethod
-    def start(
-        cls,
-        d: Dialect,
+    @abstractmethod
+    def refused(self, sql: str, exc: Exception) -> XferError:
+        """A driver error on `sql` as the error xfer reports (transient or not)."""
+
+    # -- reading the journal (rollback, resume lookups) --------------------------------------------
+    def journal_exists(self) -> bool:
+        return bool(self._query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (S,)))
+
+    def journal_runs(self) -> list[RunInfo]:
+        if not self.journal_exists():
+            return []
+        rows = self._query(
+            f"SELECT run_id, started, finished, status, source, target, fingerprint, plan, created_journal, "
+            f"resumes, error FROM {S}.runs ORDER BY started, run_id"
+        )
+        return [RunInfo(*r) for r in rows]
+
+    def run_objects(self, run_id: str) -> tuple[list[CatalogObject], list[CatalogObject]]:
+        rows = self._query(
+            f"SELECT action, kind, schema_name, name, ident, oid FROM {S}.objects WHERE run_id = %s ORDER BY seq",
+            (run_id,),
+        )
+        created = [CatalogObject(k, s, n, i, o) for a, k, s, n, i, o in rows if a == "created"]
+        dropped = [CatalogObject(k, s, n, i, o) for a, k, s, n, i, o in rows if a == "dropped"]
+        return created, dropped
+
+    def run_preexisting_tables(self, run_id: str) -> list[str]:
+        rows = self._query(
+            f"SELECT target_table FROM {S}.tables WHERE run_id = %s AND preexisting ORDER BY 1",
+            (run_id,),
+        )
+        return [r[0] for r in rows]
+
+    def run_busy(self, run_id: str) -> bool:
+        """True while an xfer process holds the run (its session-level advisory lock)."""
+        rows = self._query(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted",
+            (_LOCK_SALT, _lock_key(run_id) & 0xFFFFFFFF),
+        )
+        return bool(rows[0][0])
+
+    # -- opening a run ---------------------------------------------------------------------------
+    def start_run(
+        self,
         source: str,
         target: str,
         args: dict[str, Any],
@@ -283,23 +197,18 @@ class Journal:
         tables: list[tuple[str, str, bool]],
         retry: RetryPolicy,
     ) -> Journal:
-        """A new run, with `tables` ((source name, target name, existed before the run) each),
-        recorded in one transaction with the journal's schema when it is the first run (and
-        remembering that this run made it): a run killed here leaves nothing behind."""
         run_id = new_run_id()
         args_json = mask(json.dumps(args, default=str, sort_keys=True))
-        conn = d.conn  # type: ignore[attr-defined]
         try:
-            created = cls._record_start(conn, run_id, source, target, args_json, plan, tables)
-        except d._psycopg.Error as exc:  # type: ignore[attr-defined]
-            raise d.refused(f"CREATE SCHEMA {S} (the run journal)", exc) from None  # type: ignore[attr-defined]
-        (run,) = [r for r in list_runs(d) if r.run_id == run_id]
+            created = self._record_start(run_id, source, target, args_json, plan, tables)
+        except self._psycopg.Error as exc:
+            raise self.refused(f"CREATE SCHEMA {S} (the run journal)", exc) from None
+        (run,) = [r for r in self.journal_runs() if r.run_id == run_id]
         log.info("run %s: journal in schema %s of the target%s", run_id, S, " (created)" if created else "")
-        return cls(d, run, retry, resumed=False)
+        return PostgresJournal(self, run, retry, resumed=False)
 
-    @staticmethod
     def _record_start(
-        conn: Any,
+        self,
         run_id: str,
         source: str,
         target: str,
@@ -307,7 +216,7 @@ class Journal:
         plan: dict[str, Any],
         tables: list[tuple[str, str, bool]],
     ) -> bool:
-        with conn.transaction(), conn.cursor() as cur:
+        with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_SALT,))  # two first runs at once
             cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (S,))
             created = cur.fetchone() is None
@@ -331,23 +240,63 @@ class Journal:
                 f"INSERT INTO {S}.tables (run_id, source_table, target_table, preexisting) VALUES (%s, %s, %s, %s)",
                 [(run_id, src, tgt, pre) for src, tgt, pre in tables],
             )
-        return created
+        return bool(created)
 
-    @classmethod
-    def resume(cls, d: Dialect, run: RunInfo, plan: dict[str, Any], retry: RetryPolicy) -> Journal:
-        """Continue `run`, which must have been planned exactly like this one."""
-        if run.fingerprint != fingerprint(plan):
-            raise UsageError(
-                f"cannot resume run {run.run_id}: it was planned differently ({_plan_difference(run.plan, plan)})",
-                hint=f"run the command it was started with, plus --resume; or undo it: xfer rollback TARGET "
-                f"--run {run.run_id}",
-            )
-        d._query(
+    def resume_run(self, run: RunInfo, plan: dict[str, Any], retry: RetryPolicy) -> Journal:
+        check_resumable(run, plan)
+        self._query(
             f"UPDATE {S}.runs SET resumes = resumes + 1, status = 'running', error = NULL, updated = now(), "
             "pid = %s WHERE run_id = %s",
             (os.getpid(), run.run_id),
         )
-        return cls(d, run, retry, resumed=True)
+        return PostgresJournal(self, run, retry, resumed=True)
+
+    # -- rollback --------------------------------------------------------------------------------
+    def catalogue(self) -> set[CatalogObject]:
+        with self.conn.cursor() as cur:
+            return self.catalog_objects(cur)
+
+    def drop_run(self, run_id: str, statements: list[str], drop_journal: bool) -> None:
+        sql = ""
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                for sql in statements:
+                    cur.execute(sql)
+                sql = "DELETE FROM the journal"
+                for table in ("rejects", "chunks"):
+                    cur.execute(f"DELETE FROM {S}.{table} WHERE run_id = %s", (run_id,))
+                cur.execute(f"DELETE FROM {S}.runs WHERE run_id = %s", (run_id,))  # cascades to the rest
+                if drop_journal:
+                    sql = f"DROP SCHEMA {S}"
+                    cur.execute(f"DROP SCHEMA {S} CASCADE")  # only the journal's own tables are in it
+        except self._psycopg.Error as exc:
+            err = self.refused(sql, exc)
+            detail = getattr(getattr(exc, "diag", None), "message_detail", None)  # names the dependent object
+            raise XferError(err.message + (f" ({'; '.join(detail.splitlines())})" if detail else "")) from None
+
+
+def _store(d: object) -> PostgresJournalStore:
+    """`d` as the PostgreSQL dialect it is: a run's chunks and steps run on its connection."""
+    if not isinstance(d, PostgresJournalStore):
+        raise TypeError(f"a PostgreSQL journal cannot record work done on {type(d).__name__}")
+    return d
+
+
+# -- one run ----------------------------------------------------------------------------------------
+class PostgresJournal(Journal):
+    """The journal of one run, on its own connection to the target (`d`)."""
+
+    def __init__(self, d: PostgresJournalStore, run: RunInfo, retry: RetryPolicy, *, resumed: bool) -> None:
+        self.d = d
+        self.run = run
+        self.retry = retry
+        self.resumed = resumed
+        self._steps: set[str] = set()
+        self._specs: dict[str, KeySpec] = {}
+        self._chunks: dict[str, list[ChunkState]] = {}
+        self._lock()
+        self._load()
+        self.kept_chunks = sum(c.done for cs in self._chunks.values() for c in cs)
 
     def _lock(self) -> None:
         got = self.d._query("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_SALT, _lock_key(self.run_id)))[0][0]
@@ -395,11 +344,10 @@ class Journal:
         self.retry.run(f"journal of run {self.run_id}", lambda: self._exec(sql, args), self._reconnect)
 
     def _exec(self, sql: str, args: Any) -> None:
-        psycopg = self.d._psycopg  # type: ignore[attr-defined]
         try:
             self.d._query(sql, args)
-        except psycopg.Error as exc:
-            raise self.d.refused(sql, exc) from None  # type: ignore[attr-defined]
+        except self.d._psycopg.Error as exc:
+            raise self.d.refused(sql, exc) from None
 
     def _reconnect(self) -> None:
         self.d.reconnect()
@@ -413,22 +361,17 @@ class Journal:
         return self._chunks.get(table, [])
 
     def spec(self, table: str) -> KeySpec | None:
-        """How verification buckets `table`'s rows in this run (as first recorded)."""
         return self._specs.get(table)
 
     def add_chunks(
         self, table: str, ranges: list[tuple[str | None, int | None, int | None]], spec: KeySpec | None = None
     ) -> list[ChunkState]:
-        """The chunks of `table` ((key column, exclusive low, inclusive high) each) and the
-        bucket spec its verification uses: recorded once, at the first run; a resumed run gets
-        the recorded ones back, whatever it passes (chunk checksums only add up in one spec)."""
         if table in self._chunks:
             return self._chunks[table]
         values = [(self.run_id, table, i, k, lo, hi) for i, (k, lo, hi) in enumerate(ranges)]
 
         def insert() -> None:
-            psycopg = self.d._psycopg  # type: ignore[attr-defined]
-            conn = self.d.conn  # type: ignore[attr-defined]  (after a reconnect: the new one)
+            conn = self.d.conn  # after a reconnect: the new one
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.executemany(
@@ -441,8 +384,8 @@ class Journal:
                             f"UPDATE {S}.tables SET bucket_spec = %s WHERE run_id = %s AND source_table = %s",
                             (spec_text(spec), self.run_id, table),
                         )
-            except psycopg.Error as exc:
-                raise self.d.refused("INSERT INTO _xfer.chunks", exc) from None  # type: ignore[attr-defined]
+            except self.d._psycopg.Error as exc:
+                raise self.d.refused("INSERT INTO _xfer.chunks", exc) from None
 
         self.retry.run(f"journal of run {self.run_id}", insert, self._reconnect)
         self._load()
@@ -455,27 +398,23 @@ class Journal:
         )
 
     def attempt(self, c: ChunkState) -> None:
-        """Count a try at a chunk (outside its transaction, so interrupted tries show)."""
         self._write(
             f"UPDATE {S}.chunks SET attempts = attempts + 1 WHERE run_id = %s AND source_table = %s AND chunk = %s",
             (self.run_id, c.table, c.chunk),
         )
 
     @contextmanager
-    def chunk(self, d: Dialect, c: ChunkState) -> Iterator[ChunkMark]:
-        """One transaction on `d` (the connection that writes the chunk's rows): the rows the
-        block writes, the chunk's done mark and its refused rows commit together or not at
-        all. Nested transactions inside (a writer's per-batch commit) become savepoints."""
-        conn = d.conn  # type: ignore[attr-defined]
-        psycopg = d._psycopg  # type: ignore[attr-defined]
+    def chunk(self, d: object, c: ChunkState) -> Iterator[ChunkMark]:
+        """Nested transactions inside (a writer's per-batch commit) become savepoints."""
+        pg = _store(d)
         try:
-            with self._chunk_tx(conn, c) as mark:
+            with self._chunk_tx(pg.conn, c) as mark:
                 yield mark
-        except psycopg.Error as exc:  # the journal's own statements, or the commit
-            raise d.refused(f"COMMIT of {c.table} chunk {c.chunk + 1}", exc) from None  # type: ignore[attr-defined]
+        except pg._psycopg.Error as exc:  # the journal's own statements, or the commit
+            raise pg.refused(f"COMMIT of {c.table} chunk {c.chunk + 1}", exc) from None
         c.done, c.rows, c.policies, c.bytes = True, mark.rows, mark.policies, mark.bytes
         c.buckets = dict(mark.checksum.buckets) if mark.checksum is not None else {}
-        c.rejected = _rejected_rows(mark.rejects)
+        c.rejected = rejected_rows(mark.rejects)
 
     @contextmanager
     def _chunk_tx(self, conn: Any, c: ChunkState) -> Iterator[ChunkMark]:
@@ -498,7 +437,7 @@ class Journal:
                     "WHERE run_id = %s AND source_table = %s AND chunk = %s AND done_at IS NULL",
                     (
                         mark.rows,
-                        _rejected_rows(mark.rejects),
+                        rejected_rows(mark.rejects),
                         buckets_text(mark.checksum),
                         mark.bytes,
                         json.dumps(mark.policies),
@@ -524,15 +463,18 @@ class Journal:
         )
         return [json.loads(r[0]) for r in rows]  # text, not jsonb: a refused value may hold U+0000
 
+    def preexisting_tables(self) -> list[str]:
+        return self.d.run_preexisting_tables(self.run_id)
+
     # -- DDL steps -------------------------------------------------------------------------------
-    def attach(self, d: Dialect) -> Dialect:
-        """Route `d`'s DDL through the journal (`d.execute` becomes a recorded step)."""
+    def attach(self, d: DDLTarget) -> DDLTarget:
         d.ddl_hook = self.step
         return d
 
-    def step(self, d: Dialect, sql: str) -> None:
+    def step(self, d: object, sql: str) -> None:
         """Run one DDL statement on `d` as a recorded step: skipped when this run has done it
         already; otherwise run with the record of what it created, in one transaction."""
+        pg = _store(d)
         key = hashlib.sha1(sql.encode()).hexdigest()
         if key in self._steps:
             log.debug("already done in run %s: %s", self.run_id, sql.splitlines()[0][:120])
@@ -540,7 +482,7 @@ class Journal:
         what = "DDL step"  # the error message quotes the statement
 
         def reconnect() -> None:
-            d.reconnect()
+            pg.reconnect()
             # the statement may have committed just before the connection was lost
             got = self.d._query(f"SELECT step FROM {S}.steps WHERE run_id = %s AND step = %s", (self.run_id, key))
             if got:
@@ -548,22 +490,21 @@ class Journal:
 
         def once() -> None:
             if key not in self._steps:
-                self._step_once(d, sql, key)
+                self._step_once(pg, sql, key)
 
         self.retry.run(what, once, reconnect)
         self._steps.add(key)
 
-    def _step_once(self, d: Dialect, sql: str, key: str) -> None:
-        conn = d.conn  # type: ignore[attr-defined]
-        psycopg = d._psycopg  # type: ignore[attr-defined]
+    def _step_once(self, d: PostgresJournalStore, sql: str, key: str) -> None:
+        conn = d.conn
         log.debug("%s", sql)
         try:
             with conn.transaction(), conn.cursor() as cur:
                 # one snapshot for both catalogue reads: the difference is this statement's doing
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                before = d.catalog_objects(cur)  # type: ignore[attr-defined]
+                before = d.catalog_objects(cur)
                 cur.execute(sql)
-                after = d.catalog_objects(cur)  # type: ignore[attr-defined]
+                after = d.catalog_objects(cur)
                 changes = [("created", o) for o in sorted(after - before)]
                 changes += [("dropped", o) for o in sorted(before - after)]
                 if changes:
@@ -576,8 +517,8 @@ class Journal:
                     f"INSERT INTO {S}.steps (run_id, step, statement) VALUES (%s, %s, %s)",
                     (self.run_id, key, sql[:2000]),
                 )
-        except psycopg.Error as exc:
-            raise d.refused(sql, exc) from None  # type: ignore[attr-defined]
+        except d._psycopg.Error as exc:
+            raise d.refused(sql, exc) from None
 
     # -- the end -----------------------------------------------------------------------------------
     def finish(self, status: str, error: str | None = None) -> None:
@@ -586,23 +527,3 @@ class Journal:
             "finished = CASE WHEN %s = 'done' THEN now() END WHERE run_id = %s",
             (status, mask(error) if error else None, status, self.run_id),
         )
-
-
-def _rejected_rows(records: list[dict[str, Any]]) -> int:
-    """Rows, not records: a row refused for two columns is one row."""
-    return len({(r.get("table"), json.dumps(r.get("key"), sort_keys=True, default=str)) for r in records})
-
-
-def _plan_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
-    o, n = old.get("tables", {}), new.get("tables", {})
-    added, removed = sorted(set(n) - set(o)), sorted(set(o) - set(n))
-    if added or removed:
-        parts = ([f"tables added: {', '.join(added)}"] if added else []) + (
-            [f"tables left out: {', '.join(removed)}"] if removed else []
-        )
-        return "; ".join(parts)
-    changed = sorted(k for k in n if n[k] != o.get(k))
-    if changed:
-        return f"tables defined differently: {', '.join(changed[:5])}"
-    diff = sorted(k for k in set(o) | set(n) if k != "tables" and o.get(k) != n.get(k))
-    return f"different {', '.join(diff)}" if diff else "different plan"
