@@ -22,6 +22,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -31,6 +32,7 @@ import pytest
 from click.testing import CliRunner, Result
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
+from sqlfile import statements
 
 MYSQL_URL_ENV = "XFER_TEST_MYSQL_URL"
 POSTGRES_URL_ENV = "XFER_TEST_POSTGRES_URL"
@@ -50,6 +52,8 @@ _DB_FIXTURES = {
 }
 
 RunCli = Callable[..., Result]
+MyConn = pymysql.connections.Connection
+PgConn = psycopg.Connection[tuple[Any, ...]]
 
 
 # --------------------------------------------------------------------------- pytest hooks
@@ -173,20 +177,25 @@ def _wait_for(probe: Callable[[URL], URL], url: URL, timeout_s: float = 60) -> U
             time.sleep(1)
 
 
-def _server(
-    *,
-    label: str,
-    env_var: str,
-    default_url: str,
-    probe: Callable[[URL], URL],
-    start_container: Callable[[contextlib.ExitStack], URL],
-) -> Iterator[URL]:
+@dataclass(frozen=True)
+class Server:
+    """How to find one kind of server: where to look first, how to probe it, and the container
+    to start when it is not there."""
+
+    label: str
+    env_var: str
+    default_url: str
+    probe: Callable[[URL], URL]
+    start_container: Callable[[contextlib.ExitStack], URL]
+
+
+def _server(server: Server) -> Iterator[URL]:
     """Body shared by the session-scoped server fixtures: yield an admin URL, or skip/fail."""
-    url = make_url(os.environ.get(env_var) or default_url)
+    url = make_url(os.environ.get(server.env_var) or server.default_url)
     try:
-        admin_url = probe(url)
+        admin_url = server.probe(url)
     except Exception as exc:  # noqa: BLE001 - every connection failure means "not here"
-        reason = f"{label} not reachable at {_show(url)} (set {env_var}): {exc}"
+        reason = f"{server.label} not reachable at {_show(url)} (set {server.env_var}): {exc}"
     else:
         yield admin_url
         return
@@ -197,7 +206,7 @@ def _server(
 
     with contextlib.ExitStack() as stack:
         try:
-            container_url = _wait_for(probe, start_container(stack))
+            container_url = _wait_for(server.probe, server.start_container(stack))
         except Exception as exc:  # noqa: BLE001
             _unavailable(f"{reason}; testcontainers fallback failed too: {exc}")
         yield container_url
@@ -228,28 +237,20 @@ def _start_pg_container(stack: contextlib.ExitStack) -> URL:
 # --------------------------------------------------------------------------- server fixtures
 
 
+MYSQL = Server("MySQL/MariaDB", MYSQL_URL_ENV, MYSQL_DEFAULT_URL, _probe_mysql, _start_mysql_container)
+POSTGRES = Server("PostgreSQL", POSTGRES_URL_ENV, POSTGRES_DEFAULT_URL, _probe_pg, _start_pg_container)
+
+
 @pytest.fixture(scope="session")
 def mysql_server() -> Iterator[URL]:
     """Admin URL of the MySQL/MariaDB server (skips/fails the test when there is none)."""
-    yield from _server(
-        label="MySQL/MariaDB",
-        env_var=MYSQL_URL_ENV,
-        default_url=MYSQL_DEFAULT_URL,
-        probe=_probe_mysql,
-        start_container=_start_mysql_container,
-    )
+    yield from _server(MYSQL)
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[URL]:
     """Admin URL of the PostgreSQL server (skips/fails the test when there is none)."""
-    yield from _server(
-        label="PostgreSQL",
-        env_var=POSTGRES_URL_ENV,
-        default_url=POSTGRES_DEFAULT_URL,
-        probe=_probe_pg,
-        start_container=_start_pg_container,
-    )
+    yield from _server(POSTGRES)
 
 
 # --------------------------------------------------------------------------- per-test databases
@@ -313,6 +314,21 @@ def pg_conn(pg_url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
         yield conn
     finally:
         conn.close()
+
+
+def mysql_source(sql_text: str) -> Any:
+    """A fixture that fills the test's MySQL database (``mysql_conn``) with ``sql_text``:
+    statements ending in ";", "--" comment lines, as in ``fixtures/*.sql``. A test module names
+    its source once, ``shop = mysql_source('''CREATE TABLE ...;''')``, and each test that
+    wants it asks for ``shop`` instead of building it in its body."""
+
+    @pytest.fixture
+    def source(mysql_conn: MyConn) -> None:
+        with mysql_conn.cursor() as cur:
+            for statement in statements(sql_text):
+                cur.execute(statement)
+
+    return source
 
 
 # --------------------------------------------------------------------------- CLI

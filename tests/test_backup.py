@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-import psycopg
-import pymysql
-from conftest import RunCli
+from conftest import PgConn, RunCli, mysql_source
 
-
-def source(my: pymysql.connections.Connection) -> None:
-    with my.cursor() as cur:
-        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2))")
-        cur.execute("INSERT INTO items VALUES (1, 'new one', 1.50), (2, 'new two', 2.50)")
+# the source: a table `items` with two rows
+items = mysql_source("""
+    CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2));
+    INSERT INTO items VALUES (1, 'new one', 1.50), (2, 'new two', 2.50);
+""")
 
 
 def test_truncate_with_backup_then_restore(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
-    tmp_path: Path,
+    items: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    source(mysql_conn)
     pg_conn.execute("CREATE TABLE items (id int PRIMARY KEY, name varchar(20), price numeric(8,2))")
     pg_conn.execute("INSERT INTO items VALUES (7, 'old ''seven''', 7.77), (8, NULL, 0)")
     old = pg_conn.execute("SELECT * FROM items ORDER BY id").fetchall()
@@ -45,16 +36,10 @@ def test_truncate_with_backup_then_restore(
 
 
 def test_replace_with_backup_rollback_then_restore(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
-    tmp_path: Path,
+    items: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli, tmp_path: Path
 ) -> None:
     """replace drops the old table; rolling the run back and restoring brings it back, with
     its columns, types, primary key and rows."""
-    source(mysql_conn)
     pg_conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, seen timestamptz)")
     pg_conn.execute("INSERT INTO items VALUES (10, 'kept', '2024-05-01 10:00:00+00')")
     result = run_cli("migrate", mysql_url, pg_url, "--if-exists", "replace", "--backup", tmp_path / "b")
@@ -76,10 +61,7 @@ def test_replace_with_backup_rollback_then_restore(
     ).fetchone() == (1,)
 
 
-def test_backup_of_an_embedded_target(
-    mysql_url: str, mysql_conn: pymysql.connections.Connection, run_cli: RunCli, tmp_path: Path
-) -> None:
-    source(mysql_conn)
+def test_backup_of_an_embedded_target(items: None, mysql_url: str, run_cli: RunCli, tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price TEXT)")

@@ -7,18 +7,17 @@ source connection means for consistency, and the target is complete and exact.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pymysql
 import pytest
+from conftest import MyConn, PgConn
 from faults import chunks_done, mysql_rows, pg_rows, wait_until, xfer_process
 from sqlalchemy.engine import make_url
 
 ROWS = 100_000
 
 
-def _kill_source_sessions(my: pymysql.connections.Connection, db: str, consistency: str) -> bool:
+def _kill_source_sessions(my: MyConn, db: str, consistency: str) -> bool:
     """KILL xfer's connections to the source: in snapshot mode the workers' snapshot readers
     (open transactions), in lock mode every one (the lock holder, and any chunk reader)."""
     with my.cursor() as cur:
@@ -41,12 +40,7 @@ def _kill_source_sessions(my: pymysql.connections.Connection, db: str, consisten
 
 @pytest.mark.parametrize("consistency", ["lock", "snapshot"])
 def test_terminated_backend_and_killed_reader_are_retried(
-    consistency: str,
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    tmp_path: Path,
+    consistency: str, mysql_url: str, mysql_conn: MyConn, pg_url: str, pg_conn: PgConn, tmp_path: Path
 ) -> None:
     with mysql_conn.cursor() as cur:
         cur.execute("CREATE TABLE digits (i INT)")

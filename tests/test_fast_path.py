@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
+from click.testing import Result
+from conftest import MyConn, PgConn, RunCli, mysql_source
 
 from xfer.copy import parallel
 from xfer.dialects.mysql import fast as mysql_fast
@@ -177,14 +179,18 @@ def test_fast_path_writes_the_same_rows_as_the_slow_path(
     assert all(v is None for k, v in nulls.items() if k != "id")
 
 
+# the source: a geometry column beside plain ones
+geometry = mysql_source("""
+    CREATE TABLE g (id INT PRIMARY KEY, p POINT, note VARCHAR(10));
+    CREATE TABLE odd (id INT PRIMARY KEY, v INT);
+    INSERT INTO g VALUES (1, ST_GeomFromText('POINT(1 2)'), 'x'), (2, NULL, NULL);
+    INSERT INTO odd VALUES (1, 1);
+""")
+
+
 def test_types_connectorx_cannot_read_fall_back_to_pymysql(
-    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
+    geometry: None, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
 ) -> None:
-    with mysql_conn.cursor() as cur:
-        cur.execute("CREATE TABLE g (id INT PRIMARY KEY, p POINT, note VARCHAR(10))")
-        cur.execute("CREATE TABLE odd (id INT PRIMARY KEY, v INT)")
-        cur.execute("INSERT INTO g VALUES (1, ST_GeomFromText('POINT(1 2)'), 'x'), (2, NULL, NULL)")
-        cur.execute("INSERT INTO odd VALUES (1, 1)")
     # geometry is read natively as WKB, a type with no native reading as the text protocol's bytes
     assert mysql_fast.native(_col("p", "point")) and not mysql_fast.native(_col("x", "someday_type"))
     result = run_cli("migrate", mysql_url, pg_url)
@@ -251,6 +257,14 @@ def test_split_points_are_increasing_and_inside_the_keys() -> None:
     assert mysql_fast.range_predicate(None, None, None, lambda n: n) is None
 
 
+# the source: `big`, 5000 rows of ~150 bytes: several 1 MB chunks, read by two workers
+big = mysql_source("""
+    CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200));
+    INSERT INTO big SELECT seq, REPEAT('x', 150) FROM seq_1_to_5000;
+    ANALYZE TABLE big;
+""")
+
+
 def _slow_down_second_chunk(monkeypatch: pytest.MonkeyPatch, during: Any) -> None:
     """Run `during()` when the copy is under way: after the first chunk is read."""
     real = parallel.run_chunk
@@ -269,48 +283,41 @@ def _slow_down_second_chunk(monkeypatch: pytest.MonkeyPatch, during: Any) -> Non
     monkeypatch.setattr(parallel, "run_chunk", wrapped)
 
 
-def test_snapshot_mode_copies_one_point_in_time(
-    mysql_conn: pymysql.connections.Connection,
-    mysql_url: str,
-    pg_url: str,
-    pg_conn: Any,
-    run_cli: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    with mysql_conn.cursor() as cur:
-        cur.execute("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))")
-        cur.execute("INSERT INTO big SELECT seq, REPEAT('x', 150) FROM seq_1_to_5000")
-        cur.execute("ANALYZE TABLE big")
-        cur.fetchall()
+MigrateWhile = Callable[..., Result]
 
+
+@pytest.fixture
+def migrate_while(
+    big: None, mysql_url: str, pg_url: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> MigrateWhile:
+    """`migrate_while(during, *flags)` migrates `big` in 1 MB chunks with two workers and runs
+    `during()` once the copy is under way."""
+
+    def run(during: Callable[[], None], *flags: str) -> Result:
+        _slow_down_second_chunk(monkeypatch, during)
+        return run_cli("migrate", mysql_url, pg_url, "--chunk-bytes", "1", "--jobs", "2", *flags)
+
+    return run
+
+
+def test_snapshot_mode_copies_one_point_in_time(
+    migrate_while: MigrateWhile, mysql_conn: MyConn, pg_conn: PgConn
+) -> None:
     def write_meanwhile() -> None:  # the source stays writable in snapshot mode
         with mysql_conn.cursor() as cur:
             cur.execute("SET SESSION lock_wait_timeout = 5")
             cur.execute("UPDATE big SET pad = 'changed' WHERE id IN (1, 5000)")
             cur.execute("INSERT INTO big VALUES (6000, 'new')")
 
-    _slow_down_second_chunk(monkeypatch, write_meanwhile)
-    result = run_cli(
-        "migrate", mysql_url, pg_url, "--consistency", "snapshot", "--chunk-bytes", "1", "--jobs", "2", "--no-verify"
-    )
+    result = migrate_while(write_meanwhile, "--consistency", "snapshot", "--no-verify")
     assert result.exit_code == 0, result.output
     # every chunk saw the table as it was when the copy started, whichever worker read it
     assert pg_conn.execute("SELECT count(*), count(*) FILTER (WHERE pad = 'changed') FROM big").fetchone() == (5000, 0)
 
 
 def test_lock_mode_holds_writes_until_the_rows_are_read(
-    mysql_conn: pymysql.connections.Connection,
-    mysql_url: str,
-    pg_url: str,
-    pg_conn: Any,
-    run_cli: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    migrate_while: MigrateWhile, mysql_conn: MyConn, pg_conn: PgConn
 ) -> None:
-    with mysql_conn.cursor() as cur:
-        cur.execute("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))")
-        cur.execute("INSERT INTO big SELECT seq, REPEAT('x', 150) FROM seq_1_to_5000")
-        cur.execute("ANALYZE TABLE big")
-        cur.fetchall()
     refused: list[str] = []
 
     def write_meanwhile() -> None:
@@ -321,8 +328,7 @@ def test_lock_mode_holds_writes_until_the_rows_are_read(
             except pymysql.err.OperationalError as exc:
                 refused.append(str(exc.args[0]))
 
-    _slow_down_second_chunk(monkeypatch, write_meanwhile)
-    result = run_cli("migrate", mysql_url, pg_url, "--chunk-bytes", "1", "--jobs", "2")
+    result = migrate_while(write_meanwhile)
     assert result.exit_code == 0, result.output
     assert refused == ["1205"]  # lock wait timeout: the table was locked against writes
     assert pg_conn.execute("SELECT count(*) FILTER (WHERE pad = 'changed') FROM big").fetchone() == (0,)
@@ -330,13 +336,17 @@ def test_lock_mode_holds_writes_until_the_rows_are_read(
         cur.execute("UPDATE big SET pad = 'changed' WHERE id = 1")
 
 
+# the source: an empty table and one without a key
+empty_and_keyless = mysql_source("""
+    CREATE TABLE empty_t (id INT PRIMARY KEY, v DATE);
+    CREATE TABLE keyless (a INT, b VARCHAR(5));
+    INSERT INTO keyless VALUES (1, 'x'), (1, 'x'), (NULL, NULL);
+""")
+
+
 def test_empty_and_keyless_tables(
-    mysql_conn: pymysql.connections.Connection, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
+    empty_and_keyless: None, mysql_url: str, pg_url: str, pg_conn: Any, run_cli: Any
 ) -> None:
-    with mysql_conn.cursor() as cur:
-        cur.execute("CREATE TABLE empty_t (id INT PRIMARY KEY, v DATE)")
-        cur.execute("CREATE TABLE keyless (a INT, b VARCHAR(5))")
-        cur.execute("INSERT INTO keyless VALUES (1, 'x'), (1, 'x'), (NULL, NULL)")
     result = run_cli("migrate", mysql_url, pg_url, "--chunk-bytes", "1")
     assert result.exit_code == 0, result.output
     assert pg_conn.execute("SELECT count(*) FROM empty_t").fetchone() == (0,)

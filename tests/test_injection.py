@@ -3,11 +3,7 @@ roll back like any other, and the table `x` they name survives everywhere."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
-import pymysql
-from conftest import RunCli
+from conftest import MyConn, PgConn, RunCli
 from faults import mysql_rows, pg_rows
 
 EVIL = 'a"b; DROP TABLE x; --'
@@ -15,11 +11,7 @@ COLUMNS = ['c"1; DROP TABLE x; --', "sp ace", "ünï ✓", "back`tick", "it's"]
 
 
 def test_hostile_names_migrate_verify_and_roll_back(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
+    mysql_url: str, mysql_conn: MyConn, pg_url: str, pg_conn: PgConn, run_cli: RunCli
 ) -> None:
     def q(name: str) -> str:
         return "`" + name.replace("`", "``") + "`"

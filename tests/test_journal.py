@@ -5,30 +5,22 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
 
-import psycopg
-import pymysql
-from conftest import RunCli
+from conftest import PgConn, RunCli, mysql_source
 from sqlalchemy.engine import make_url
 
-
-def _source(my: pymysql.connections.Connection) -> None:
-    with my.cursor() as cur:
-        cur.execute("CREATE TABLE a (id INT PRIMARY KEY)")
-        cur.execute("INSERT INTO a VALUES (1), (2)")
-        cur.execute("CREATE TABLE b (id INT PRIMARY KEY)")
-        cur.execute("INSERT INTO b VALUES (1)")
+# the source: tables `a` (two rows) and `b` (one)
+source = mysql_source("""
+    CREATE TABLE a (id INT PRIMARY KEY);
+    INSERT INTO a VALUES (1), (2);
+    CREATE TABLE b (id INT PRIMARY KEY);
+    INSERT INTO b VALUES (1);
+""")
 
 
 def test_a_role_that_may_not_create_the_journal_is_told_about_no_journal(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
+    source: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli
 ) -> None:
-    _source(mysql_conn)
     role = f"xfer_nj_{secrets.token_hex(4)}"
     pg_conn.execute(f"CREATE ROLE {role} LOGIN")
     pg_conn.execute(f"CREATE SCHEMA app AUTHORIZATION {role}")  # its own schema, no CREATE on the database
@@ -48,13 +40,8 @@ def test_a_role_that_may_not_create_the_journal_is_told_about_no_journal(
 
 
 def test_resume_of_a_run_planned_differently_names_the_difference(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
+    source: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli
 ) -> None:
-    _source(mysql_conn)
     assert run_cli("migrate", mysql_url, pg_url, "--tables", "a").exit_code == 0
     pg_conn.execute("UPDATE _xfer.runs SET status = 'failed'")  # as if it had not finished
     result = run_cli("migrate", mysql_url, pg_url, "--resume")  # now with both tables
@@ -63,10 +50,7 @@ def test_resume_of_a_run_planned_differently_names_the_difference(
     assert run_cli("migrate", mysql_url, pg_url, "--tables", "a", "--resume").exit_code == 0
 
 
-def test_engines_without_a_journal_say_so(
-    mysql_url: str, mysql_conn: pymysql.connections.Connection, run_cli: RunCli, tmp_path: Path
-) -> None:
-    _source(mysql_conn)
+def test_engines_without_a_journal_say_so(source: None, mysql_url: str, run_cli: RunCli, tmp_path: Path) -> None:
     target = f"sqlite:///{tmp_path / 't.db'}"
     assert run_cli("migrate", mysql_url, target).exit_code == 0
     resumed = run_cli("migrate", mysql_url, target, "--resume")

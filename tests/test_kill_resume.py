@@ -7,10 +7,9 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
-import pymysql
+from conftest import MyConn, PgConn, mysql_source
 from faults import chunks_done, mysql_rows, pg_rows, xfer_process
 
 KILLS = 20
@@ -18,36 +17,34 @@ BIG = 200_000
 CHUNK = 1000
 
 
-def make_source(my: pymysql.connections.Connection) -> None:
-    with my.cursor() as cur:
-        cur.execute("CREATE TABLE digits (i INT)")
-        cur.execute("INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)")
-        cur.execute(
-            "CREATE TABLE big (id INT PRIMARY KEY, label VARCHAR(40), amount DECIMAL(12,2), at DATETIME(3), "
-            "ratio DOUBLE, note TEXT, raw VARBINARY(16))"
-        )
-        # 2 x 10^5 rows; every 7th has NULLs, labels carry non-ASCII text
-        cur.execute(
-            "INSERT INTO big SELECT n, CONCAT('row ', n, ' – é✓'), n / 7, "
-            "TIMESTAMP('2024-01-01') + INTERVAL n SECOND + INTERVAL (n % 1000) * 1000 MICROSECOND, n * 1.5, "
-            "IF(n % 7 = 0, NULL, REPEAT('x', n % 50)), IF(n % 7 = 0, NULL, UNHEX(LPAD(HEX(n), 8, '0'))) "
-            "FROM (SELECT 1 + a.i + 10 * b.i + 100 * c.i + 1000 * d.i + 10000 * e.i + 100000 * f.i AS n "
-            "FROM digits a, digits b, digits c, digits d, digits e, (SELECT 0 AS i UNION ALL SELECT 1) f) s"
-        )
-        cur.execute("CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20))")
-        cur.execute("INSERT INTO parent SELECT i, CONCAT('p', i) FROM digits")
-        cur.execute(
-            "CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) REFERENCES parent (id))"
-        )
-        cur.execute("INSERT INTO child SELECT a.i * 10 + b.i, b.i FROM digits a, digits b")
-        cur.execute("CREATE TABLE pairs (a INT, b VARCHAR(5), v INT, PRIMARY KEY (a, b))")
-        cur.execute("INSERT INTO pairs SELECT a.i, CONCAT('k', b.i), a.i * b.i FROM digits a, digits b")
-        cur.execute("CREATE TABLE loose (x INT, y TEXT)")  # no key: duplicates are data too
-        cur.execute("INSERT INTO loose VALUES (1, 'x'), (1, 'x'), (2, NULL)")
-        cur.execute("ANALYZE TABLE big")  # sizes for the planner (fresh InnoDB statistics)
+# the source: six tables, one of 2 x 10^5 rows, with composite keys, a foreign key and one
+# without a key
+source = mysql_source("""
+    CREATE TABLE digits (i INT);
+    INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9);
+    CREATE TABLE big (id INT PRIMARY KEY, label VARCHAR(40), amount DECIMAL(12,2), at DATETIME(3),
+        ratio DOUBLE, note TEXT, raw VARBINARY(16));
+    -- 2 x 10^5 rows; every 7th has NULLs, labels carry non-ASCII text
+    INSERT INTO big SELECT n, CONCAT('row ', n, ' – é✓'), n / 7,
+        TIMESTAMP('2024-01-01') + INTERVAL n SECOND + INTERVAL (n % 1000) * 1000 MICROSECOND, n * 1.5,
+        IF(n % 7 = 0, NULL, REPEAT('x', n % 50)), IF(n % 7 = 0, NULL, UNHEX(LPAD(HEX(n), 8, '0')))
+        FROM (SELECT 1 + a.i + 10 * b.i + 100 * c.i + 1000 * d.i + 10000 * e.i + 100000 * f.i AS n
+        FROM digits a, digits b, digits c, digits d, digits e, (SELECT 0 AS i UNION ALL SELECT 1) f) s;
+    CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20));
+    INSERT INTO parent SELECT i, CONCAT('p', i) FROM digits;
+    CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) REFERENCES parent (id));
+    INSERT INTO child SELECT a.i * 10 + b.i, b.i FROM digits a, digits b;
+    CREATE TABLE pairs (a INT, b VARCHAR(5), v INT, PRIMARY KEY (a, b));
+    INSERT INTO pairs SELECT a.i, CONCAT('k', b.i), a.i * b.i FROM digits a, digits b;
+    -- no key: duplicates are data too
+    CREATE TABLE loose (x INT, y TEXT);
+    INSERT INTO loose VALUES (1, 'x'), (1, 'x'), (2, NULL);
+    -- sizes for the planner (fresh InnoDB statistics)
+    ANALYZE TABLE big;
+""")
 
 
-def _all_copied(pg: psycopg.Connection[Any]) -> bool:
+def _all_copied(pg: PgConn) -> bool:
     """Every table has its chunks recorded, and all are done."""
     try:
         tables, pending = pg.execute(
@@ -60,13 +57,8 @@ def _all_copied(pg: psycopg.Connection[Any]) -> bool:
 
 
 def test_sigkill_at_random_moments_then_resume(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    tmp_path: Path,
+    source: None, mysql_url: str, mysql_conn: MyConn, pg_url: str, pg_conn: PgConn, tmp_path: Path
 ) -> None:
-    make_source(mysql_conn)
     rng = random.Random()  # a different schedule every time; printed so a failure can be replayed
     seed = rng.randrange(2**32)
     rng.seed(seed)

@@ -210,15 +210,7 @@ def test_split_merge_example(saas: None, mysql_url: str, pg_url: str, pg_conn: P
 def test_a_typo_in_a_column_name_stops_before_anything_is_created(
     saas: None, mysql_url: str, pg_url: str, pg_conn: PG, tmp_path: Path, run_cli: Any
 ) -> None:
-    f = mapping(
-        tmp_path,
-        """\
-        tables:
-          customers:
-            columns:
-              emial: {rename: email_address}
-        """,
-    )
+    f = mapping(tmp_path, "tables:\n  customers:\n    columns:\n      emial: {rename: email_address}\n")
     result = run_cli("migrate", "-m", f, mysql_url, with_schema(pg_url, "app"))
     assert result.exit_code == 2, result.output
     assert f"error: {f}:4:7: no column 'emial' in source table 'customers'; did you mean 'email'?" in result.output

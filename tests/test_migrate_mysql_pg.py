@@ -551,40 +551,23 @@ def test_verify_right_after_migrate_is_clean(run_cli: RunCli, shop: Shop, mysql_
         assert re.search(rf"^{table}\s+{n}\s+{n}\s+.*\s+ok\s*$", result.output, re.M), (table, result.output)
 
 
-# (id, table changed, SQL run in the target, phrase the verify output must contain)
+CONTENT, COUNT = "different content", "row count differs"
+# (id, table changed, SQL run in the target, phrase the verify output must contain), one a line
+# fmt: off
 TAMPERING = [
-    ("update-one-char", "customers", "UPDATE customers SET name = name || '.' WHERE id = 17", "different content"),
-    (
-        "update-1-microsecond",
-        "customers",
-        "UPDATE customers SET created_at = created_at + interval '1 us' WHERE id = 5",
-        "different content",
-    ),
-    ("empty-string-to-null", "customers", "UPDATE customers SET note = NULL WHERE id = 15", "different content"),
-    ("null-to-empty-string", "customers", "UPDATE customers SET note = '' WHERE id = 16", "different content"),
-    ("boolean-flip", "customers", "UPDATE customers SET active = NOT active WHERE id = 3", "different content"),
-    ("one-cent", "products", "UPDATE products SET price = price + 0.01 WHERE sku = 'SKU-0007'", "different content"),
-    (
-        "unsigned-max-minus-1",
-        "products",
-        "UPDATE products SET views = views - 1 WHERE sku = 'SKU-0000'",
-        "different content",
-    ),
-    (
-        "zero-date-filled-in",
-        "orders",
-        f"UPDATE orders SET placed_on = '2000-01-01' WHERE id = {17 * 10}",
-        "different content",
-    ),
-    (
-        "swap-two-rows-values",
-        "line_items",
-        "UPDATE line_items SET qty = 7 - qty WHERE line_no = 1 AND order_id IN (10, 20)",
-        "different content",
-    ),
-    ("delete-one-row", "line_items", "DELETE FROM line_items WHERE order_id = 30 AND line_no = 1", "row count differs"),
-    ("duplicate-one-row", "audit_log", "INSERT INTO audit_log SELECT * FROM audit_log LIMIT 1", "row count differs"),
+    ("update-one-char", "customers", "UPDATE customers SET name = name || '.' WHERE id = 17", CONTENT),
+    ("update-1-microsecond", "customers", "UPDATE customers SET created_at = created_at + interval '1 us' WHERE id = 5", CONTENT),  # noqa: E501
+    ("empty-string-to-null", "customers", "UPDATE customers SET note = NULL WHERE id = 15", CONTENT),
+    ("null-to-empty-string", "customers", "UPDATE customers SET note = '' WHERE id = 16", CONTENT),
+    ("boolean-flip", "customers", "UPDATE customers SET active = NOT active WHERE id = 3", CONTENT),
+    ("one-cent", "products", "UPDATE products SET price = price + 0.01 WHERE sku = 'SKU-0007'", CONTENT),
+    ("unsigned-max-minus-1", "products", "UPDATE products SET views = views - 1 WHERE sku = 'SKU-0000'", CONTENT),
+    ("zero-date-filled-in", "orders", f"UPDATE orders SET placed_on = '2000-01-01' WHERE id = {17 * 10}", CONTENT),
+    ("swap-two-rows-values", "line_items", "UPDATE line_items SET qty = 7 - qty WHERE line_no = 1 AND order_id IN (10, 20)", CONTENT),  # noqa: E501
+    ("delete-one-row", "line_items", "DELETE FROM line_items WHERE order_id = 30 AND line_no = 1", COUNT),
+    ("duplicate-one-row", "audit_log", "INSERT INTO audit_log SELECT * FROM audit_log LIMIT 1", COUNT),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("table", "sql", "phrase"), [t[1:] for t in TAMPERING], ids=[t[0] for t in TAMPERING])

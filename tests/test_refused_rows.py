@@ -5,37 +5,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-import psycopg
-import pymysql
-from conftest import RunCli
+from conftest import PgConn, RunCli, mysql_source
 
-
-def make_source(my: pymysql.connections.Connection) -> None:
-    with my.cursor() as cur:
-        cur.execute(
-            "CREATE TABLE stock (id INT PRIMARY KEY, name VARCHAR(30), qty INT, "
-            "CONSTRAINT qty_positive CHECK (qty > 0))"
-        )
-        cur.execute("INSERT INTO stock VALUES (1, 'bolt', 5), (2, 'nut', 7), (3, 'nail', 9), (5, 'pin', 1)")
-        cur.execute("INSERT INTO stock VALUES (4, CONCAT('wa', CHAR(0), 'sher'), 3)")  # PostgreSQL cannot store U+0000
-        cur.execute("SET SESSION check_constraint_checks = 0")  # MariaDB: let a violating row in
-        cur.execute("INSERT INTO stock VALUES (6, 'screw', -2)")
-        cur.execute("SET SESSION check_constraint_checks = 1")
-        cur.execute("CREATE TABLE fine (id INT PRIMARY KEY)")
-        cur.execute("INSERT INTO fine VALUES (1), (2)")
+# the source: `stock`, with a row PostgreSQL cannot store (NUL) and one its CHECK refuses, and a
+# plain table `fine`
+stock = mysql_source("""
+    CREATE TABLE stock (id INT PRIMARY KEY, name VARCHAR(30), qty INT, CONSTRAINT qty_positive CHECK (qty > 0));
+    INSERT INTO stock VALUES (1, 'bolt', 5), (2, 'nut', 7), (3, 'nail', 9), (5, 'pin', 1);
+    -- PostgreSQL cannot store U+0000
+    INSERT INTO stock VALUES (4, CONCAT('wa', CHAR(0), 'sher'), 3);
+    -- MariaDB: let a violating row in
+    SET SESSION check_constraint_checks = 0;
+    INSERT INTO stock VALUES (6, 'screw', -2);
+    SET SESSION check_constraint_checks = 1;
+    CREATE TABLE fine (id INT PRIMARY KEY);
+    INSERT INTO fine VALUES (1), (2);
+""")
 
 
 def test_refused_rows_go_to_the_reject_file_and_the_run_fails(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
-    tmp_path: Path,
+    stock: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    make_source(mysql_conn)
     rejects = tmp_path / "refused.jsonl"
     result = run_cli("migrate", mysql_url, pg_url, "--reject-file", rejects)
     assert result.exit_code == 1
@@ -64,14 +55,8 @@ def test_refused_rows_go_to_the_reject_file_and_the_run_fails(
 
 
 def test_refused_rows_within_max_errors_are_accepted(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
-    tmp_path: Path,
+    stock: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    make_source(mysql_conn)
     report = tmp_path / "run.json"
     result = run_cli("migrate", mysql_url, pg_url, "--max-errors", "2", "--report", report)
     assert result.exit_code == 0, result.output
@@ -83,16 +68,10 @@ def test_refused_rows_within_max_errors_are_accepted(
 
 
 def test_refused_rows_reject_file_is_exact_after_a_resume(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
-    tmp_path: Path,
+    stock: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli, tmp_path: Path
 ) -> None:
     """A failed run resumed with a higher --max-errors finishes; the reject file still lists
     each refused row once (it is written from the journal, not appended to)."""
-    make_source(mysql_conn)
     assert run_cli("migrate", mysql_url, pg_url).exit_code == 1
     result = run_cli("migrate", mysql_url, pg_url, "--resume", "--max-errors", "5")
     assert result.exit_code == 0, result.output

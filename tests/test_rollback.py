@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
 
-import psycopg
-import pymysql
-from conftest import RunCli
+import pytest
+from conftest import MyConn, PgConn, RunCli
 from faults import catalogue, chunks_done, wait_until, xfer_process
 from sqlalchemy.engine import make_url
 from sqlfile import run_sql_file
@@ -30,20 +28,17 @@ def with_schema(url: str, schema: str) -> str:
     return make_url(url).update_query_dict({"schema": schema}).render_as_string(hide_password=False)
 
 
-def prepare(mysql_conn: pymysql.connections.Connection, pg_conn: psycopg.Connection[Any]) -> None:
+@pytest.fixture
+def prepared(mysql_conn: MyConn, pg_conn: PgConn) -> None:
+    """The source: the sakila-like schema; the target: objects of its own (PRE_EXISTING)."""
     run_sql_file(mysql_conn, "sakila_like.sql")
     for sql in PRE_EXISTING:
         pg_conn.execute(sql)
 
 
 def test_rollback_after_a_complete_run(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
+    prepared: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli
 ) -> None:
-    prepare(mysql_conn, pg_conn)
     before = catalogue(pg_conn)
     target = with_schema(pg_url, "app")
     result = run_cli("migrate", mysql_url, target, "--enum", "native")
@@ -66,14 +61,8 @@ def test_rollback_after_a_complete_run(
 
 
 def test_rollback_after_a_killed_run_keeps_an_earlier_run(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
-    tmp_path: Path,
+    prepared: None, mysql_url: str, mysql_conn: MyConn, pg_url: str, pg_conn: PgConn, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    prepare(mysql_conn, pg_conn)
     # an earlier, finished run into schema "first": the later run's rollback must not touch it
     assert run_cli("migrate", mysql_url, with_schema(pg_url, "first"), "--tables", "actor").exit_code == 0
     with mysql_conn.cursor() as cur:
@@ -108,15 +97,10 @@ def test_rollback_after_a_killed_run_keeps_an_earlier_run(
 
 
 def test_rollback_drops_nothing_it_did_not_create(
-    mysql_url: str,
-    mysql_conn: pymysql.connections.Connection,
-    pg_url: str,
-    pg_conn: psycopg.Connection[Any],
-    run_cli: RunCli,
+    prepared: None, mysql_url: str, pg_url: str, pg_conn: PgConn, run_cli: RunCli
 ) -> None:
     """A view someone built on a table of the run stops the rollback (nothing is dropped, and
     the message names it); a same-named object re-created since the run is kept."""
-    prepare(mysql_conn, pg_conn)
     assert run_cli("migrate", mysql_url, pg_url, "--tables", "actor", "--tables", "language").exit_code == 0
     pg_conn.execute("CREATE VIEW their_view AS SELECT actor_id FROM actor")
     before = catalogue(pg_conn)
