@@ -6,7 +6,8 @@ and each rule is a table of cases with readable ids (`-k layering`, `-k 'xfer.co
 - no import circle among `xfer` modules (an import inside a function counts, one under
   `if TYPE_CHECKING:` does not);
 - the package layering  core < dialects < mapping < planning < verification < runs < copy < report
-  < api < cli: a module imports only from its own package and the packages before it;
+  < api < cli: a module imports only from its own package and the packages before it (a type
+  named under `if TYPE_CHECKING:` only is allowed: no code of the higher layer runs);
 - at most 8 modules directly in `xfer/`, and no `.py` file over 600 lines;
 - outside `xfer/dialects/`: no engine module imported, no engine name compared, no `hasattr`, and
   no private member (`x._name`) of another object touched.
@@ -40,7 +41,14 @@ MAX_LINES = 600
 
 DIALECTS = "xfer.dialects"
 # What code outside dialects/ may import from it: the contract, the capabilities and the registry.
-DIALECT_NEUTRAL = {DIALECTS, f"{DIALECTS}.base", f"{DIALECTS}.capabilities", f"{DIALECTS}.connect"}
+# sqlexpr: SQL text from any engine's dialect to any other's (sqlglot), keyed by engine name as data.
+DIALECT_NEUTRAL = {
+    DIALECTS,
+    f"{DIALECTS}.base",
+    f"{DIALECTS}.capabilities",
+    f"{DIALECTS}.connect",
+    f"{DIALECTS}.sqlexpr",
+}
 ENGINE_NAMES = {"mysql", "mariadb", "postgres", "sqlite", "duckdb"}
 ENGINE_NAME_HOLDERS = {"name", "engine"}  # attributes that hold an engine's name (`d.name`, `url.engine`)
 # Documented namedtuple API, public despite the underscore.
@@ -219,31 +227,18 @@ KNOWN = {
     # circles
     "no-import-circle:xfer.dialects.mysql.dialect",  # mysql.dialect -> mysql.fast -> mysql.dialect
     "no-import-circle:xfer.dialects.mysql.fast",
-    "no-import-circle:xfer.planning.build",  # planning.build -> planning.mapped -> planning.build
-    "no-import-circle:xfer.planning.mapped",
-    # layering
-    "layering:xfer.core.options",  # imports xfer.mapping.model (under TYPE_CHECKING)
     # size
-    "size:xfer.cli.app",
     "size:xfer.dialects.mysql.dialect",
     "size:xfer.dialects.postgres.dialect",
-    "size:xfer.dialects.postgres.journal",
     # engines outside dialects/
-    "no-engine-import:xfer.api",
     "no-engine-import:xfer.copy.chunk",
-    "no-engine-import:xfer.copy.journaled",
     "no-engine-import:xfer.copy.parallel",
-    "no-engine-import:xfer.runs.lifecycle",
-    "no-engine-import:xfer.runs.rollback",
     "no-engine-name-compared:xfer.copy.constraints",
     "no-engine-name-compared:xfer.copy.parallel",
     "no-hasattr:xfer.copy.chunk",
-    "no-hasattr:xfer.core.canonical",
     "no-private-member:xfer.copy.chunk",
     "no-private-member:xfer.copy.journaled",
     "no-private-member:xfer.copy.parallel",
-    "no-private-member:xfer.planning.build",
-    "no-private-member:xfer.runs.rollback",
 }
 
 
@@ -350,6 +345,10 @@ def layering_problems(name: str) -> list[str]:
     for imp in named(imports(name)):
         if modules()[imp.target].stage == stage:
             continue  # a package's own modules
+        if imp.type_checking:
+            # a type named in an annotation only (core.options' `mapping: Mapping | None`): no
+            # code of the higher layer runs, and the import graph above keeps it out of circles
+            continue
         rank = _rank(imp.target)
         if rank is None or rank > limit:
             how = " (under TYPE_CHECKING)" if imp.type_checking else ""
