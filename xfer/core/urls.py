@@ -18,6 +18,8 @@ SCHEMES = {
     "sqlite": "sqlite",
     "duckdb": "duckdb",
 }
+#: engines reached over the network, whose URL must name a database (embedded ones name a file)
+SERVER_ENGINES = frozenset({"mysql", "postgres"})
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def parse(raw: str, *, role: str = "URL") -> Url:
     if engine is None:
         known = ", ".join(sorted(SCHEMES))
         raise UsageError(f"{role} {mask(raw)!r}: unknown engine {scheme!r} (known: {known})")
-    if engine in ("mysql", "postgres") and not u.database:
+    if engine in SERVER_ENGINES and not u.database:
         raise UsageError(f"{role} {mask(raw)!r} names no database", hint=f"add /DBNAME: {scheme}://user@host/DBNAME")
     try:
         port = u.port
