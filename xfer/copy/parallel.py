@@ -61,20 +61,20 @@ def applicable(source: Dialect, target: Dialect, the_plan: Plan) -> bool:
 # -- planning the chunks ----------------------------------------------------------------------
 def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Options, reader: str) -> list[ChunkTask]:
     """The chunk tasks of every planned table, read with `reader` (`RangeReader.range_reader`)."""
-    ranges, bulk = _capabilities(source, target)
+    reading, bulk = _capabilities(source, target)
     copy_options = options.copy
-    sizes = ranges.table_sizes()
+    sizes = reading.table_sizes()
     tasks: list[ChunkTask] = []
     scheme = hash_scheme(options.verify.method, target)  # the source is hashed here, as it is copied
     for tp in the_plan.tables:
         t = tp.source
         size = sizes.get(t.name, 0)
-        key = ranges.chunk_key(t)
+        key = reading.chunk_key(t)
         verified = options.verify.enabled and not tp.skip_verify
         cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme) if verified else None
         n = max(1, math.ceil(size / max(copy_options.chunk_bytes, 1))) if key else 1
-        table_reader, batch_rows = ranges.table_reader(reader, t, size, key is not None, copy_options)
-        points = ranges.split_points(t, key, n) if key and n > 1 else []
+        table_reader, batch_rows = reading.table_reader(reader, t, size, key is not None, copy_options)
+        points = reading.split_points(t, key, n) if key and n > 1 else []
         bounds = [None, *points, None]
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             tasks.append(
@@ -124,16 +124,16 @@ def copy_all(
     `ordered`: the target tables already have their foreign keys (load parents first).
     `journal`: each chunk is copied in one transaction with its done mark, chunks done before
     are skipped, and transient errors are retried (xfer.copy.journaled)."""
-    ranges, bulk = _capabilities(source, target)
-    reader = ranges.range_reader(options.copy.consistency)
+    reading, bulk = _capabilities(source, target)
+    reader = reading.range_reader(options.copy.consistency)
     notes = [f"reader: {reader}; consistency: {options.copy.consistency}; jobs: {options.copy.jobs}"]
     tasks = sorted(make_tasks(source, target, the_plan, options, reader), key=lambda t: -t.size)
     writers = {bulk.write_path(t.binary) for t in tasks}
     notes[0] += f"; writer: {', '.join(sorted(writers))}"
     for tp in the_plan.tables:
-        ranges = [t for t in tasks if t.source is tp]
-        if len(ranges) > 1:
-            results[tp.source.name].notes.append(f"copied in {len(ranges)} key ranges of {ranges[0].key}")
+        chunks = [t for t in tasks if t.source is tp]
+        if len(chunks) > 1:
+            results[tp.source.name].notes.append(f"copied in {len(chunks)} key ranges of {chunks[0].key}")
     jobs = max(1, min(options.copy.jobs, len(tasks)))
     opened: list[Session] = []
     # every table's source bucket map; chunk maps add up (their buckets are sums)
@@ -224,7 +224,7 @@ def copy_all(
             s = Session(target_factory())
             s.target.prepare_for_load()
             opened.append(s)
-        readers = ranges.begin_consistent(
+        readers = reading.begin_consistent(
             [tp.source.name for tp in the_plan.tables], options.copy.consistency, len(opened), notes
         )
         for s, mine in zip(opened, readers, strict=True):
@@ -242,7 +242,7 @@ def copy_all(
                     f.result()
     finally:
         pa.set_memory_pool(arrow_pool)
-        ranges.end_consistent(readers)
+        reading.end_consistent(readers)
         for b in bars.values():
             b.close()
         for s in opened:
