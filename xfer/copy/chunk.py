@@ -26,7 +26,7 @@ from xfer.core.policies import RejectFile, ValuePolicies
 from xfer.core.report import TableResult
 from xfer.core.urls import Url
 from xfer.dialects.base import Dialect
-from xfer.dialects.capabilities import BulkWriter, RangeReader, Tally
+from xfer.dialects.capabilities import BulkWriter, KeyRange, RangeReader, Tally
 from xfer.planning.build import TablePlan
 
 log = logging.getLogger("xfer")
@@ -158,9 +158,8 @@ def _converted(
     reader = session.reader if session.reader is not None else source  # its snapshot, or any connection
     if not isinstance(reader, RangeReader):
         raise TypeError(f"{reader.name} cannot read key ranges")  # the copy checked it: a bug
-    read = reader.read_range(
-        tp.source, task.key, task.lo, task.hi, task.reader, task.batch_rows, task.batch_bytes, policies, stats
-    )
+    part = KeyRange(tp.source, task.key, task.lo, task.hi)
+    read = reader.read_range(part, task.reader, task.batch_rows, task.batch_bytes, policies, stats)
     texts = list(task.nul_texts)
     try:
         for batch in read:

@@ -102,6 +102,16 @@ class Tally:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class KeyRange:
+    """The rows of `table` with `key > lo AND key <= hi` (a bound None: open; `key` None: all)."""
+
+    table: Table
+    key: str | None = None
+    lo: int | None = None
+    hi: int | None = None
+
+
 class RangeReader(ABC):
     """A source whose tables can be cut into key ranges that parallel workers read at once, all
     of them seeing one consistent state of the data.
@@ -110,7 +120,7 @@ class RangeReader(ABC):
     (`range_reader`, `table_reader`) that each task carries, starts the consistent view with
     `begin_consistent` before any worker reads and ends it with `end_consistent` after the last.
     A worker reads a range with `read_range` on the reader `begin_consistent` gave it (or on
-    this dialect, when it gave None). A range is `key > lo AND key <= hi`, either bound open."""
+    this dialect, when it gave None). A range is a `KeyRange`."""
 
     @abstractmethod
     def table_sizes(self) -> dict[str, int]:
@@ -155,18 +165,9 @@ class RangeReader(ABC):
 
     @abstractmethod
     def read_range(
-        self,
-        table: Table,
-        key: str | None,
-        lo: int | None,
-        hi: int | None,
-        reader: str,
-        batch_rows: int,
-        batch_bytes: int,
-        policies: ValuePolicies,
-        tally: Tally,
+        self, part: KeyRange, reader: str, batch_rows: int, batch_bytes: int, policies: ValuePolicies, tally: Tally
     ) -> Generator[pa.RecordBatch, None, None]:
-        """The rows of one range (`key` None: the whole table) as batches of `table.arrow_schema`
+        """The rows of `part` as batches of `part.table.arrow_schema`
         (the neutral types) of at most `batch_rows` rows and about `batch_bytes` bytes, the value
         policies applied (`policies`), read with `reader`. Seconds spent reading and converting
         go to `tally.stages`; a reader that cannot read the range hands it to another, saying so

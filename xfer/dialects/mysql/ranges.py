@@ -30,7 +30,7 @@ from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Table
 from xfer.core.urls import Url, redact
 from xfer.dialects.base import Dialect
-from xfer.dialects.capabilities import RangeReader, Tally
+from xfer.dialects.capabilities import KeyRange, RangeReader, Tally
 from xfer.dialects.mysql.fast import (
     chunk_count,
     integer_key,
@@ -174,20 +174,12 @@ class MySQLRanges(RangeReader):
 
     # -- reading a range -------------------------------------------------------------------
     def read_range(
-        self,
-        table: Table,
-        key: str | None,
-        lo: int | None,
-        hi: int | None,
-        reader: str,
-        batch_rows: int,
-        batch_bytes: int,
-        policies: ValuePolicies,
-        tally: Tally,
+        self, part: KeyRange, reader: str, batch_rows: int, batch_bytes: int, policies: ValuePolicies, tally: Tally
     ) -> Generator[pa.RecordBatch, None, None]:
         """connectorx reads the range whole (GIL released) and it is sliced into batches; a
         range it cannot read, and every range under a snapshot, is read by pymysql, streaming."""
-        where = range_predicate(key, lo, hi, self.quote)
+        table = part.table
+        where = range_predicate(part.key, part.lo, part.hi, self.quote)
         t0 = time.perf_counter()
         if reader == "connectorx":
             how = kinds(table, self.mariadb)
