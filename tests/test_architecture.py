@@ -12,8 +12,7 @@ and each rule is a table of cases with readable ids (`-k layering`, `-k 'xfer.co
 - outside `xfer/dialects/`: no engine module imported, no engine name compared, no `hasattr`, and
   no private member (`x._name`) of another object touched.
 
-Cases that fail on today's tree are marked `xfail(strict=True)` in `KNOWN` below: once the branch
-fixing one is merged, that case XPASSes, the run fails, and the mark is removed.
+Every case passes; none is marked as an expected failure.
 """
 
 from __future__ import annotations
@@ -217,37 +216,11 @@ def outside_dialects() -> list[str]:
     return [m for m in modules() if m != DIALECTS and not m.startswith(DIALECTS + ".")]
 
 
-# --------------------------------------------------------------------------- known failures
-
-
-XFAIL = pytest.mark.xfail(strict=True, reason="#12: being fixed on another branch")
-
-# Cases failing on the tree this file was written against; remove each once it passes.
-KNOWN = {
-    # circles
-    "no-import-circle:xfer.dialects.mysql.dialect",  # mysql.dialect -> mysql.fast -> mysql.dialect
-    "no-import-circle:xfer.dialects.mysql.fast",
-    # size
-    "size:xfer.dialects.mysql.dialect",
-    "size:xfer.dialects.postgres.dialect",
-    # engines outside dialects/
-    "no-engine-import:xfer.copy.chunk",
-    "no-engine-import:xfer.copy.parallel",
-    "no-engine-name-compared:xfer.copy.constraints",
-    "no-engine-name-compared:xfer.copy.parallel",
-    "no-hasattr:xfer.copy.chunk",
-    "no-private-member:xfer.copy.chunk",
-    "no-private-member:xfer.copy.journaled",
-    "no-private-member:xfer.copy.parallel",
-}
-
-
-ALL_CASES: set[str] = set()
+# --------------------------------------------------------------------------- cases
 
 
 def cases(ids: list[str]) -> list[object]:
-    ALL_CASES.update(ids)
-    return [pytest.param(i, id=i, marks=[XFAIL] if i in KNOWN else []) for i in ids]
+    return [pytest.param(i, id=i) for i in ids]
 
 
 def where(module: Module, line: int) -> str:
@@ -447,9 +420,3 @@ def test_engines_stay_in_dialects(name: str) -> None:
     rule, _, module = name.partition(":")
     problems = list(ENGINE_RULES[rule](modules()[module]))
     assert not problems, "\n".join(problems)
-
-
-def test_every_known_failure_is_a_case() -> None:
-    # A mark left for a module that was since renamed or split would silently mark nothing.
-    stale = sorted(KNOWN - ALL_CASES)
-    assert not stale, f"KNOWN names cases that no longer exist (remove them): {stale}"

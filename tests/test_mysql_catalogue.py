@@ -11,14 +11,9 @@ import pytest
 from xfer.core.options import Options
 from xfer.core.schema import Table
 from xfer.core.urls import parse
-from xfer.dialects.mysql.dialect import (
-    MySQL,
-    checks_from_rows,
-    column_from_row,
-    indexes_from_rows,
-    parse_column,
-    zero_dates,
-)
+from xfer.dialects.mysql.catalog import checks_from_rows, column_from_row, indexes_from_rows
+from xfer.dialects.mysql.dialect import MySQL
+from xfer.dialects.mysql.types import parse_column, zero_dates
 from xfer.dialects.postgres.dialect import Postgres
 from xfer.planning.build import build_plan
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from xfer.copy import parallel
 from xfer.copy.ddl import build_constraints, create_tables, create_triggers, create_views, preflight
-from xfer.copy.journaled import copy_chunks
 from xfer.copy.table import copy_table
 from xfer.core.checksum import BucketMap
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
@@ -220,10 +219,9 @@ def _migrate(
                 with source.snapshot():
                     for tp in load_order(the_plan):
                         r = results[tp.source.name]
-                        if journal is not None:
-                            sums[tp.source.name] = copy_chunks(source, target, tp, r, options, progress, journal, retry)
-                        else:
-                            sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects)
+                        sums[tp.source.name] = copy_table(
+                            source, target, tp, r, options, progress, rejects, journal, retry
+                        )
         finally:
             if rejects is not None:
                 rejects.close()

@@ -109,12 +109,19 @@ def progress_bars(quiet: bool) -> api.ProgressFactory:
     """tqdm bars on stderr when it is a terminal and --quiet is not given; else none."""
     if quiet or not sys.stderr.isatty():
         return api.no_progress
-    from tqdm import tqdm  # type: ignore[import-untyped]  # (tqdm ships no type hints)
+    from tqdm import tqdm
 
-    def factory(name: str, total: int | None) -> api.Progress:
-        return tqdm(total=total or None, desc=name, unit=" rows", unit_scale=True, file=sys.stderr, leave=False)
+    class Bar:  # tqdm's update takes floats and returns a flag: the Progress protocol is narrower
+        def __init__(self, name: str, total: int | None) -> None:
+            self.bar = tqdm(total=total or None, desc=name, unit=" rows", unit_scale=True, file=sys.stderr, leave=False)
 
-    return factory
+        def update(self, n: int) -> None:
+            self.bar.update(n)
+
+        def close(self) -> None:
+            self.bar.close()
+
+    return Bar
 
 
 def _write_report(report: api.RunReport, paths: Path | tuple[Path, ...] | None) -> None:

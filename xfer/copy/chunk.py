@@ -1,10 +1,11 @@
-"""One chunk of a table copied MySQL/MariaDB -> PostgreSQL: read (connectorx or pymysql), value
-policies, conversion to the target's types, binary or CSV COPY one commit per batch, checksum.
+"""One chunk (a key range) of a table copied by the parallel copy: read by the source's
+`RangeReader`, value policies, conversion to the target's types, written one commit per batch
+through the target's `BulkWriter` (or its plain path), checksum.
 
 A `ChunkTask` carries everything it needs (URLs, table plans, key range, policies) and pickles;
 `run_task` runs one on connections of its own, anywhere that reaches both servers, and returns
 `ChunkStats` (rows, bytes, checksum, stage seconds, policy counts). The local parallel copy
-(`xfer.parallel`) hands it an open `Session` instead and reads the next chunk ahead.
+(`xfer.copy.parallel`) hands it an open `Session` instead and reads the next chunk ahead.
 """
 
 from __future__ import annotations
@@ -13,22 +14,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from xfer.copy.table import MAX_ISOLATED_REJECTS, _drain, _reject_record
+from xfer.copy.rows import convert, drain_rejects, write_isolating, write_plain
 from xfer.core.checksum import BucketMap, MapHasher
-from xfer.core.conform import conform
-from xfer.core.errors import CopyError, XferError
 from xfer.core.policies import RejectFile, ValuePolicies
 from xfer.core.report import TableResult
 from xfer.core.urls import Url
 from xfer.dialects.base import Dialect
-from xfer.dialects.mysql import fast as mf
-from xfer.dialects.postgres.binary import BinaryEncoder, copy_sql, send, written
+from xfer.dialects.capabilities import BulkWriter, KeyRange, RangeReader, Tally
 from xfer.planning.build import TablePlan
 
 log = logging.getLogger("xfer")
@@ -48,8 +46,8 @@ class ChunkTask:
     key: str | None
     lo: int | None  # exclusive
     hi: int | None  # inclusive
-    reader: str  # connectorx | pymysql
-    binary: bool
+    reader: str  # the source's reader for it (RangeReader.table_reader)
+    binary: bool  # written through the target's bulk path (BulkWriter)
     batch_rows: int
     batch_bytes: int
     checksum: bool
@@ -61,24 +59,22 @@ class ChunkTask:
 
 
 @dataclass
-class ChunkStats:
+class ChunkStats(Tally):
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     rows: int = 0
     bytes: int = 0
     checksum: BucketMap | None = None  # the written rows' bucket map (verification)
-    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    reader: str = ""
-    notes: list[str] = field(default_factory=list)
     policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values
     rejected: list[dict[str, Any]] = field(default_factory=list)  # when no reject file was given
 
 
 @dataclass
 class Session:
-    """One worker's connections: a PostgreSQL writer, and in snapshot mode a MySQL dialect
-    whose reads go through this worker's snapshot connection."""
+    """One worker's connections: its target, and the reader the source's consistent view gave
+    it (`RangeReader.begin_consistent`; None: the source itself)."""
 
     target: Dialect
-    mysql: Any = None
+    reader: Dialect | None = None
 
 
 # -- one chunk --------------------------------------------------------------------------------
@@ -109,28 +105,41 @@ def run_chunk(
     """Copy one chunk: read it, apply the value policies, convert it to the target's types,
     write it one batch per commit (isolating rows the target refuses, as the serial copy does)
     and hash what was written. Rejected rows go to `rejects` (counted in `result`), or into
-    `stats.rejected` without a reject file. Raises XferError, whose `stats` attribute holds
+    `stats.rejected` without a reject file. Raises XferError; `started.stats` then holds
     the rows committed so far."""
     started = started or start_chunk(task, session, source)
     stats = started.stats
     tp = task.source
     cmp = task.cmp
     hasher = MapHasher(tp.target.arrow_schema, cmp.canons, cmp.spec, tp.source.name) if task.checksum and cmp else None
+    target = session.target
+
+    def write(batch: pa.RecordBatch, bulk: bool) -> None:
+        if bulk and isinstance(target, BulkWriter):
+            target.write_bulk(tp.target, batch, stats.stages)
+            return
+        t0 = time.perf_counter()
+        write_plain(target, tp, batch)
+        stats.stages["write"] += time.perf_counter() - t0
+
+    def hashed(batch: pa.RecordBatch) -> None:
+        if hasher is not None:
+            t0 = time.perf_counter()
+            hasher.update(batch)
+            stats.stages["checksum"] += time.perf_counter() - t0
+
     try:
         for batch, records in started.pipe:
             isolated: list[dict[str, Any]] = []
-            n = _write_rows(session.target, tp, batch, task.binary, hasher, isolated, stats)
+            n = write_isolating(tp, batch, write, isolated, task.binary, hashed)
             stats.rows += n
             stats.bytes += batch.nbytes
             on_rows(n)
             if records or isolated:
                 if rejects is not None and result is not None:
-                    _drain(records + isolated, rejects, result)
+                    drain_rejects(records + isolated, rejects, result)
                 else:
                     stats.rejected.extend(records + isolated)
-    except XferError as exc:
-        exc.stats = stats  # type: ignore[attr-defined]
-        raise
     finally:
         started.pipe.close()
         if hasher:
@@ -139,74 +148,30 @@ def run_chunk(
     return stats
 
 
-def _converted(task: ChunkTask, session: Session, source: Dialect, stats: ChunkStats) -> Iterator[tuple[Any, Any]]:
+def _converted(
+    task: ChunkTask, session: Session, source: Dialect, stats: ChunkStats
+) -> Generator[tuple[Any, Any], None, None]:
     """(batch in the target's types, rows the policies rejected), batch by batch; runs in the
     chunk's reader thread."""
     tp = task.source
-    schema = tp.target.arrow_schema
     policies = ValuePolicies(tp.source.name, list(tp.source.primary_key), task.zero_dates, task.nul_bytes)
+    reader = session.reader if session.reader is not None else source  # its snapshot, or any connection
+    if not isinstance(reader, RangeReader):
+        raise TypeError(f"{reader.name} cannot read key ranges")  # the copy checked it: a bug
+    part = KeyRange(tp.source, task.key, task.lo, task.hi)
+    read = reader.read_range(part, task.reader, task.batch_rows, task.batch_bytes, policies, stats)
+    texts = list(task.nul_texts)
     try:
-        for batch in _read(task, session, source, policies, stats):
+        for batch in read:
             t0 = time.perf_counter()
-            if task.nul_texts:
-                batch = policies.apply_nul_bytes(batch, list(task.nul_texts))
-            out = conform(batch, schema, tp.source.name)
+            out = convert(tp, batch, policies, texts)
             records = list(policies.rejects)
             policies.rejects.clear()
             stats.stages["transform"] += time.perf_counter() - t0
             yield out, records
     finally:
+        read.close()
         stats.policies = {c: dict(n) for c, n in policies.counts.items()}
-
-
-def _read(
-    task: ChunkTask, session: Session, source: Dialect, policies: ValuePolicies, stats: ChunkStats
-) -> Iterator[pa.RecordBatch]:
-    """The chunk's rows in the neutral types, zero-date policy applied."""
-    t = task.source.source
-    t0 = time.perf_counter()
-    if task.reader == "connectorx":
-        where = mf.range_predicate(task.key, task.lo, task.hi, source.quote)
-        how = mf.kinds(t, getattr(source, "mariadb", False))
-        try:
-            flags = "null" if task.zero_dates == "null" else "text"  # zero dates: counted, or their text kept
-            whole = mf.read_chunk_cx(source.url, t, f" WHERE {where}" if where else "", source, how, flags)
-        except CopyError as exc:
-            stats.reader = "pymysql"
-            stats.notes.append(f"read with pymysql: {exc}")
-            # a lost or killed connection is worth saying (it is a retry); a type connectorx
-            # cannot read is routine
-            (log.warning if exc.transient else log.info)("%s: %s; reading this chunk with pymysql", t.name, exc)
-        else:
-            stats.stages["read"] += time.perf_counter() - t0
-            for raw in _sliced(whole, task.batch_rows, task.batch_bytes):
-                t0 = time.perf_counter()
-                batch = mf.neutral_batch(raw, t, how, policies, flags)
-                stats.stages["transform"] += time.perf_counter() - t0
-                yield batch
-            return
-    reader = session.mysql if session.mysql is not None else source  # snapshot connection, or its own
-    where = mf.range_predicate(task.key, task.lo, task.hi, source.quote)
-    it = reader.read_batches(t, task.batch_rows, where=where, policies=policies)
-    try:
-        while True:
-            t0 = time.perf_counter()
-            batch = next(it, None)
-            stats.stages["read"] += time.perf_counter() - t0
-            if batch is None:
-                return
-            yield batch
-    finally:
-        it.close()
-
-
-def _sliced(table: pa.Table, max_rows: int, max_bytes: int) -> Iterator[pa.RecordBatch]:
-    """Zero-copy batches of at most max_rows rows and about max_bytes bytes."""
-    if table.num_rows == 0:
-        return
-    per_row = max(table.nbytes / table.num_rows, 1)
-    step = max(1, min(max_rows, int(max_bytes / per_row)))
-    yield from table.to_batches(max_chunksize=step)
 
 
 _DONE = object()
@@ -216,7 +181,7 @@ class Pipe:
     """Runs the iterator `make()` in its own thread from construction on, at most QUEUE_DEPTH
     items ahead of the consumer (the bounded queue that keeps memory bounded)."""
 
-    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
+    def __init__(self, make: Callable[[], Generator[Any, None, None]]) -> None:
         self._q: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, args=(make,), daemon=True, name="xfer-read")
@@ -231,7 +196,7 @@ class Pipe:
                 continue
         return False
 
-    def _produce(self, make: Callable[[], Iterator[Any]]) -> None:
+    def _produce(self, make: Callable[[], Generator[Any, None, None]]) -> None:
         gen = make()
         try:
             for item in gen:
@@ -241,8 +206,7 @@ class Pipe:
         except BaseException as exc:  # handed to the consumer, which raises it
             self._put(exc)
         finally:
-            if hasattr(gen, "close"):
-                gen.close()  # closes a connection the reader opened, in this thread
+            gen.close()  # closes a connection the reader opened, in this thread
 
     def __iter__(self) -> Iterator[Any]:
         while True:
@@ -256,68 +220,6 @@ class Pipe:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _write_rows(
-    target: Dialect,
-    tp: TablePlan,
-    batch: pa.RecordBatch,
-    binary: bool,
-    hasher: MapHasher | None,
-    isolated: list[dict[str, Any]],
-    stats: ChunkStats,
-) -> int:
-    """Write one batch in one transaction; when PostgreSQL refuses it for its data, split it
-    until the refused rows are isolated (recorded in `isolated`, as the serial copy does) and
-    write the rest. Only written rows are hashed."""
-    try:
-        _write(target, tp.target, batch, binary, stats)
-    except CopyError as exc:
-        if not getattr(exc, "row_error", False) or len(isolated) >= MAX_ISOLATED_REJECTS:
-            raise
-        if batch.num_rows == 1 and binary:  # the CSV path's message names the column and value
-            return _write_rows(target, tp, batch, False, hasher, isolated, stats)
-        if batch.num_rows == 1:
-            isolated.append(_reject_record(tp, batch, exc))
-            return 0
-        mid = batch.num_rows // 2
-        return _write_rows(target, tp, batch.slice(0, mid), binary, hasher, isolated, stats) + _write_rows(
-            target, tp, batch.slice(mid), binary, hasher, isolated, stats
-        )
-    if hasher:
-        t0 = time.perf_counter()
-        hasher.update(batch)
-        stats.stages["checksum"] += time.perf_counter() - t0
-    return batch.num_rows
-
-
-def _write(target: Dialect, table: Any, batch: pa.RecordBatch, binary: bool, stats: ChunkStats) -> None:
-    t0 = time.perf_counter()
-    if not binary:
-        for _ in target.write_batches(table, [batch]):
-            pass
-        stats.stages["write"] += time.perf_counter() - t0
-        return
-    payload = BinaryEncoder(table).encode(batch)
-    t1 = time.perf_counter()
-    stats.stages["transform"] += t1 - t0
-    psycopg = target._psycopg
-    sql = copy_sql(target.qualified(table.name), target.column_list(c.name for c in written(table)))
-    try:
-        with target.conn.transaction(), target.conn.cursor() as cur:
-            send(cur, sql, payload)
-    except psycopg.Error as exc:
-        from xfer.dialects.postgres.dialect import _pg_message
-
-        err = CopyError(
-            f"writing {table.name}: PostgreSQL refused a batch: {_pg_message(exc)}",
-            transient=target.is_transient(exc),  # a terminated backend, a deadlock: the journal retries
-        )
-        # data (22) and integrity (23) errors are about rows: they can be isolated
-        err.row_error = (getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23")  # type: ignore[attr-defined]
-        raise err from None
-    finally:
-        stats.stages["write"] += time.perf_counter() - t1
 
 
 def run_task(task: ChunkTask) -> ChunkStats:

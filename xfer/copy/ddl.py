@@ -5,6 +5,7 @@ views and triggers. A step the target refuses is reported on its table, never si
 from __future__ import annotations
 
 import logging
+import time
 
 from xfer.core.errors import TargetExistsError, UsageError, XferError
 from xfer.core.options import Options
@@ -144,17 +145,25 @@ def build_constraints(target: Dialect, the_plan: Plan, results: dict[str, TableR
     fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
     for tp in fresh:
         for sql in target.post_data_sql(tp.target):
-            _constraint(target, sql, results[tp.source.name])
+            run_constraint(target, sql, results[tp.source.name])
     for tp in fresh:
         for sql in target.foreign_keys_sql(tp.target):
-            _constraint(target, sql, results[tp.source.name])
+            run_constraint(target, sql, results[tp.source.name])
 
 
-def _constraint(target: Dialect, sql: str, r: TableResult) -> None:
+def run_constraint(
+    target: Dialect, sql: str, r: TableResult, *, level: int = logging.DEBUG, stage: str | None = None
+) -> None:
+    """One key, index or foreign key statement; one the target refuses fails its table (logged
+    at `level`), never the run. `stage`: the seconds it took are added to `r.stages[stage]`."""
     log.debug("%s", sql)
+    t0 = time.perf_counter()
     try:
         target.execute(sql)
     except XferError as exc:
         r.status = "failed"
         r.error = f"{exc}"
-        log.debug("%s: %s", r.name, exc)
+        log.log(level, "%s: %s", r.name, exc)
+    finally:
+        if stage is not None:
+            r.stages[stage] = r.stages.get(stage, 0.0) + time.perf_counter() - t0

@@ -15,26 +15,23 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
 from xfer.copy.chunk import ChunkStats, ChunkTask, Session, Started, run_chunk
-from xfer.copy.table import _write, nul_columns, table_policies
+from xfer.copy.rows import TableCopy, converted, write_isolating, write_plain
 from xfer.core.checksum import BucketMap, KeySpec, MapHasher
-from xfer.core.conform import conform
 from xfer.core.errors import CopyError, XferError
 from xfer.core.journal import ChunkState, Journal
-from xfer.core.options import Options
-from xfer.core.progress import ProgressFactory
 from xfer.core.report import TableResult
 from xfer.core.retry import RetryPolicy
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect
 from xfer.planning.build import TablePlan
-from xfer.verification.comparison import Comparison, hash_scheme, plan_comparison
+from xfer.verification.comparison import Comparison
 
 log = logging.getLogger("xfer")
 
@@ -51,17 +48,15 @@ def key_ranges(source: Dialect, tp: TablePlan, chunk_rows: int) -> list[Range]:
     col = t.column(t.primary_key[0])
     if not pa.types.is_integer(col.arrow):
         return whole
-    q = source.quote(col.name)
-    sql = f"SELECT MIN({q}), MAX({q}), COUNT(*) FROM {source.qualified(t.name)}"
     try:
-        ((lo, hi, n),) = source._query(sql)  # type: ignore[attr-defined]
+        lo, hi, n = source.key_bounds(t, col.name)
     except Exception as exc:  # the driver's own error: transient or not, as the dialect says
         msg = redact(str(exc), source.url.secret)
         raise CopyError(f"{t.name}: finding its key ranges: {msg}", transient=source.is_transient(exc)) from None
-    if lo is None or int(n) <= chunk_rows:
+    if lo is None or n <= chunk_rows:
         return whole
     lo, hi = int(lo), int(hi)
-    chunks = math.ceil(int(n) / chunk_rows)
+    chunks = math.ceil(n / chunk_rows)
     points = sorted({lo - 1 + (hi - lo + 1) * i // chunks for i in range(1, chunks)} - {lo - 1})
     bounds: list[int | None] = [None, *points, None]
     return [(col.name, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -85,21 +80,13 @@ def describe(c: ChunkState, total: int) -> str:
     return f"{what} ({' and '.join(p for p in (lo, hi) if p)})"
 
 
-def copy_chunks(
-    source: Dialect,
-    target: Dialect,
-    tp: TablePlan,
-    r: TableResult,
-    options: Options,
-    progress: ProgressFactory,
-    journal: Journal,
-    retry: RetryPolicy,
-) -> BucketMap:
-    """Copy the chunks of `tp` not yet done in `journal`; return the table's bucket map (every
+def copy_chunks(job: TableCopy, journal: Journal, retry: RetryPolicy) -> BucketMap:
+    """Copy the chunks of `job.tp` not yet done in `journal`; return the table's bucket map (every
     chunk's, done before or now) for verification. A permanent error marks the table failed."""
+    tp, r, source, target, options = job.tp, job.result, job.source, job.target, job.options
     t0 = time.monotonic()
     name = tp.source.name
-    bar = progress(tp.target.name, tp.source.row_estimate)
+    bar = job.progress(tp.target.name, tp.source.row_estimate)
     total = BucketMap(KeySpec("rows"))
     rows = 0
     cmp: Comparison | None = None
@@ -107,9 +94,8 @@ def copy_chunks(
     chunks: list[ChunkState] = []
     c: ChunkState | None = None
     try:
-        if options.verify.enabled and not tp.skip_verify:  # bucketed as first recorded, so chunk maps add up
-            scheme = hash_scheme(options.verify.method, target)
-            cmp = plan_comparison(source, tp, options.verify.float_digits, spec=journal.spec(name), scheme=scheme)
+        cmp = job.comparison(journal.spec(name))  # bucketed as first recorded, so chunk maps add up
+        if cmp is not None:
             total = BucketMap(cmp.spec)
         chunks = journal.chunks(name) or journal.add_chunks(
             name,
@@ -127,7 +113,7 @@ def copy_chunks(
 
                 def once(c: ChunkState = c) -> None:
                     journal.attempt(c)
-                    _copy_one(source, target, tp, options, journal, c, cmp)
+                    _copy_one(job, journal, c, cmp)
 
                 retry.run(what, once, lambda: _reconnect(source, target))
             for col, n in c.policies.items():
@@ -154,34 +140,31 @@ def copy_chunks(
     return total
 
 
-def _copy_one(
-    source: Dialect,
-    target: Dialect,
-    tp: TablePlan,
-    options: Options,
-    journal: Journal,
-    c: ChunkState,
-    cmp: Comparison | None,
-) -> None:
+def _copy_one(job: TableCopy, journal: Journal, c: ChunkState, cmp: Comparison | None) -> None:
     """One chunk, in one target transaction that also marks it done."""
-    policies = table_policies(tp, options)
-    texts = nul_columns(tp, target)
-    schema = tp.target.arrow_schema
-    hasher = MapHasher(schema, cmp.canons, cmp.spec, tp.source.name) if cmp is not None else None
+    tp, source, target = job.tp, job.source, job.target
+    batch_size = job.options.copy.batch_size
+    policies = job.policies()
+    hasher = MapHasher(tp.target.arrow_schema, cmp.canons, cmp.spec, tp.source.name) if cmp is not None else None
     isolated: list[dict[str, Any]] = []
     where = range_where(source, c)
-    if where is None:
-        batches = tp.read(source, options.copy.batch_size, policies=policies)
-    else:
-        batches = source.read_batches(tp.source, options.copy.batch_size, where=where, policies=policies)
+
+    def read() -> Iterator[pa.RecordBatch]:  # a generator: closing it ends the source's read
+        if where is None:
+            yield from tp.read(source, batch_size, policies=policies)
+        else:
+            yield from source.read_batches(tp.source, batch_size, where=where, policies=policies)
+
+    batches = read()
+
+    def write(batch: pa.RecordBatch, _bulk: bool) -> None:
+        write_plain(target, tp, batch)
+
     try:
         with journal.chunk(target, c) as mark:
-            for batch in batches:
-                if texts:
-                    batch = policies.apply_nul_bytes(batch, texts)
-                out = conform(batch, schema, tp.source.name)
+            for out in converted(tp, batches, policies, job.nul_texts()):
                 mark.bytes += out.nbytes
-                mark.rows += _write(target, tp, out, hasher, isolated)
+                mark.rows += write_isolating(tp, out, write, isolated, done=hasher.update if hasher else None)
             mark.checksum = hasher.map if hasher is not None else None
             mark.rejects = policies.rejects + isolated
             mark.policies = {col: dict(n) for col, n in policies.counts.items()}
@@ -190,12 +173,11 @@ def _copy_one(
             hasher.close()
         # end the source's read now (a half-read MySQL stream would block the retry's query),
         # not whenever the traceback that references it is collected
-        close = getattr(batches, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:  # a dead connection: the error that matters is already on its way
-                pass
+        try:
+            if isinstance(batches, Generator):
+                batches.close()
+        except Exception:  # a dead connection: the error that matters is already on its way
+            pass
 
 
 def _reconnect(source: Dialect, target: Dialect) -> None:
@@ -205,7 +187,7 @@ def _reconnect(source: Dialect, target: Dialect) -> None:
     target.reconnect()
 
 
-# -- the parallel copy's chunks (xfer.parallel, xfer.chunks), journaled ----------------------------
+# -- the parallel copy's chunks (xfer.copy.parallel, xfer.copy.chunk), journaled ----------------------------
 def journaled_tasks(
     journal: Journal, tasks: list[ChunkTask], results: dict[str, TableResult], sums: dict[str, BucketMap]
 ) -> tuple[list[ChunkTask], dict[int, ChunkState]]:
@@ -277,7 +259,7 @@ def run_journaled(
 
     def reconnect() -> None:
         s.target.reconnect()
-        (s.mysql if s.mysql is not None else source).reconnect()
+        (s.reader if s.reader is not None else source).reconnect()
 
     journal.attempt(c)
     try:
@@ -285,7 +267,6 @@ def run_journaled(
     except XferError as exc:
         exc.message = f"{describe(c, total)}: {exc.message}"
         exc.args = (exc.message,)
-        exc.stats = ChunkStats()  # type: ignore[attr-defined]
         raise
     finally:
         for st in first:  # never consumed (the chunk's transaction failed to begin): stop its reader

@@ -1,31 +1,27 @@
-"""The parallel copy, MySQL/MariaDB -> PostgreSQL: tables and key ranges of big tables copied
-by `--jobs` workers, each chunk read -> converted -> written through a bounded queue
-(`xfer.chunks`), the worker reading its next chunk while it writes the current one.
+"""The parallel copy, from a source that reads key ranges in one consistent view (`RangeReader`:
+MySQL/MariaDB) into a target with a bulk write path (`BulkWriter`: PostgreSQL): tables and key
+ranges of big tables copied by `--jobs` workers, each chunk read -> converted -> written through
+a bounded queue (`xfer.copy.chunk`), the worker reading its next chunk while it writes the
+current one.
 
 Chunk tasks are self-contained (`ChunkTask`: URLs, table, key range, planned types in;
 `ChunkStats`: counts, checksum, stage seconds out), so another executor could run them on
 other machines; here a thread pool runs them, the native reader and writer releasing the GIL.
 
-Consistency (`--consistency`):
-- `lock` (default): `LOCK TABLES … READ` on every copied table, held by one coordinator session
-  until the last row is read. Readers on any connection see the same rows, so each chunk can
-  use connectorx (one connection per call); writes to those tables wait until the copy is done.
-  mysqldump's default (`--lock-tables`) does the same.
-- `snapshot`: the source stays writable. One InnoDB snapshot shared by every worker, lined up
-  the way mydumper does it: the coordinator takes `FLUSH TABLES WITH READ LOCK` (commits pause
-  for milliseconds), each worker opens its connection and runs `START TRANSACTION WITH
-  CONSISTENT SNAPSHOT`, then `UNLOCK TABLES`. Workers read over those connections (pymysql).
+Consistency (`--consistency`): `lock` keeps the copied tables from being written until the
+last row is read, `snapshot` lines up one snapshot per worker; the source engine does either
+(`RangeReader.begin_consistent`, see `xfer.dialects.mysql.ranges`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from copy import copy as shallow_copy
 from typing import Any
 
 import pyarrow as pa
@@ -33,9 +29,9 @@ import pyarrow as pa
 from xfer.copy.chunk import ChunkStats, ChunkTask, Session, Started, run_chunk, run_task, start_chunk
 from xfer.copy.constraints import build_constraints_parallel
 from xfer.copy.journaled import journaled_tasks, run_journaled
-from xfer.copy.table import nul_columns
+from xfer.copy.rows import nul_columns
 from xfer.core.checksum import BucketMap, KeySpec
-from xfer.core.errors import CopyError, XferError
+from xfer.core.errors import XferError
 from xfer.core.journal import ChunkState, Journal
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile
@@ -43,8 +39,7 @@ from xfer.core.progress import ProgressFactory
 from xfer.core.report import TableResult
 from xfer.core.retry import RetryPolicy
 from xfer.dialects.base import Dialect
-from xfer.dialects.mysql import fast as mf
-from xfer.dialects.postgres.binary import binary_supported
+from xfer.dialects.capabilities import BulkWriter, RangeReader
 from xfer.planning.build import Plan, TablePlan, load_order
 from xfer.verification.comparison import hash_scheme, plan_comparison
 
@@ -54,31 +49,34 @@ __all__ = ["ChunkTask", "applicable", "build_constraints_parallel", "copy_all", 
 
 
 def applicable(source: Dialect, target: Dialect, the_plan: Plan) -> bool:
-    """The parallel path copies MySQL/MariaDB tables into PostgreSQL as they are; a mapping
-    file's reads (renames, filters, computed columns) go through the serial copy."""
-    return source.name == "mysql" and target.name == "postgres" and all(tp.mapped is None for tp in the_plan.tables)
+    """The parallel path copies tables as they are from a source that reads key ranges into a
+    target with a bulk path; a mapping file's reads (renames, filters, computed columns) go
+    through the serial copy."""
+    return (
+        isinstance(source, RangeReader)
+        and isinstance(target, BulkWriter)
+        and all(tp.mapped is None for tp in the_plan.tables)
+    )
 
 
 # -- planning the chunks ----------------------------------------------------------------------
 def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Options, reader: str) -> list[ChunkTask]:
-    sizes = _table_sizes(source)
+    """The chunk tasks of every planned table, read with `reader` (`RangeReader.range_reader`)."""
+    reading, bulk = _capabilities(source, target)
+    copy_options = options.copy
+    sizes = reading.table_sizes()
     tasks: list[ChunkTask] = []
     scheme = hash_scheme(options.verify.method, target)  # the source is hashed here, as it is copied
     for tp in the_plan.tables:
         t = tp.source
         size = sizes.get(t.name, 0)
-        table_reader = reader
-        key = mf.integer_key(t)
+        key = reading.chunk_key(t)
         verified = options.verify.enabled and not tp.skip_verify
         cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme) if verified else None
-        n = mf.chunk_count(size, options.copy.chunk_bytes) if key else 1
-        if table_reader == "connectorx" and key is None and size > options.copy.chunk_bytes:
-            table_reader = "pymysql"  # one connectorx call would hold the whole table in memory
-        points = mf.split_points(source._query, t, key, n) if key and n > 1 else []
+        n = max(1, math.ceil(size / max(copy_options.chunk_bytes, 1))) if key else 1
+        table_reader, batch_rows = reading.table_reader(reader, t, size, key is not None, copy_options)
+        points = reading.split_points(t, key, n) if key and n > 1 else []
         bounds = [None, *points, None]
-        # the pymysql reader holds a batch as Python objects first: size it in bytes too
-        per_row = max(size // max(t.row_estimate or 1, 1), 1)
-        rows = max(1000, min(options.copy.batch_size, options.copy.batch_bytes // per_row))
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             tasks.append(
                 ChunkTask(
@@ -89,9 +87,9 @@ def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Option
                     lo,
                     hi,
                     table_reader,
-                    binary_supported(tp.target),
-                    rows if table_reader == "pymysql" else options.copy.batch_size,
-                    options.copy.batch_bytes,
+                    bulk.bulk_supported(tp.target),
+                    batch_rows,
+                    copy_options.batch_bytes,
                     options.verify.enabled,
                     options.policies.zero_dates,
                     options.policies.nul_bytes,
@@ -103,11 +101,10 @@ def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Option
     return tasks
 
 
-def _table_sizes(source: Dialect) -> dict[str, int]:
-    rows = source._query(
-        "SELECT TABLE_NAME, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
-    )
-    return {name: int(n or 0) for name, n in rows}
+def _capabilities(source: Dialect, target: Dialect) -> tuple[RangeReader, BulkWriter]:
+    if not isinstance(source, RangeReader) or not isinstance(target, BulkWriter):  # `applicable` said so
+        raise TypeError(f"no parallel copy from {source.name} to {target.name}")
+    return source, target
 
 
 # -- the whole copy -----------------------------------------------------------------------------
@@ -127,16 +124,17 @@ def copy_all(
     """Copy every planned table; fill `results`; return per-table source checksums and notes.
     `ordered`: the target tables already have their foreign keys (load parents first).
     `journal`: each chunk is copied in one transaction with its done mark, chunks done before
-    are skipped, and transient errors are retried (xfer.chunked)."""
-    reader = mf.reader_choice(source.url) if options.copy.consistency == "lock" else "pymysql"
+    are skipped, and transient errors are retried (xfer.copy.journaled)."""
+    reading, bulk = _capabilities(source, target)
+    reader = reading.range_reader(options.copy.consistency)
     notes = [f"reader: {reader}; consistency: {options.copy.consistency}; jobs: {options.copy.jobs}"]
     tasks = sorted(make_tasks(source, target, the_plan, options, reader), key=lambda t: -t.size)
-    writers = {("binary COPY (pgpq)" if t.binary else "CSV COPY") for t in tasks}
+    writers = {bulk.write_path(t.binary) for t in tasks}
     notes[0] += f"; writer: {', '.join(sorted(writers))}"
     for tp in the_plan.tables:
-        ranges = [t for t in tasks if t.source is tp]
-        if len(ranges) > 1:
-            results[tp.source.name].notes.append(f"copied in {len(ranges)} key ranges of {ranges[0].key}")
+        chunks = [t for t in tasks if t.source is tp]
+        if len(chunks) > 1:
+            results[tp.source.name].notes.append(f"copied in {len(chunks)} key ranges of {chunks[0].key}")
     jobs = max(1, min(options.copy.jobs, len(tasks)))
     opened: list[Session] = []
     # every table's source bucket map; chunk maps add up (their buckets are sums)
@@ -185,7 +183,8 @@ def copy_all(
                 failed.add(name)
                 r.status = "failed"
                 r.error = r.error or str(exc)
-                _add(r, getattr(exc, "stats", ChunkStats()))
+                # the rows this chunk committed (a journaled chunk's were rolled back: none)
+                _add(r, started.stats if journal is None else ChunkStats())
             log.error("%s: %s", name, exc)
             return
         finally:
@@ -216,7 +215,7 @@ def copy_all(
             if started is not None:  # a bug stopped this worker: stop the read it had begun
                 started.pipe.close()
 
-    coordinator = None
+    readers: list[Dialect | None] = []
     # Arrow's buffers from the C heap, which _trim_heap returns to the OS after each chunk
     # (mimalloc, pyarrow's default, keeps freed pages per thread: +25 MB peak RSS measured)
     arrow_pool = pa.default_memory_pool()
@@ -226,7 +225,11 @@ def copy_all(
             s = Session(target_factory())
             s.target.prepare_for_load()
             opened.append(s)
-        coordinator = _consistency_start(source, the_plan, options, opened, notes)
+        readers = reading.begin_consistent(
+            [tp.source.name for tp in the_plan.tables], options.copy.consistency, len(opened), notes
+        )
+        for s, mine in zip(opened, readers, strict=True):
+            s.reader = mine
         # Into tables that already have their foreign keys (--data-only, --if-exists truncate or
         # append), parents are loaded before children: one level of the dependency order at a time.
         levels = _levels(the_plan) if ordered else [list(the_plan.tables)]
@@ -240,7 +243,7 @@ def copy_all(
                     f.result()
     finally:
         pa.set_memory_pool(arrow_pool)
-        _consistency_end(coordinator, opened, locked=options.copy.consistency == "lock")
+        reading.end_consistent(readers)
         for b in bars.values():
             b.close()
         for s in opened:
@@ -297,65 +300,3 @@ def _add(r: TableResult, stats: ChunkStats) -> None:
         mine = r.policies.setdefault(col, {})
         for what, n in counts.items():
             mine[what] = mine.get(what, 0) + n
-
-
-def _consistency_start(
-    source: Dialect, the_plan: Plan, options: Options, sessions: list[Session], notes: list[str]
-) -> Any:
-    """Lock the copied tables (lock mode) or line every worker's snapshot up (snapshot mode);
-    returns the coordinator connection to release at the end."""
-    coord = source._open(streaming=False)
-    pymysql = source._pymysql
-    try:
-        with coord.cursor() as cur:
-            cur.execute("SET SESSION lock_wait_timeout = 60")
-            if options.copy.consistency == "lock":
-                names = ", ".join(f"{source.quote(tp.source.name)} READ" for tp in the_plan.tables)
-                cur.execute(f"LOCK TABLES {names}")
-                return coord
-            aligned = False
-            try:
-                if len(sessions) > 1:  # one worker has one snapshot: nothing to line up
-                    cur.execute("FLUSH TABLES WITH READ LOCK")
-                    aligned = True
-            except pymysql.err.MySQLError as exc:
-                notes.append(
-                    f"snapshots not aligned across workers ({exc.args[-1]}): "
-                    "use --jobs 1 for one snapshot, or grant RELOAD"
-                )
-            try:
-                for s in sessions:
-                    s.mysql = shallow_copy(source)  # the same dialect, reading through its own snapshot
-                    s.mysql.reader = source._snapshot_reader()
-            finally:
-                if aligned:
-                    cur.execute("UNLOCK TABLES")
-        return coord
-    except pymysql.err.MySQLError as exc:
-        coord.close()
-        other = "snapshot" if options.copy.consistency == "lock" else "lock"
-        raise CopyError(
-            f"--consistency {options.copy.consistency}: MySQL refused: {exc.args[-1]}",
-            hint=f"nothing was copied; --consistency {other} needs other privileges",
-        ) from None
-
-
-def _consistency_end(coord: Any, sessions: list[Session], locked: bool = False) -> None:
-    for s in sessions:
-        if s.mysql is not None:
-            try:
-                s.mysql.reader.rollback()
-                s.mysql.reader.close()
-            except Exception:  # a dead connection must not mask the run's own error
-                pass
-    if coord is not None:
-        try:
-            with coord.cursor() as cur:
-                cur.execute("UNLOCK TABLES")
-            coord.close()
-        except Exception:
-            if locked:  # the lock went with its connection, at some point during the copy
-                log.warning(
-                    "the connection holding the source tables' read lock was lost during the copy: rows "
-                    "written to the source since may be missing; run `xfer verify` to compare"
-                )

@@ -49,7 +49,15 @@ class TargetExistsError(XferError):
 
 
 class CopyError(XferError):
-    """Reading, converting or writing a table's rows failed."""
+    """Reading, converting or writing a table's rows failed. `row_error`: the target refused
+    the rows' data or integrity (not the connection or the statement), so splitting the batch
+    can isolate the rows it refuses."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, transient: bool = False, row_error: bool = False
+    ) -> None:
+        super().__init__(message, hint=hint, transient=transient)
+        self.row_error = row_error
 
 
 class VerificationMismatch(XferError):

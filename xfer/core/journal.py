@@ -25,6 +25,19 @@ from xfer.core.errors import UsageError
 JOURNAL_SCHEMA = "_xfer"
 
 
+@dataclass(frozen=True)
+class RunStart:
+    """What a new run records first: source and target URLs (masked), its options by flat name,
+    the plan's summary (a resumed run must match its fingerprint), and its tables as
+    (source name, target name, existed before the run)."""
+
+    source: str
+    target: str
+    args: dict[str, Any]
+    plan: dict[str, Any]
+    tables: list[tuple[str, str, bool]]
+
+
 @dataclass
 class RunInfo:
     run_id: str

@@ -274,6 +274,14 @@ class Dialect:
     #: how the last `verify_batches` read its rows (the report says it)
     verify_reader: str = ""
 
+    def key_bounds(self, table: Table, column: str) -> tuple[Any, Any, int]:
+        """(MIN, MAX) of `column` and the row count of `table`, on the main connection, to cut
+        the table into key ranges. A driver error is raised as it is (`is_transient` tells)."""
+        q = self.quote(column)
+        sql = f"SELECT MIN({q}), MAX({q}), COUNT(*) FROM {self.qualified(table.name)}"
+        ((lo, hi, n),) = self._query(sql)  # type: ignore[attr-defined]  # every engine's own
+        return lo, hi, int(n)
+
     def verify_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query for the verifier and return every row. Inside `snapshot()` it
         sees the snapshot. Values come back as the driver gives them (numbers may be text or

@@ -13,19 +13,26 @@ implementing `Dialect` and whichever of these it can, in one package under `xfer
 | `ViewTarget`, `TriggerTarget` | planning and the run: views and triggers created after the data | PostgreSQL |
 | `RangeReader` | copy: tables cut into key ranges read by parallel workers, one consistent view | MySQL/MariaDB |
 | `BulkWriter` | copy: a batch written in one transaction through the engine's bulk path | PostgreSQL |
+| `ConcurrentBuilds` | copy: keys and indexes built at once on several connections | PostgreSQL |
 | `JournalStore` | runs: the run journal (resume, exactly-once chunks, rollback) | PostgreSQL |
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from xfer.core.journal import CatalogObject, Journal, RunInfo
+    import pyarrow as pa
+
+    from xfer.core.journal import CatalogObject, Journal, RunInfo, RunStart
+    from xfer.core.options import CopyOptions
+    from xfer.core.policies import ValuePolicies
     from xfer.core.retry import RetryPolicy
     from xfer.core.schema import Check, Column, Index, Table
+    from xfer.dialects.base import Dialect
 
 
 class SQLTranslator(ABC):
@@ -86,7 +93,117 @@ class TriggerTarget(ABC):
         """Statements creating the trigger; raises with the reason when the body cannot be translated."""
 
 
-# -- copy: RangeReader, BulkWriter (used by xfer.copy) -- placeholder, filled in by the copy-path change
+# -- copy: RangeReader, BulkWriter (used by xfer.copy) ----------------------------------------
+@dataclass
+class Tally:
+    """What reading or writing one key range reports back: seconds by stage ("read",
+    "transform", "write"), the reader that read it, and notes for the run."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+    reader: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """The rows of `table` with `key > lo AND key <= hi` (a bound None: open; `key` None: all)."""
+
+    table: Table
+    key: str | None = None
+    lo: int | None = None
+    hi: int | None = None
+
+
+class RangeReader(ABC):
+    """A source whose tables can be cut into key ranges that parallel workers read at once, all
+    of them seeing one consistent state of the data.
+
+    The copy plans ranges with `table_sizes`, `chunk_key` and `split_points`, names a reader
+    (`range_reader`, `table_reader`) that each task carries, starts the consistent view with
+    `begin_consistent` before any worker reads and ends it with `end_consistent` after the last.
+    A worker reads a range with `read_range` on the reader `begin_consistent` gave it (or on
+    this dialect, when it gave None). A range is a `KeyRange`."""
+
+    @abstractmethod
+    def table_sizes(self) -> dict[str, int]:
+        """Each table's size in bytes (the engine's estimate), by name: ranges are cut by it."""
+
+    @abstractmethod
+    def chunk_key(self, table: Table) -> str | None:
+        """The column key ranges of `table` are cut on (a single-column integer primary key),
+        or None: the table is read as one range."""
+
+    @abstractmethod
+    def split_points(self, table: Table, key: str, chunks: int) -> list[int]:
+        """At most chunks-1 increasing values of `key` cutting `table` into ranges of about
+        equal row counts ([]: one range)."""
+
+    @abstractmethod
+    def range_reader(self, consistency: str) -> str:
+        """The name of the reader ranges are read with under `consistency` ("lock" or
+        "snapshot"), for the run's notes and the tasks."""
+
+    @abstractmethod
+    def table_reader(self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions) -> tuple[str, int]:
+        """(reader, rows per batch) for the ranges of `table` (`size` bytes; `splits`: it has a
+        chunk key), starting from `reader`: a reader holding a range whole is not used for a
+        table that cannot be cut and is bigger than `options.chunk_bytes`."""
+
+    @abstractmethod
+    def begin_consistent(
+        self, tables: Sequence[str], consistency: str, workers: int, notes: list[str]
+    ) -> list[Dialect | None]:
+        """Start one consistent view of `tables` for `workers` workers: "lock" keeps them from
+        being written until `end_consistent` (every connection then reads the same rows);
+        "snapshot" lines up one snapshot per worker, the source staying writable. Returns each
+        worker's reader, a dialect of this engine that is a RangeReader too (None: this dialect,
+        on any connection). Says in `notes` what the view
+        could not do; raises CopyError (nothing copied) when the engine refuses it."""
+
+    @abstractmethod
+    def end_consistent(self, readers: Sequence[Dialect | None]) -> None:
+        """End the view `begin_consistent` started (also after it failed); never raises: a
+        lost connection is logged, the run's own error is the one that matters."""
+
+    @abstractmethod
+    def read_range(
+        self, part: KeyRange, reader: str, batch_rows: int, batch_bytes: int, policies: ValuePolicies, tally: Tally
+    ) -> Generator[pa.RecordBatch, None, None]:
+        """The rows of `part` as batches of `part.table.arrow_schema`
+        (the neutral types) of at most `batch_rows` rows and about `batch_bytes` bytes, the value
+        policies applied (`policies`), read with `reader`. Seconds spent reading and converting
+        go to `tally.stages`; a reader that cannot read the range hands it to another, saying so
+        in `tally.reader` and `tally.notes`."""
+
+
+class BulkWriter(ABC):
+    """A target with a bulk path (e.g. PostgreSQL's binary COPY) that writes one Arrow batch
+    per transaction faster than `Dialect.write_batches`, for the tables it supports."""
+
+    @abstractmethod
+    def bulk_supported(self, table: Table) -> bool:
+        """Whether every column of `table` (a planned target table) can travel the bulk path."""
+
+    @abstractmethod
+    def write_path(self, bulk: bool) -> str:
+        """How batches are written, the bulk path or not, for the run's notes."""
+
+    @abstractmethod
+    def write_bulk(self, table: Table, batch: pa.RecordBatch, stages: dict[str, float]) -> None:
+        """Write `batch` into `table` in one transaction through the bulk path; add the seconds
+        spent encoding to `stages["transform"]` and sending to `stages["write"]`. A refusal is a
+        CopyError (`transient` as `is_transient` says) with `row_error=True` when it is about
+        the rows' data or integrity, so the caller can isolate the refused rows."""
+
+
+class ConcurrentBuilds(ABC):
+    """A target whose keys and indexes, built after the data, can be built at once on several
+    connections (the parallel copy's `build_constraints_parallel`)."""
+
+    @abstractmethod
+    def build_steps(self, table: Table) -> tuple[list[str], list[str]]:
+        """`post_data_sql(table)` as (statements that may run at the same time as each other and
+        as other tables', statements to run after all of those, one by one in their order)."""
 
 
 # -- runs: JournalStore (used by xfer.runs) --------------------------------------------------------
@@ -126,16 +243,8 @@ class JournalStore(ABC):
         """The run's target tables that existed before it, in name order."""
 
     @abstractmethod
-    def start_run(
-        self,
-        source: str,
-        target: str,
-        args: dict[str, Any],
-        plan: dict[str, Any],
-        tables: list[tuple[str, str, bool]],
-        retry: RetryPolicy,
-    ) -> Journal:
-        """A new run, with `tables` ((source name, target name, existed before the run) each),
+    def start_run(self, start: RunStart, retry: RetryPolicy) -> Journal:
+        """A new run, with `start.tables` ((source name, target name, existed before the run) each),
         recorded in one transaction with the journal itself when it is the first run (and
         remembering that this run made it): a run killed here leaves nothing behind. `plan` is
         the run's summary (a resumed run must match its fingerprint); `args` its options.

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from xfer.core.errors import TargetExistsError, UsageError, XferError
-from xfer.core.journal import Journal, RunInfo, new_run_id
+from xfer.core.journal import Journal, RunInfo, RunStart, new_run_id
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile
 from xfer.core.report import RunReport, TableResult
@@ -116,9 +115,9 @@ def open_run(
             j = d.resume_run(resumable, summary, retry_policy(options))
             log.warning("resuming run %s (started %s)", j.run_id, f"{resumable.started:%Y-%m-%d %H:%M:%S}")
         else:
-            args = {k: v for k, v in asdict(options).items() if k != "mapping"}
             tables = [(tp.source.name, tp.target.name, tp.target.name in existing) for tp in the_plan.tables]
-            j = d.start_run(str(source.url), str(target.url), args, summary, tables, retry_policy(options))
+            start = RunStart(str(source.url), str(target.url), options.flat(), summary, tables)
+            j = d.start_run(start, retry_policy(options))
     except XferError as exc:
         if resumable is None and "permission denied" in exc.message:
             exc.hint = "xfer keeps its run journal in schema _xfer of the target: grant CREATE, or use --no-journal"

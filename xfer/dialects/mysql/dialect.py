@@ -7,67 +7,49 @@ READ with `START TRANSACTION WITH CONSISTENT SNAPSHOT`, session time zone UTC (s
 values come out as UTC), `SET NAMES utf8mb4` (so latin1 columns arrive decoded by the server as
 cp1252, which MySQL's latin1 really is).
 
-Introspection reads `information_schema` and turns its rows into the neutral model with pure
-functions (`column_from_row`, `indexes_from_rows`, `checks_from_rows`, ...), so both catalogue
-shapes -- MariaDB's and MySQL 8's (no display widths, literal defaults unquoted, expression
-defaults flagged DEFAULT_GENERATED, CHECK_CONSTRAINTS without TABLE_NAME) -- are unit-tested
-on recorded rows.
+Introspection reads `information_schema` and turns its rows into the neutral model with the
+pure functions of `catalog`; the type tables and the column parsers are in `types`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from xfer.core.canonical import Canon
 from xfer.core.errors import ConnectError, CopyError, XferError
 from xfer.core.policies import Flag, ValuePolicies
-from xfer.core.schema import Check, Column, ForeignKey, Index, Table, Trigger, View
-from xfer.core.typemap import parse_type
+from xfer.core.schema import Column, Table, Trigger, View
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect, HashSQL, require, split_type
 from xfer.dialects.mysql.auth import credentials, tls_options
-
-# MySQL type name -> neutral Arrow type (signed, unsigned). Parametrised types are code below.
-INTEGERS: dict[str, tuple[pa.DataType, pa.DataType]] = {
-    "tinyint": (pa.int8(), pa.uint8()),
-    "smallint": (pa.int16(), pa.uint16()),
-    "mediumint": (pa.int32(), pa.uint32()),
-    "int": (pa.int32(), pa.uint32()),
-    "integer": (pa.int32(), pa.uint32()),
-    "bigint": (pa.int64(), pa.uint64()),
-}
-SIMPLE: dict[str, pa.DataType] = {
-    "float": pa.float32(),
-    "double": pa.float64(),
-    "double precision": pa.float64(),
-    "real": pa.float64(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us"),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "time": pa.duration("us"),  # MySQL TIME spans -838:59:59..838:59:59: an interval, not a time of day
-    "year": pa.int16(),
-    "json": pa.string(),
-}
-TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "uuid", "inet4", "inet6"}
-BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-DECIMALS = {"decimal", "numeric", "dec", "fixed"}
-GEOMETRY = {
-    "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-    "multipolygon", "geometrycollection", "geomcollection",
-}  # fmt: skip
-TEMPORAL = {"date", "datetime", "timestamp"}
+from xfer.dialects.mysql.catalog import checks_from_rows, column_from_row, foreign_keys_from_rows, indexes_from_rows
+from xfer.dialects.mysql.fast import (
+    integer_key,
+    range_conditions,
+    split_points,
+)
+from xfer.dialects.mysql.ranges import MySQLRanges, close_quietly
+from xfer.dialects.mysql.types import (
+    BINARY,
+    DECIMALS,
+    GEOMETRY,
+    INTEGERS,
+    SIMPLE,
+    TEXT,
+    arrow_type_of,
+    meta_of,
+    parse_column,
+    parse_temporal,
+)
 
 PROBE_SPLIT_ROWS = 500_000  # a table this big has its data probes split into key ranges
-VERIFY_CHUNK_BYTES = 24 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
 log = logging.getLogger("xfer")
 
 # MySQL/MariaDB error numbers worth another try: server gone away / lost connection (2006, 2013,
@@ -91,237 +73,8 @@ CONNECT_ERRORS = {
     2013: "lost connection to the server",
 }
 
-_ZERO_DATE = r"^0000-|-00[- ]|-00$"
-_NOW = re.compile(
-    r"^(current_timestamp|now|localtimestamp|localtime)\s*(\(\s*(\d*)\s*\))?$|^(curdate|current_date)\s*(\(\s*\))?$",
-    re.I,
-)
-_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
-_BITS = re.compile(r"^b'([01]*)'$", re.I)
-# MySQL 8 writes string literals inside expressions as _utf8mb4\'x\' (escaped, with a charset)
-_INTRODUCER = re.compile(r"_(?:utf8mb4|utf8mb3|utf8|latin1|binary|ascii|ucs2|utf16|utf32)\s*(?=')", re.I)
 
-
-# -- catalogue rows -> neutral model (pure functions: unit-tested on recorded rows) ----------
-def arrow_type_of(native_type: str) -> pa.DataType:
-    """The neutral Arrow type of a MySQL column type as COLUMN_TYPE prints it."""
-    base, p, s, unsigned = split_type(native_type)
-    if base in INTEGERS:
-        return INTEGERS[base][1 if unsigned else 0]
-    if base in ("decimal", "numeric", "dec", "fixed"):
-        p, s = p or 10, s or 0
-        return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
-    if base == "bit":
-        return pa.bool_() if (p or 1) == 1 else pa.string()  # bit(n): a string of n '0'/'1' digits
-    if base in SIMPLE:
-        return SIMPLE[base]
-    if base in TEXT:
-        return pa.string()
-    if base in BINARY or base in GEOMETRY:
-        return pa.binary()
-    return pa.string()  # unknown types travel as their text form
-
-
-def labels_of(native_type: str) -> list[str]:
-    """enum('a','it''s') -> ['a', "it's"]"""
-    t = parse_type(native_type)
-    return [unquote_string(a) for a in (t.args or ())]
-
-
-def meta_of(native_type: str) -> dict[str, Any]:
-    """Facts Arrow cannot carry about a MySQL column type."""
-    base, p, _s, unsigned = split_type(native_type)
-    meta: dict[str, Any] = {"unsigned": True} if unsigned else {}
-    if base == "json":
-        meta["json"] = True
-    elif base in ("char", "varchar") and p:
-        meta.update(length=p, char=base == "char")
-    elif base in GEOMETRY:
-        meta.update(geometry=base, wkb=True)
-    elif base in ("enum", "set"):
-        meta[base] = labels_of(native_type)
-    elif base == "bit" and (p or 1) > 1:
-        meta["bits"] = p
-    return meta
-
-
-_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a", "%": "\\%", "_": "\\_"}
-
-
-def unquote_string(literal: str) -> str:
-    """A MySQL string literal as it prints in the catalogue ('it''s', 'a\\\\b') -> its value."""
-    body = literal[1:-1] if len(literal) >= 2 and literal[0] == literal[-1] == "'" else literal
-    out, i = [], 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
-            i += 2
-        elif ch == "'" and body[i + 1 : i + 2] == "'":
-            out.append("'")
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def quote_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def mysql8_expression(text: str) -> str:
-    """MySQL 8 prints expressions (defaults, generated columns, checks) with escaped quotes and
-    charset introducers: concat(_utf8mb4\\'a\\',`b`) -> concat('a',`b`)."""
-    return _INTRODUCER.sub("", text.replace("\\'", "'"))
-
-
-def parse_default(row: Mapping[str, Any], mariadb: bool) -> tuple[str | None, str | None, str | None]:
-    """(default as MySQL SQL, kind, literal value) of an information_schema.COLUMNS row.
-
-    MariaDB (10.2.7+) prints every default as SQL: 'text' quoted, NULL as the word, functions
-    as current_timestamp(). MySQL prints literals bare ('abc', not "'abc'") and flags
-    expression defaults (CURRENT_TIMESTAMP too) with EXTRA DEFAULT_GENERATED."""
-    raw = row.get("COLUMN_DEFAULT")
-    if raw is None:
-        return None, None, None
-    data_type = str(row.get("DATA_TYPE") or "").lower()
-    extra = str(row.get("EXTRA") or "").lower()
-    if mariadb:
-        if raw == "NULL":
-            return None, None, None
-        if len(raw) >= 2 and raw[0] == raw[-1] == "'":
-            return raw, "literal", unquote_string(raw)
-        if m := _BITS.match(raw):
-            return raw, "literal", str(int(m[1] or "0", 2))
-        if _NUMBER.match(raw):
-            return raw, "literal", raw
-        if _NOW.match(raw):
-            return raw, "now", None
-        return raw, "expression", None
-    if "default_generated" in extra:
-        expr = mysql8_expression(raw)
-        return expr, "now" if _NOW.match(expr) else "expression", None
-    if data_type in ("timestamp", "datetime") and _NOW.match(raw):  # MySQL 5.7
-        return raw, "now", None
-    if data_type == "bit" and (m := _BITS.match(raw)):
-        return raw, "literal", str(int(m[1] or "0", 2))
-    return (raw if _NUMBER.match(raw) else quote_string(raw)), "literal", raw
-
-
-def column_from_row(row: Mapping[str, Any], mariadb: bool) -> Column:
-    """One information_schema.COLUMNS row (a dict) -> a neutral Column."""
-    native = str(row["COLUMN_TYPE"])
-    if str(row.get("DATA_TYPE") or "").lower() == "json":
-        native = "json"  # MySQL 8's native JSON
-    extra = str(row.get("EXTRA") or "").lower()
-    col = Column(
-        name=row["COLUMN_NAME"],
-        native_type=native,
-        arrow=arrow_type_of(native),
-        nullable=row.get("IS_NULLABLE") == "YES",
-        autoincrement="auto_increment" in extra,
-        comment=row.get("COLUMN_COMMENT") or None,
-        meta=meta_of(native),
-    )
-    generation = row.get("GENERATION_EXPRESSION")
-    if generation and ("generated" in extra or row.get("IS_GENERATED") == "ALWAYS"):
-        col.generated = generation if mariadb else mysql8_expression(generation)
-        col.generated_stored = "stored" in extra or "persistent" in extra
-    else:
-        col.default, col.default_kind, col.default_value = parse_default(row, mariadb)
-    if "on update current_timestamp" in extra or "on update now" in extra:
-        col.on_update = "now"
-    charset = row.get("CHARACTER_SET_NAME")
-    if charset:
-        col.meta["charset"] = charset
-        if charset == "latin1":
-            col.meta["policy"] = "latin1 decoded as cp1252 (what MySQL's latin1 is)"
-    return col
-
-
-def indexes_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[list[str], list[Index]]]:
-    """information_schema.STATISTICS rows -> per table: (primary key columns, other indexes).
-    Prefix lengths (SUB_PART), DESC parts (COLLATION 'D'), MySQL 8 functional parts
-    (EXPRESSION, COLUMN_NAME NULL) and the index kind (FULLTEXT, SPATIAL) are kept."""
-    out: dict[str, tuple[list[str], list[Index]]] = {}
-    found: dict[tuple[str, str], Index] = {}
-    ordered = sorted(rows, key=lambda r: (r["TABLE_NAME"], r["INDEX_NAME"], int(r["SEQ_IN_INDEX"])))
-    for r in ordered:
-        pk, indexes = out.setdefault(r["TABLE_NAME"], ([], []))
-        if r["INDEX_NAME"] == "PRIMARY":
-            pk.append(r["COLUMN_NAME"])
-            continue
-        key = (r["TABLE_NAME"], r["INDEX_NAME"])
-        ix = found.get(key)
-        if ix is None:
-            kind = str(r.get("INDEX_TYPE") or "BTREE").lower()
-            ix = found[key] = Index(r["INDEX_NAME"], [], unique=not int(r["NON_UNIQUE"]), kind=kind)
-            indexes.append(ix)
-        expr = r.get("EXPRESSION")
-        ix.columns.append(r["COLUMN_NAME"] or "")
-        ix.lengths.append(int(r["SUB_PART"]) if r.get("SUB_PART") else None)
-        ix.descending.append(r.get("COLLATION") == "D")
-        ix.expressions.append(mysql8_expression(expr) if expr else None)
-    return out
-
-
-def foreign_keys_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[ForeignKey]]:
-    """KEY_COLUMN_USAGE joined with REFERENTIAL_CONSTRAINTS -> per table foreign keys."""
-    out: dict[str, list[ForeignKey]] = {}
-    found: dict[tuple[str, str], ForeignKey] = {}
-    for r in sorted(rows, key=lambda r: (r["TABLE_NAME"], r["CONSTRAINT_NAME"], int(r["ORDINAL_POSITION"]))):
-        key = (r["TABLE_NAME"], r["CONSTRAINT_NAME"])
-        fk = found.get(key)
-        if fk is None:
-            fk = found[key] = ForeignKey(
-                r["CONSTRAINT_NAME"],
-                [],
-                r["REFERENCED_TABLE_NAME"],
-                [],
-                on_delete=_rule(r.get("DELETE_RULE")),
-                on_update=_rule(r.get("UPDATE_RULE")),
-            )
-            out.setdefault(r["TABLE_NAME"], []).append(fk)
-        fk.columns.append(r["COLUMN_NAME"])
-        fk.ref_columns.append(r["REFERENCED_COLUMN_NAME"])
-    return out
-
-
-_JSON_VALID = re.compile(r"\s*\(?\s*json_valid\(`((?:[^`]|``)+)`\)\s*\)?\s*", re.I)
-
-
-def checks_from_rows(
-    rows: Iterable[Mapping[str, Any]], mariadb: bool
-) -> tuple[dict[str, list[Check]], set[tuple[str, str]], list[str]]:
-    """CHECK constraints -> (per table checks, MariaDB JSON columns, notes).
-
-    MariaDB's JSON type is LONGTEXT + CHECK (json_valid(col)): that check marks the column as
-    JSON instead of becoming a constraint. MySQL 8's NOT ENFORCED checks are not carried."""
-    checks: dict[str, list[Check]] = {}
-    json_cols: set[tuple[str, str]] = set()
-    notes: list[str] = []
-    for r in rows:
-        table, name = r["TABLE_NAME"], r["CONSTRAINT_NAME"]
-        clause = str(r.get("CHECK_CLAUSE") or "")
-        if not mariadb:
-            clause = mysql8_expression(clause)
-        if m := _JSON_VALID.fullmatch(clause):
-            json_cols.add((table, m[1].replace("``", "`")))
-            continue
-        if str(r.get("ENFORCED") or "YES").upper() == "NO":
-            notes.append(f"{table}: check {name!r} is NOT ENFORCED in the source: not created")
-            continue
-        cols = [c.replace("``", "`") for c in re.findall(r"`((?:[^`]|``)+)`", clause)]
-        checks.setdefault(table, []).append(Check(name, clause, cols))
-    return checks, json_cols, notes
-
-
-def _rule(rule: str | None) -> str | None:
-    return None if rule in (None, "RESTRICT", "NO ACTION") else rule
-
-
-class MySQL(Dialect):
+class MySQL(MySQLRanges, Dialect):
     name = "mysql"
     max_identifier_length = 64
 
@@ -541,8 +294,6 @@ class MySQL(Dialect):
     def _probe(self, sql: str, t: Table) -> list[tuple[Any, ...]]:
         """`sql` (an aggregate over the whole table) once per key range, the ranges on
         connections of their own at the same time; one row per range."""
-        from xfer.dialects.mysql.fast import integer_key, range_conditions, split_points
-
         key = integer_key(t) if (t.row_estimate or 0) >= PROBE_SPLIT_ROWS else None
         parts = min(os.cpu_count() or 1, 4)
         points = split_points(self._query, t, key, parts) if key and parts > 1 else []
@@ -557,7 +308,7 @@ class MySQL(Dialect):
                     cur.execute(f"{sql} WHERE {cond}")
                     return tuple(cur.fetchone())
             finally:
-                _close_quietly(conn)
+                close_quietly(conn)
 
         with ThreadPoolExecutor(max_workers=len(conds), thread_name_prefix="xfer-probe") as pool:
             return list(pool.map(one, conds))
@@ -651,6 +402,13 @@ class MySQL(Dialect):
     def read_batches(
         self, table: Table, batch_rows: int, where: str | None = None, policies: ValuePolicies | None = None
     ) -> Iterator[pa.RecordBatch]:
+        return self._stream(table, where, (), batch_rows, policies)
+
+    def _stream(
+        self, table: Table, where: str | None, params: Sequence[Any], batch_rows: int, policies: ValuePolicies | None
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows of `table` (matching `where`, with `params`) over the snapshot connection, or
+        a streaming one of its own, parsed column-wise; zero dates flagged for `policies`."""
         conn = self.reader
         own = conn is None
         if own:
@@ -660,7 +418,8 @@ class MySQL(Dialect):
         cur = conn.cursor()
         try:
             # (the cursor is closed in `finally`, where a killed connection cannot fail the close)
-            cur.execute(f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else ""))
+            sql = f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else "")
+            cur.execute(sql, tuple(params) or None)
             while True:
                 rows = cur.fetchmany(batch_rows)
                 if not rows:
@@ -689,82 +448,9 @@ class MySQL(Dialect):
                 raise
             raise CopyError(f"reading {table.name}: lost connection to the server", transient=True) from None
         finally:
-            _close_quietly(cur)
+            close_quietly(cur)
             if own:
-                _close_quietly(conn)
-
-    @contextmanager
-    def read_lock(self, tables: Sequence[str]) -> Iterator[str | None]:
-        """`LOCK TABLES … READ` on a connection of its own (mysqldump's --lock-tables): while it
-        is held, the verifier's connectorx readers, one connection per key range, see what the
-        snapshot sees. Without connectorx there is nothing to gain: no lock."""
-        from xfer.dialects.mysql.fast import reader_choice
-
-        if not tables or reader_choice(self.url) != "connectorx":
-            yield None
-            return
-        conn = self._open(streaming=False)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET SESSION lock_wait_timeout = 60")
-                cur.execute("LOCK TABLES " + ", ".join(f"{self.quote(t)} READ" for t in tables))
-        except self._pymysql.err.MySQLError as exc:
-            _close_quietly(conn)
-            raise XferError(
-                f"MySQL: could not lock the source tables for reading: {redact(str(exc), self.secret)}",
-                hint="use --consistency snapshot (no lock, a slower reader)",
-            ) from None
-        self._locked = True
-        try:
-            yield "source tables locked against writes while they were read (--consistency lock)"
-        finally:
-            self._locked = False
-            _close_quietly(conn)  # closing the session releases the lock
-
-    def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Under `read_lock`, connectorx reads the table in key ranges of about VERIFY_CHUNK_BYTES
-        (bounded memory, no per-row Python); otherwise, or when a range cannot be read that
-        way, the snapshot's pymysql reader."""
-        from xfer.dialects.mysql import fast as mf
-
-        key = mf.integer_key(table)
-        ((size,),) = self._query(
-            "SELECT COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES "
-            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-            (table.name,),
-        ) or [(0,)]
-        if not self._locked or (key is None and int(size) > VERIFY_CHUNK_BYTES):
-            self.verify_reader = "pymysql, in the snapshot"
-            yield from self.read_batches(table, batch_rows)
-            return
-        self.verify_reader = "connectorx, in key ranges under the read lock"
-        points = mf.split_points(self._query, table, key, mf.chunk_count(int(size), VERIFY_CHUNK_BYTES)) if key else []
-        conds = mf.range_conditions(key, points, self.quote)
-        how = mf.kinds(table, getattr(self, "mariadb", True))
-
-        def read(cond: str | None) -> pa.Table | CopyError:
-            try:
-                return mf.read_chunk_cx(self.url, table, f" WHERE {cond}" if cond else "", self, how, flags="none")
-            except CopyError as exc:
-                return exc
-
-        # The next key range is read (GIL released) while this one's batches are hashed.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xfer-verify-cx") as pool:
-            ahead = pool.submit(read, conds[0])
-            for i, cond in enumerate(conds):
-                got = ahead.result()
-                if i + 1 < len(conds):
-                    ahead = pool.submit(read, conds[i + 1])
-                if isinstance(got, CopyError):
-                    if got.transient:
-                        raise got
-                    log.info("verify: %s; reading %s with pymysql instead", got, table.name)
-                    self.verify_reader = "connectorx and pymysql, in key ranges under the read lock"
-                    yield from self.read_batches(table, batch_rows, cond)
-                    continue
-                for raw in got.to_batches(batch_rows):
-                    yield mf.neutral_batch(raw, table, how, None, flags="none")
-                del got
+                close_quietly(conn)
 
     # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------
     hash_sql = HashSQL(
@@ -785,24 +471,7 @@ class MySQL(Dialect):
             raise XferError(f"MySQL: verification query failed: {redact(str(exc), self.secret)}") from None
 
     def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
-        conn = self.reader
-        own = conn is None
-        if own:
-            conn = self._open(streaming=True)
-        cols = ", ".join(self.select_expr(c) for c in table.columns)
-        schema = table.arrow_schema
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"SELECT {cols} FROM {self.quote(table.name)} WHERE {where}", tuple(params) or None)
-                while rows := cur.fetchmany(batch_rows):
-                    columns = list(zip(*rows, strict=True))
-                    arrays = [parse_column(c, col) for c, col in zip(table.columns, columns, strict=True)]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-        except self._pymysql.err.MySQLError as exc:
-            raise CopyError(f"reading {table.name}: {redact(str(exc), self.secret)}") from None
-        finally:
-            if own:
-                conn.close()
+        return self._stream(table, where, params, batch_rows, None)
 
     def canonical_sql(self, column: Column, canon: Canon) -> tuple[str, str] | None:
         q = self.quote(column.name)
@@ -838,15 +507,6 @@ class MySQL(Dialect):
         return None  # floats (no exact text in MySQL), JSON (canonicalised client side), others
 
 
-def _close_quietly(thing: Any) -> None:
-    """Close a cursor or connection whose connection may have been killed: pymysql then fails
-    while finishing the stream, and that must not hide the error being raised."""
-    try:
-        thing.close()
-    except Exception:
-        pass
-
-
 def _alive(conn: Any) -> bool:
     if conn is None:
         return False
@@ -855,91 +515,3 @@ def _alive(conn: Any) -> bool:
         return True
     except Exception:  # any failure means: replace it
         return False
-
-
-# -- values: text-protocol bytes -> Arrow, one column at a time --------------------------
-def parse_column(col: Column, values: pa.Array | Iterable[bytes | None]) -> pa.Array:
-    """Raw text-protocol bytes of one column -> an Arrow array of `col.arrow`, vectorised.
-    Zero and partial dates come out NULL; `zero_dates` finds them for the policy."""
-    raw = values if isinstance(values, pa.Array) else pa.array(list(values), pa.binary())
-    t = col.arrow
-    base = split_type(col.native_type)[0]
-    if base == "bit":
-        return _parse_bits(raw, t, col.meta.get("bits") or 1)
-    if pa.types.is_binary(t):
-        return raw
-    text = raw.cast(pa.string())
-    if pa.types.is_boolean(t):
-        return pc.not_equal(text.cast(pa.int64()), 0)
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return parse_temporal(text, t)[0]
-    if pa.types.is_duration(t):
-        return _parse_time(text)
-    return text.cast(t)
-
-
-def zero_dates(col: Column, raw: pa.Array) -> pa.Array | None:
-    """Where a DATE/DATETIME/TIMESTAMP column holds a zero or partial date ('0000-00-00',
-    '2021-00-15') or one no calendar has ('2021-02-31' under ALLOW_INVALID_DATES): a boolean
-    mask, or None for other columns or when there is none."""
-    if not (pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow)):
-        return None
-    return parse_temporal(raw.cast(pa.string()), col.arrow)[1]
-
-
-def parse_temporal(text: pa.Array, t: pa.DataType) -> tuple[pa.Array, pa.Array | None]:
-    """MySQL date/time text -> (date32 or timestamp array, mask of the values that have no date
-    in any other engine, or None). Those come out NULL; the reader applies the declared policy
-    to them. Valid data costs one regex and one cast; the per-value calendar check runs only
-    when the cast finds a date that does not exist."""
-    zero = pc.match_substring_regex(text, _ZERO_DATE)
-    bad = zero if pc.any(zero).as_py() else None
-    if bad is not None:
-        text = pc.if_else(pc.fill_null(bad, False), pa.scalar(None, pa.string()), text)
-    try:
-        out = _cast_temporal(text, t)
-    except pa.ArrowInvalid:  # '2021-02-31': find the impossible ones, NULL them
-        impossible = _impossible_dates(text)
-        bad = impossible if bad is None else pc.or_(pc.fill_null(bad, False), impossible)
-        out = _cast_temporal(pc.if_else(impossible, pa.scalar(None, pa.string()), text), t)
-    return out, (pc.fill_null(bad, False) if bad is not None else None)
-
-
-def _cast_temporal(text: pa.Array, t: pa.DataType) -> pa.Array:
-    if pa.types.is_date(t):
-        return text.cast(t)
-    return text.cast(pa.timestamp("us")).cast(t) if t.tz else text.cast(t)
-
-
-def _impossible_dates(text: pa.Array) -> pa.Array:
-    """True where the date part is not on the calendar (strptime would roll '2021-02-31' over to
-    March: a round trip through it tells)."""
-    day = pc.utf8_slice_codeunits(text, 0, 10)
-    parsed = pc.strptime(day, "%Y-%m-%d", "s", error_is_null=True)
-    real = pc.fill_null(pc.equal(pc.strftime(parsed, "%Y-%m-%d"), day), False)
-    return pc.fill_null(pc.and_(pc.invert(real), pc.is_valid(text)), False)
-
-
-def _parse_bits(raw: pa.Array, t: pa.DataType, n: int) -> pa.Array:
-    """BIT(n) arrives as n/8 big-endian bytes: bit(1) -> boolean, bit(n) -> 'n binary digits'."""
-    ints = [None if v is None else int.from_bytes(v, "big") for v in raw.to_pylist()]
-    if pa.types.is_boolean(t):
-        return pc.not_equal(pa.array(ints, pa.uint64()), 0)
-    return pa.array([None if v is None else format(v, f"0{n}b") for v in ints], pa.string())
-
-
-_TIME = r"^(?P<sign>-?)(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2})(?:\.(?P<f>\d{1,6}))?$"
-
-
-def _parse_time(text: pa.Array) -> pa.Array:
-    """MySQL TIME text ('-838:59:59.000000') -> duration[us]."""
-    parts = pc.extract_regex(text, _TIME)
-    h = pc.struct_field(parts, "h").cast(pa.int64())
-    m = pc.struct_field(parts, "m").cast(pa.int64())
-    s = pc.struct_field(parts, "s").cast(pa.int64())
-    frac = pc.utf8_rpad(pc.struct_field(parts, "f"), 6, "0")
-    frac = pc.if_else(pc.equal(frac, "000000"), pa.scalar("0"), frac).cast(pa.int64())
-    us = pc.add(pc.multiply(pc.add(pc.add(pc.multiply(h, 3600), pc.multiply(m, 60)), s), 1_000_000), frac)
-    neg = pc.equal(pc.struct_field(parts, "sign"), "-")
-    us = pc.if_else(neg, pc.negate(us), us)
-    return us.cast(pa.duration("us"))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +39,7 @@ from xfer.core.schema import Column, Table
 from xfer.core.urls import Url, redact
 from xfer.dialects.base import split_type
 from xfer.dialects.mysql.auth import credentials
-from xfer.dialects.mysql.dialect import BINARY, GEOMETRY, INTEGERS, parse_column
+from xfer.dialects.mysql.types import BINARY, GEOMETRY, INTEGERS, TEMPORAL, parse_column
 
 READER_ENV = "XFER_MYSQL_READER"  # auto (default) | connectorx | pymysql
 
@@ -74,8 +74,7 @@ def reader_choice(url: Url | None = None) -> str:
     return "connectorx"
 
 
-TEMPORAL = {"date", "datetime", "timestamp"}
-# The complement of mysql._ZERO_DATE in SQL (no part zero, year 1 or later): TO_DAYS is NULL when
+# The complement of types._ZERO_DATE in SQL (no part zero, year 1 or later): TO_DAYS is NULL when
 # the month or day is 0 and below 366 in year 0. One function call instead of YEAR(), MONTH() and
 # DAYOFMONTH(): ~0.15 server CPU-s less per 2M rows and temporal column.
 _VALID = "TO_DAYS({q}) >= 366"
@@ -200,6 +199,15 @@ def neutral_batch(
             arrays.append(parse_column(c, arr.cast(pa.binary())))
     batch = pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
     return policies.apply_flags(batch, found) if found and policies is not None else batch
+
+
+def sliced(table: pa.Table, max_rows: int, max_bytes: int) -> Iterator[pa.RecordBatch]:
+    """Zero-copy batches of a range read whole: at most max_rows rows and about max_bytes bytes."""
+    if table.num_rows == 0:
+        return
+    per_row = max(table.nbytes / table.num_rows, 1)
+    step = max(1, min(max_rows, int(max_bytes / per_row)))
+    yield from table.to_batches(max_chunksize=step)
 
 
 def _empty(table: Table) -> pa.RecordBatch:

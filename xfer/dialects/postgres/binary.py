@@ -16,35 +16,22 @@ import pyarrow as pa
 
 from xfer.core.schema import Table
 from xfer.dialects.base import split_type
+from xfer.dialects.postgres.types import PG_TO_ARROW
 
 WRITER_ENV = "XFER_PG_WRITER"  # auto (default) | binary | csv
 COPY_CHUNK = 128 * 1024  # psycopg copy.write() works best with writes of this size or less
 
 # PostgreSQL base type -> the Arrow type whose pgpq binary encoding that type's receive
-# function reads. numeric takes any decimal128 (pgpq writes its digits and scale).
+# function reads: the neutral type of the types listed. numeric takes any decimal128 (pgpq
+# writes its digits and scale).
 BINARY_TYPES: dict[str, pa.DataType | None] = {
-    "boolean": pa.bool_(),
-    "smallint": pa.int16(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "real": pa.float32(),
-    "double precision": pa.float64(),
-    "numeric": None,  # decimal128 of any precision/scale
-    "text": pa.string(),
-    "varchar": pa.string(),
-    "character varying": pa.string(),
-    "char": pa.string(),
-    "character": pa.string(),
-    "bpchar": pa.string(),
-    "json": pa.string(),
-    "jsonb": pa.string(),
-    "bytea": pa.binary(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-    "timestamptz": pa.timestamp("us", tz="UTC"),
-    "time": pa.time64("us"),
-    "interval": pa.duration("us"),
-}
+    name: PG_TO_ARROW[name]
+    for name in (
+        "boolean", "smallint", "integer", "bigint", "real", "double precision",
+        "text", "varchar", "character varying", "char", "character", "bpchar", "json", "jsonb",
+        "bytea", "date", "timestamp", "timestamptz", "time", "interval",
+    )
+} | {"numeric": None}  # fmt: skip  # (uuid is a string in Arrow but 16 bytes in binary COPY: not here)
 
 
 def binary_supported(table: Table) -> bool:
@@ -70,7 +57,7 @@ def binary_supported(table: Table) -> bool:
 
 def written(table: Table) -> list[Any]:
     """The columns COPY writes: generated columns are computed by PostgreSQL."""
-    return [c for c in table.columns if not getattr(c, "generated", None)]
+    return [c for c in table.columns if not c.generated]
 
 
 class BinaryEncoder:

@@ -16,7 +16,8 @@ import pyarrow as pa
 from xfer.core.naming import shorten
 from xfer.core.schema import Check, Column, Index, Table
 from xfer.dialects.base import split_type
-from xfer.dialects.capabilities import EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
+from xfer.dialects.capabilities import ConcurrentBuilds, EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
+from xfer.dialects.postgres.parts import PostgresPart
 from xfer.dialects.sqlexpr import tables_in, translate
 
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
@@ -34,14 +35,11 @@ def _precision(native: str) -> int:
     return int(m[1]) if m else 6
 
 
-class PostgresDDL(SQLTranslator, EnumTypes, ViewTarget):
-    """DDL methods of the PostgreSQL dialect (needs `quote`, `qualified`, `schema`)."""
+_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX ", re.I)
 
-    quote: Any
-    qualified: Any
-    schema: str
-    column_list: Any
-    max_identifier_length: int
+
+class PostgresDDL(PostgresPart, SQLTranslator, EnumTypes, ViewTarget, ConcurrentBuilds):
+    """DDL methods of the PostgreSQL dialect (needs `quote`, `qualified`, `schema`)."""
 
     # -- columns --------------------------------------------------------------------------
     def default_sql(self, src: Column, tgt: Column, source: str = "mysql") -> tuple[str | None, str | None]:
@@ -218,6 +216,38 @@ class PostgresDDL(SQLTranslator, EnumTypes, ViewTarget):
         out.extend(self.on_update_sql(table))
         return out
 
+    def build_steps(self, table: Table) -> tuple[list[str], list[str]]:
+        """Indexes build side by side; the primary key too, as a unique index (which, unlike
+        ALTER TABLE … ADD PRIMARY KEY, does not lock out the table's other index builds) then
+        attached with `ADD CONSTRAINT … PRIMARY KEY USING INDEX`, which takes no time. Checks,
+        sequences, triggers and their functions run after, as the serial build runs them."""
+        builds: list[str] = []
+        after: list[str] = []
+        for sql in self.post_data_sql(table):
+            steps = self._pk_steps(table, sql)
+            if steps:
+                builds.append(steps[0])
+                after.append(steps[1])
+            elif _INDEX.match(sql):
+                builds.append(sql)
+            else:
+                after.append(sql)
+        return builds, after
+
+    def _pk_steps(self, t: Table, sql: str) -> tuple[str, str] | None:
+        if not t.primary_key or " ADD PRIMARY KEY (" not in sql:
+            return None
+        # PostgreSQL's own name for it: the table name cut to fit, then "_pkey"
+        name = t.name.encode()[: self.max_identifier_length - 5].decode(errors="ignore") + "_pkey"
+        if name in {ix.name for ix in t.indexes} or name == t.name:
+            return None
+        cols = self.column_list(t.primary_key)
+        return (
+            f"CREATE UNIQUE INDEX {self.quote(name)} ON {self.qualified(t.name)} ({cols})",
+            f"ALTER TABLE {self.qualified(t.name)} ADD CONSTRAINT {self.quote(name)} "
+            f"PRIMARY KEY USING INDEX {self.quote(name)}",
+        )
+
     def on_update_sql(self, table: Table) -> list[str]:
         cols = [c for c in table.columns if c.on_update == "now"]
         if not cols:
@@ -279,15 +309,10 @@ def _split_top(text: str, sep: str) -> list[str]:
     return [p for p in (x.strip() for x in out) if p]
 
 
-class PostgresTriggers(TriggerTarget):
+class PostgresTriggers(PostgresPart, TriggerTarget):
     """MySQL triggers whose body is assignments to NEW (`SET NEW.x = ...`) and plain
     INSERT/UPDATE/DELETE statements become a PL/pgSQL function and a trigger; anything with
     control flow is reported as not translated."""
-
-    quote: Any
-    qualified: Any
-    schema: str
-    max_identifier_length: int
 
     def trigger_sql(
         self, name: str, table: str, timing: str, event: str, body: str, source: str, namer: Any

@@ -43,6 +43,7 @@ from xfer.core.journal import (
     DDLTarget,
     Journal,
     RunInfo,
+    RunStart,
     buckets_of,
     buckets_text,
     check_resumable,
@@ -188,19 +189,11 @@ class PostgresJournalStore(PostgresCatalog, JournalStore, Dialect):
         return bool(rows[0][0])
 
     # -- opening a run ---------------------------------------------------------------------------
-    def start_run(
-        self,
-        source: str,
-        target: str,
-        args: dict[str, Any],
-        plan: dict[str, Any],
-        tables: list[tuple[str, str, bool]],
-        retry: RetryPolicy,
-    ) -> Journal:
+    def start_run(self, start: RunStart, retry: RetryPolicy) -> Journal:
         run_id = new_run_id()
-        args_json = mask(json.dumps(args, default=str, sort_keys=True))
+        args_json = mask(json.dumps(start.args, default=str, sort_keys=True))
         try:
-            created = self._record_start(run_id, source, target, args_json, plan, tables)
+            created = self._record_start(run_id, start.source, start.target, args_json, start.plan, start.tables)
         except self._psycopg.Error as exc:
             raise self.refused(f"CREATE SCHEMA {S} (the run journal)", exc) from None
         (run,) = [r for r in self.journal_runs() if r.run_id == run_id]
