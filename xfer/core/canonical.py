@@ -57,9 +57,10 @@ class Canon:
     policy: str = ""  # what a person reads in the report
 
 
-def canon_for(source: Column, target: Column, float_digits: int | None = None, source_engine: str = "") -> Canon:
+def canon_for(source: Column, target: Column, float_digits: int | None = None, zero_dates: bool = False) -> Canon:
     """The comparison rule for one column: `source` as the source engine declares it,
-    `target` as the plan maps it (its Arrow type is the comparison type)."""
+    `target` as the plan maps it (its Arrow type is the comparison type). `zero_dates`: the
+    source engine has zero dates, read as NULL (the declared policy), which the rule says."""
     t = target.arrow
     src = source.native_type
     name = target.name
@@ -88,10 +89,10 @@ def canon_for(source: Column, target: Column, float_digits: int | None = None, s
             )
         return Canon(name, "float", bits=bits, policy=f"{src}: float{bits}, exact (IEEE bits)")
     if pa.types.is_date(t):
-        return Canon(name, "date", policy=f"{src}: date, exact" + _zero_dates(source, source_engine))
+        return Canon(name, "date", policy=f"{src}: date, exact" + _zero_dates(zero_dates))
     if pa.types.is_timestamp(t):
         zone = "compared in UTC, " if t.tz else "no time zone, "
-        return Canon(name, "timestamp", policy=f"{src}: {zone}microseconds" + _zero_dates(source, source_engine))
+        return Canon(name, "timestamp", policy=f"{src}: {zone}microseconds" + _zero_dates(zero_dates))
     if pa.types.is_time(t):
         return Canon(name, "time", policy=f"{src}: time of day, microseconds")
     if pa.types.is_duration(t):
@@ -107,9 +108,8 @@ def canon_for(source: Column, target: Column, float_digits: int | None = None, s
     return Canon(name, "other", policy=f"{src}: compared as text (client side)")
 
 
-def _zero_dates(source: Column, engine: str) -> str:
-    # Only MySQL has zero dates ('0000-00-00'); they are read as NULL (the declared policy).
-    return "; zero dates = NULL" if engine == "mysql" else ""
+def _zero_dates(zero_dates: bool) -> str:
+    return "; zero dates = NULL" if zero_dates else ""
 
 
 # -- client side: Arrow preparation and DuckDB expressions ---------------------------------

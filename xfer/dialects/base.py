@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -48,6 +48,20 @@ def require(module: str, engine: str) -> Any:
             f"the {engine} driver ({module}) is not installed",
             hint="pip install xfer  (or: pip install 'xfer[all]')",
         ) from None
+
+
+@dataclass(frozen=True)
+class TargetTypes:
+    """How an engine spells a neutral (Arrow) column as a target, as data; engines add code
+    only where a value changes the answer (a length, a precision past the engine's limit)."""
+
+    label: str  # how messages name the engine ("PostgreSQL")
+    plain: Mapping[pa.DataType, str]  # Arrow type -> native type
+    json: str  # a column holding JSON documents
+    timestamp: str  # without a time zone
+    timestamptz: str  # UTC instants
+    decimal: str = "DECIMAL({p},{s})"
+    arrays: bool = True  # list<x> as x[] (SQLite has no arrays)
 
 
 class Dialect:
@@ -156,9 +170,27 @@ class Dialect:
         """The neutral Arrow type of a native type string of this engine."""
         raise NotImplementedError
 
+    #: as a target: the engine's types (None: a source only)
+    target_types: ClassVar[TargetTypes | None] = None
+
     def native_type(self, column: Column) -> str:
-        """The native type this engine uses to hold `column`'s values (as a target)."""
-        raise NotImplementedError
+        """The native type this engine uses to hold `column`'s values (as a target), from
+        `target_types`; raises XferError naming the column when the engine has none."""
+        types = self.target_types
+        if types is None:
+            raise NotImplementedError
+        t = column.arrow
+        if column.meta.get("json"):
+            return types.json
+        if pa.types.is_decimal(t):
+            return types.decimal.format(p=t.precision, s=t.scale)
+        if pa.types.is_timestamp(t):
+            return types.timestamptz if t.tz else types.timestamp
+        if types.arrays and pa.types.is_list(t):
+            return self.native_type(Column(column.name, "", t.value_type)) + "[]"
+        if t in types.plain:
+            return types.plain[t]
+        raise XferError(f"column {column.name!r}: no {types.label} type for Arrow type {t}")
 
     def column_meta(self, native_type: str) -> dict[str, Any]:
         """Facts Arrow cannot carry about a native type (json, declared length, char)."""
@@ -260,6 +292,8 @@ class Dialect:
 
     #: False when text cannot hold U+0000 (PostgreSQL): the NUL-byte policy then applies
     text_holds_nul: ClassVar[bool] = True
+    #: True where a date can be zero ('0000-00-00': MySQL); they are read as NULL (counted)
+    has_zero_dates: ClassVar[bool] = False
 
     # -- verification ---------------------------------------------------------------------
     #: placeholder for parameters in `verify_query` and `read_rows` conditions

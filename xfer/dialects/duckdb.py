@@ -13,10 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from xfer.core.errors import ConnectError, CopyError, XferError
+from xfer.core.errors import ConnectError, CopyError
 from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Column, ForeignKey, Index, Table
-from xfer.dialects.base import EmbeddedDialect, require
+from xfer.dialects.base import EmbeddedDialect, TargetTypes, require
 
 ARROW_TO_DUCKDB: dict[pa.DataType, str] = {
     pa.bool_(): "BOOLEAN",
@@ -123,21 +123,13 @@ class DuckDB(EmbeddedDialect):
     def column_meta(self, native_type: str) -> dict[str, Any]:
         return {"json": True} if native_type.upper() == "JSON" else {}
 
+    target_types = TargetTypes("DuckDB", ARROW_TO_DUCKDB, json="JSON", timestamp="TIMESTAMP", timestamptz="TIMESTAMPTZ")
+
     def native_type(self, column: Column) -> str:
         t = column.arrow
-        if column.meta.get("json"):
-            return "JSON"
-        if pa.types.is_decimal(t):
-            if t.precision > MAX_DECIMAL_PRECISION:
-                return "VARCHAR"  # exact digits kept as text; the plan notes it
-            return f"DECIMAL({t.precision},{t.scale})"
-        if pa.types.is_timestamp(t):
-            return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
-        if pa.types.is_list(t):
-            return self.native_type(Column(column.name, "", t.value_type)) + "[]"
-        if t in ARROW_TO_DUCKDB:
-            return ARROW_TO_DUCKDB[t]
-        raise XferError(f"column {column.name!r}: no DuckDB type for Arrow type {t}")
+        if pa.types.is_decimal(t) and t.precision > MAX_DECIMAL_PRECISION and not column.meta.get("json"):
+            return "VARCHAR"  # exact digits kept as text; the plan notes it
+        return super().native_type(column)
 
     # -- reading and writing --------------------------------------------------------------
     def read_batches(

@@ -16,10 +16,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xfer.core.errors import ConnectError, CopyError, XferError
+from xfer.core.errors import ConnectError, CopyError
 from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Column, ForeignKey, Index, Table
-from xfer.dialects.base import EmbeddedDialect, split_type
+from xfer.dialects.base import EmbeddedDialect, TargetTypes, split_type
 
 # Declared type -> Arrow type: first matching rule wins (SQLite's own affinity rules, made
 # finer for the names other engines write: DATE, DATETIME, DECIMAL(p,s), BOOLEAN, JSON).
@@ -158,6 +158,10 @@ class SQLite(EmbeddedDialect):
     def column_meta(self, native_type: str) -> dict[str, Any]:
         return {"json": True} if native_type.lower().startswith("json") else {}
 
+    target_types = TargetTypes(
+        "SQLite", ARROW_TO_SQLITE, json="JSON", timestamp="DATETIME", timestamptz="TIMESTAMPTZ", arrays=False
+    )
+
     def native_type(self, column: Column) -> str:
         t = column.arrow
         if column.meta.get("json"):
@@ -169,11 +173,7 @@ class SQLite(EmbeddedDialect):
                 # type with TEXT affinity (its name contains "TEXT") so the digits stay exact.
                 return f"DECIMAL_TEXT({p},{s})"
             return f"DECIMAL({p},{s})"
-        if pa.types.is_timestamp(t):
-            return "TIMESTAMPTZ" if t.tz else "DATETIME"
-        if t in ARROW_TO_SQLITE:
-            return ARROW_TO_SQLITE[t]
-        raise XferError(f"column {column.name!r}: no SQLite type for Arrow type {t}")
+        return super().native_type(column)
 
     # -- reading and writing --------------------------------------------------------------
     def read_batches(

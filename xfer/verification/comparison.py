@@ -81,14 +81,15 @@ def plan_comparison(
     """Rules per column and the bucket spec (unless given, decided here: an integer key's range
     is read from the source; `scheme` is how rows will be hashed, see `checksum`)."""
     canons = [
-        canon_for(s, t, float_digits, source.name) for s, t in zip(tp.source.columns, tp.target.columns, strict=True)
+        canon_for(s, t, float_digits, source.has_zero_dates)
+        for s, t in zip(tp.source.columns, tp.target.columns, strict=True)
     ]
     if tp.mapped is not None:  # a mapping file's verify settings: columns left out, floats rounded
         check = tp.mapped.check
         canons = [
             replace(c, ignored=True, kind="other", policy="left out (mapping file)")
             if c.name in check.ignored
-            else canon_for(s, t, check.float_digits[c.name], source.name)
+            else canon_for(s, t, check.float_digits[c.name], source.has_zero_dates)
             if c.name in check.float_digits
             else c
             for c, s, t in zip(canons, tp.source.columns, tp.target.columns, strict=True)

@@ -77,6 +77,7 @@ CONNECT_ERRORS = {
 class MySQL(MySQLRanges, Dialect):
     name = "mysql"
     max_identifier_length = 64
+    has_zero_dates = True
 
     def connect(self) -> None:
         self._pymysql = require("pymysql", "MySQL")

@@ -17,7 +17,7 @@ from xfer.core.canonical import Canon
 from xfer.core.errors import ConnectError, XferError
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.core.urls import redact
-from xfer.dialects.base import Dialect, HashSQL, require, split_type
+from xfer.dialects.base import Dialect, HashSQL, TargetTypes, require, split_type
 from xfer.dialects.postgres.catalog import PostgresCatalog
 from xfer.dialects.postgres.ddl import PostgresDDL, PostgresTriggers
 from xfer.dialects.postgres.errors import pg_message
@@ -288,22 +288,20 @@ class Postgres(
             return {"length": p}
         return {}
 
+    target_types = TargetTypes(
+        "PostgreSQL",
+        ARROW_TO_PG,
+        json="jsonb",
+        timestamp="timestamp(6)",
+        timestamptz="timestamptz(6)",
+        decimal="numeric({p},{s})",
+    )
+
     def native_type(self, column: Column) -> str:
-        t = column.arrow
-        if column.meta.get("json"):
-            return "jsonb"
-        if pa.types.is_string(t) and column.meta.get("length"):
+        if pa.types.is_string(column.arrow) and column.meta.get("length") and not column.meta.get("json"):
             n = column.meta["length"]
             return f"char({n})" if column.meta.get("char") else f"varchar({n})"
-        if pa.types.is_decimal(t):
-            return f"numeric({t.precision},{t.scale})"
-        if pa.types.is_timestamp(t):
-            return "timestamptz(6)" if t.tz else "timestamp(6)"
-        if pa.types.is_list(t):
-            return self.native_type(Column(column.name, "", t.value_type)) + "[]"
-        if t in ARROW_TO_PG:
-            return ARROW_TO_PG[t]
-        raise XferError(f"column {column.name!r}: no PostgreSQL type for Arrow type {t}")
+        return super().native_type(column)
 
     # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------
     hash_sql = HashSQL(
