@@ -19,10 +19,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from xfer.copy import parallel
-from xfer.copy.ddl import build_constraints, create_tables, create_triggers, create_views, preflight
-from xfer.copy.table import copy_table
-from xfer.core.checksum import BucketMap
+from xfer.copy.ddl import create_tables, create_triggers, create_views, preflight
+from xfer.copy.stage import build_keys, copy_rows
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
 from xfer.core.journal import Journal
 from xfer.core.options import CONSISTENCY, IF_EXISTS, Options
@@ -32,7 +30,7 @@ from xfer.core.report import Inspection, RunReport, TableResult
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import SQLTranslator
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
-from xfer.planning.build import Plan, load_order
+from xfer.planning.build import Plan
 from xfer.planning.hooks import run_hooks
 from xfer.planning.make import make_plan, source_tables
 from xfer.runs import lifecycle as runs
@@ -201,41 +199,25 @@ def _migrate(
     phase = time.monotonic()
     create_tables(target, the_plan, options, existing, results)
     phase = _phase(report, "create", phase)
-    sums: dict[str, BucketMap] = {}
     # a journaled run keeps refused rows in the journal (exactly once) and writes the file at the end
     rejects = RejectFile(options.policies.reject_file or "xfer-rejects.jsonl") if journal is None else None
-    fast = parallel.applicable(source, target, the_plan)
-    retry = runs.retry_policy(options)
+    try:
+        retry = runs.retry_policy(options)
+        copied = copy_rows(
+            source, target, more, the_plan, results, options, progress, rejects, existing, journal, retry
+        )
+    finally:
+        if rejects is not None:
+            rejects.close()
+    report.notes.extend(copied.notes)
     if not options.copy.schema_only:
-        try:
-            if fast:
-                ordered = options.copy.data_only or bool(existing)  # foreign keys already there
-                sums, notes = parallel.copy_all(
-                    source, target, more, the_plan, results, options, progress, rejects, ordered, journal, retry
-                )
-                report.notes.extend(notes)
-                runs.mark_tables(journal, results)
-            else:
-                with source.snapshot():
-                    for tp in load_order(the_plan):
-                        r = results[tp.source.name]
-                        sums[tp.source.name] = copy_table(
-                            source, target, tp, r, options, progress, rejects, journal, retry
-                        )
-        finally:
-            if rejects is not None:
-                rejects.close()
         phase = _phase(report, "copy", phase)
     report.reject_file = str(rejects.path) if rejects is not None and rejects.rows else None
     if journal is not None:
         report.reject_file = runs.write_rejects(journal, options.policies.reject_file)
         if note := runs.results_note(journal):
             report.notes.append(note)
-    if fast and options.copy.jobs > 1:
-        fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
-        parallel.build_constraints_parallel(target, more, fresh, results, options.copy.jobs)
-    else:
-        build_constraints(target, the_plan, results, existing)
+    build_keys(target, more, the_plan, results, existing, options, copied)
     phase = _phase(report, "index", phase)
     if not options.copy.data_only:
         report.views = create_views(target, the_plan)
@@ -245,7 +227,7 @@ def _migrate(
         for r in report.tables:
             r.status = "created" if r.status == "pending" else r.status
     elif options.verify.enabled:
-        compare_targets(target, the_plan, results, sums, options, source=source)
+        compare_targets(target, the_plan, results, copied.sums, options, source=source)
     else:
         for r in report.tables:
             r.status = "ok" if r.status == "pending" else r.status
