@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from xfer.copy.ddl import create_tables, create_triggers, create_views, preflight
+from xfer.copy.rows import CopyJob
 from xfer.copy.stage import build_keys, copy_rows
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
 from xfer.core.journal import Journal
@@ -203,9 +204,8 @@ def _migrate(
     rejects = RejectFile(options.policies.reject_file or "xfer-rejects.jsonl") if journal is None else None
     try:
         retry = runs.retry_policy(options)
-        copied = copy_rows(
-            source, target, more, the_plan, results, options, progress, rejects, existing, journal, retry
-        )
+        job = CopyJob(source, target, more, the_plan, results, options, progress, rejects, journal, retry)
+        copied = copy_rows(job, existing)
     finally:
         if rejects is not None:
             rejects.close()

@@ -20,7 +20,6 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,15 +28,12 @@ import pyarrow as pa
 from xfer.copy.chunk import ChunkStats, ChunkTask, Session, Started, run_chunk, run_task, start_chunk
 from xfer.copy.constraints import build_constraints_parallel
 from xfer.copy.journaled import journaled_tasks, run_journaled
-from xfer.copy.rows import nul_columns
+from xfer.copy.rows import CopyJob, nul_columns
 from xfer.core.checksum import BucketMap, KeySpec
 from xfer.core.errors import XferError
-from xfer.core.journal import ChunkState, Journal
+from xfer.core.journal import ChunkState
 from xfer.core.options import Options
-from xfer.core.policies import RejectFile
-from xfer.core.progress import ProgressFactory
 from xfer.core.report import TableResult
-from xfer.core.retry import RetryPolicy
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import BulkWriter, RangeReader
 from xfer.planning.build import Plan, TablePlan, load_order
@@ -108,23 +104,14 @@ def _capabilities(source: Dialect, target: Dialect) -> tuple[RangeReader, BulkWr
 
 
 # -- the whole copy -----------------------------------------------------------------------------
-def copy_all(
-    source: Dialect,
-    target: Dialect,
-    target_factory: Callable[[], Dialect],
-    the_plan: Plan,
-    results: dict[str, TableResult],
-    options: Options,
-    progress: ProgressFactory,
-    rejects: RejectFile | None = None,
-    ordered: bool = False,
-    journal: Journal | None = None,
-    retry: RetryPolicy | None = None,
-) -> tuple[dict[str, BucketMap], list[str]]:
-    """Copy every planned table; fill `results`; return per-table source checksums and notes.
+def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap], list[str]]:
+    """Copy every planned table; fill `job.results`; return per-table source checksums and notes.
     `ordered`: the target tables already have their foreign keys (load parents first).
-    `journal`: each chunk is copied in one transaction with its done mark, chunks done before
-    are skipped, and transient errors are retried (xfer.copy.journaled)."""
+    With `job.journal`, each chunk is copied in one transaction with its done mark, chunks done
+    before are skipped, and transient errors are retried (xfer.copy.journaled)."""
+    source, target, target_factory, the_plan = job.source, job.target, job.more, job.plan
+    results, options, progress, rejects = job.results, job.options, job.progress, job.rejects
+    journal, retry = job.journal, job.retry
     reading, bulk = _capabilities(source, target)
     reader = reading.range_reader(options.copy.consistency)
     notes = [f"reader: {reader}; consistency: {options.copy.consistency}; jobs: {options.copy.jobs}"]

@@ -19,12 +19,14 @@ import pyarrow as pa
 from xfer.core.checksum import KeySpec
 from xfer.core.conform import conform
 from xfer.core.errors import CopyError
+from xfer.core.journal import Journal
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile, ValuePolicies, jsonable
 from xfer.core.progress import ProgressFactory
 from xfer.core.report import TableResult
+from xfer.core.retry import RetryPolicy
 from xfer.dialects.base import Dialect
-from xfer.planning.build import TablePlan
+from xfer.planning.build import Plan, TablePlan
 from xfer.verification.comparison import Comparison, hash_scheme, plan_comparison
 
 MAX_ISOLATED_REJECTS = 1000  # past this a table's failure is not about a few bad rows
@@ -157,3 +159,21 @@ def reject_record(tp: TablePlan, batch: pa.RecordBatch, exc: CopyError) -> dict[
         "value": jsonable(row.get(col)) if col in row else None,
         "reason": reason,
     }
+
+
+@dataclass
+class CopyJob:
+    """One run's copy, as every strategy takes it: the open source and target, `more()` for
+    another session on the target, the plan, the per-table results to fill, the options and
+    progress bars, where refused rows go (`rejects`, or the `journal`), and the retry policy."""
+
+    source: Dialect
+    target: Dialect
+    more: Callable[[], Dialect]
+    plan: Plan
+    results: dict[str, TableResult]
+    options: Options
+    progress: ProgressFactory
+    rejects: RejectFile | None = None
+    journal: Journal | None = None
+    retry: RetryPolicy | None = None

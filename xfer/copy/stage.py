@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 from xfer.copy import parallel
 from xfer.copy.constraints import build_constraints_parallel
 from xfer.copy.ddl import build_constraints
+from xfer.copy.rows import CopyJob
 from xfer.copy.table import copy_table
 from xfer.core.checksum import BucketMap
-from xfer.core.journal import Journal
 from xfer.core.options import Options
-from xfer.core.policies import RejectFile
-from xfer.core.progress import ProgressFactory
 from xfer.core.report import TableResult
-from xfer.core.retry import RetryPolicy
 from xfer.dialects.base import Dialect
 from xfer.planning.build import Plan, load_order
 from xfer.runs.lifecycle import mark_tables
@@ -38,36 +35,25 @@ class Copied:
     notes: list[str] = field(default_factory=list)  # for the run report
 
 
-def copy_rows(
-    source: Dialect,
-    target: Dialect,
-    more: Callable[[], Dialect],
-    the_plan: Plan,
-    results: dict[str, TableResult],
-    options: Options,
-    progress: ProgressFactory,
-    rejects: RejectFile | None,
-    existing: set[str],
-    journal: Journal | None,
-    retry: RetryPolicy,
-) -> Copied:
-    """Copy every planned table's rows into `target`, filling `results`. `more()` opens another
-    session on the target; `existing`: target tables that were there before the run (they keep
-    their foreign keys, so parents are loaded first)."""
-    out = Copied(parallel.applicable(source, target, the_plan))
+def copy_rows(job: CopyJob, existing: set[str]) -> Copied:
+    """Copy every planned table's rows into `job.target`, filling `job.results`. `existing`:
+    target tables that were there before the run (they keep their foreign keys, so parents are
+    loaded first)."""
+    options = job.options
+    out = Copied(parallel.applicable(job.source, job.target, job.plan))
     if options.copy.schema_only:
         return out
     if out.parallel:
         ordered = options.copy.data_only or bool(existing)  # foreign keys already there
-        out.sums, out.notes = parallel.copy_all(
-            source, target, more, the_plan, results, options, progress, rejects, ordered, journal, retry
-        )
-        mark_tables(journal, results)  # the parallel copy does not keep the tables' states itself
+        out.sums, out.notes = parallel.copy_all(job, ordered)
+        mark_tables(job.journal, job.results)  # the parallel copy does not keep the tables' states itself
         return out
-    with source.snapshot():
-        for tp in load_order(the_plan):
-            r = results[tp.source.name]
-            out.sums[tp.source.name] = copy_table(source, target, tp, r, options, progress, rejects, journal, retry)
+    with job.source.snapshot():
+        for tp in load_order(job.plan):
+            r = job.results[tp.source.name]
+            out.sums[tp.source.name] = copy_table(
+                job.source, job.target, tp, r, options, job.progress, job.rejects, job.journal, job.retry
+            )
     return out
 
 
