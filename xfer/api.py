@@ -24,7 +24,7 @@ from xfer.copy.rows import CopyJob
 from xfer.copy.stage import build_keys, copy_rows
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
 from xfer.core.journal import Journal
-from xfer.core.options import CONSISTENCY, IF_EXISTS, Options
+from xfer.core.options import Options
 from xfer.core.policies import RejectFile
 from xfer.core.progress import Progress, ProgressFactory, no_progress
 from xfer.core.report import Inspection, RunReport, TableResult
@@ -39,8 +39,6 @@ from xfer.verification.run import compare_targets
 from xfer.verification.run import verify as verify_tables
 
 __all__ = [
-    "CONSISTENCY",
-    "IF_EXISTS",
     "Inspection",
     "Options",
     "Plan",

@@ -26,7 +26,6 @@ from typing import Any
 import pyarrow as pa
 
 from xfer.copy.chunk import ChunkStats, ChunkTask, Session, Started, run_chunk, run_task, start_chunk
-from xfer.copy.constraints import build_constraints_parallel
 from xfer.copy.journaled import journaled_tasks, run_journaled
 from xfer.copy.rows import CopyJob, nul_columns
 from xfer.core.checksum import BucketMap, KeySpec
@@ -41,7 +40,7 @@ from xfer.verification.comparison import hash_scheme, plan_comparison
 
 log = logging.getLogger("xfer")
 
-__all__ = ["ChunkTask", "applicable", "build_constraints_parallel", "copy_all", "make_tasks", "run_task"]
+__all__ = ["ChunkTask", "applicable", "copy_all", "make_tasks", "run_task"]
 
 
 def applicable(source: Dialect, target: Dialect, the_plan: Plan) -> bool:

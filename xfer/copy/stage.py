@@ -50,10 +50,7 @@ def copy_rows(job: CopyJob, existing: set[str]) -> Copied:
         return out
     with job.source.snapshot():
         for tp in load_order(job.plan):
-            r = job.results[tp.source.name]
-            out.sums[tp.source.name] = copy_table(
-                job.source, job.target, tp, r, options, job.progress, job.rejects, job.journal, job.retry
-            )
+            out.sums[tp.source.name] = copy_table(job, tp)
     return out
 
 

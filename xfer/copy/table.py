@@ -17,38 +17,25 @@ from typing import Any
 
 import pyarrow as pa
 
-from xfer.copy.journaled import Journal, copy_chunks
-from xfer.copy.rows import TableCopy, converted, drain_rejects, write_isolating, write_plain
+from xfer.copy.journaled import copy_chunks
+from xfer.copy.rows import CopyJob, TableCopy, converted, drain_rejects, write_isolating, write_plain
 from xfer.core.checksum import BucketMap, KeySpec, MapHasher
 from xfer.core.errors import XferError
-from xfer.core.options import Options
 from xfer.core.policies import RejectFile
-from xfer.core.progress import ProgressFactory
-from xfer.core.report import TableResult
 from xfer.core.retry import RetryPolicy
-from xfer.dialects.base import Dialect
 from xfer.planning.build import TablePlan
 
 log = logging.getLogger("xfer")
 
 
-def copy_table(
-    source: Dialect,
-    target: Dialect,
-    tp: TablePlan,
-    r: TableResult,
-    options: Options,
-    progress: ProgressFactory,
-    rejects: RejectFile | None = None,
-    journal: Journal | None = None,
-    retry: RetryPolicy | None = None,
-) -> BucketMap:
-    """Copy `tp`'s rows, filling `r`; return the bucket map of the rows written (verification).
-    With `journal`, chunk by chunk as the journal records them, retried as `retry` says."""
-    job = TableCopy(source, target, tp, r, options, progress)
-    if journal is not None:
-        return copy_chunks(job, journal, retry or RetryPolicy(attempts=options.run.retries))
-    return _copy(job, rejects)
+def copy_table(job: CopyJob, tp: TablePlan) -> BucketMap:
+    """Copy `tp`'s rows, filling its result in `job.results`; return the bucket map of the rows
+    written (verification). With `job.journal`, chunk by chunk as the journal records them,
+    retried as `job.retry` says."""
+    table = TableCopy(job.source, job.target, tp, job.results[tp.source.name], job.options, job.progress)
+    if job.journal is not None:
+        return copy_chunks(table, job.journal, job.retry or RetryPolicy(attempts=job.options.run.retries))
+    return _copy(table, job.rejects)
 
 
 def _copy(job: TableCopy, rejects: RejectFile | None) -> BucketMap:

@@ -40,7 +40,7 @@ VERIFY_METHODS: tuple[str, ...] = get_args(VerifyMethod)
 MB = 1024 * 1024
 
 
-_FLAGS = {"verify_method": "--method", "enum": "--enum", "verify": "--no-verify"}  # where the flag is not the name
+_FLAGS = {"verify_method": "--method"}  # where the flag is not the option's name
 
 
 def _flag(name: str) -> str:
