@@ -388,6 +388,20 @@ class ChangeTarget(ABC):
         """Statements adding `column` (planned for this target) to `table`."""
 
     @abstractmethod
+    def following_foreign_keys_sql(self, table: Table) -> list[str]:
+        """`table`'s foreign keys as a followed run creates them after its copy: enforced for new
+        writes but not checked on the rows (a copy taken without a lock is no consistent picture
+        of any moment until the log is replayed); `finish_cutover_sql` checks them."""
+
+    @abstractmethod
+    def request_stop(self, run_id: str) -> None:
+        """Ask the run's follower to stop after the batch in hand (it asks between batches)."""
+
+    @abstractmethod
+    def stop_requested(self, run_id: str) -> bool:
+        """Whether `request_stop` was called for the run (since its follower started)."""
+
+    @abstractmethod
     def finish_cutover_sql(self, table: Table) -> list[str]:
         """What makes `table` ready for the application after the last change: identities past
         the maxima, foreign keys created NOT VALID during the follow validated."""
