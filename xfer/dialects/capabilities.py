@@ -311,6 +311,14 @@ class ChangeSource(ABC):
         where a retry from the last applied position may help) when the log cannot be read."""
 
     @abstractmethod
+    def image_batch(
+        self, table: Table, columns: Sequence[str], rows: Sequence[tuple[bytes | None, ...]], policies: ValuePolicies
+    ) -> pa.RecordBatch:
+        """Row images read by `read_changes` (values of `columns`) as a batch of
+        `table.arrow_schema`, the neutral types, built by the same code as the copy's reader
+        builds its batches, the value policies applied. A column of `table` the images lack is NULL."""
+
+    @abstractmethod
     def hold_writes(self, tables: Sequence[str], mode: str) -> Callable[[], None]:
         """Keep `tables` from being written ("lock": a read lock held by a session of its own;
         "read_only": the server's read_only switched on) until the returned function is called

@@ -16,13 +16,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from xfer.core.changes import ChangeBatch, Position, RowsChange, SchemaChange
 from xfer.core.errors import UsageError, XferError
+from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Table
 from xfer.dialects.base import require, split_type
 from xfer.dialects.capabilities import ChangeSource
 from xfer.dialects.mysql.auth import credentials
 from xfer.dialects.mysql.rowdecode import UnsupportedColumn, column_decoder, decode_rows
+from xfer.dialects.mysql.types import text_batch
 
 log = logging.getLogger("xfer")
 
@@ -101,6 +105,14 @@ class MySQLBinlog(ChangeSource):
     def position_available(self, position: Position) -> bool:
         logs = {str(r[0]): int(r[1]) for r in self._query("SHOW BINARY LOGS")}
         return position.file in logs and position.pos <= logs[position.file]
+
+    def image_batch(
+        self, table: Table, columns: Sequence[str], rows: Sequence[tuple[bytes | None, ...]], policies: ValuePolicies
+    ) -> pa.RecordBatch:
+        at = {name: i for i, name in enumerate(columns)}
+        none: list[bytes | None] = [None] * len(rows)
+        values = [[r[at[c.name]] for r in rows] if c.name in at else none for c in table.columns]
+        return text_batch(table.columns, table.arrow_schema, values, policies)
 
     def hold_writes(self, tables: Sequence[str], mode: str) -> Callable[[], None]:
         conn = self._open(streaming=False)
