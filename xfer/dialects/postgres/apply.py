@@ -227,6 +227,14 @@ class PostgresApply(ChangeTarget):
         stage = self._stage(cur, t, cols, "u")
         self._load(cur, stage, t, d.upserts)
         names = self.column_list(c.name for c in cols)
+        # A row holding a unique value that a staged row takes: it changed in this batch too (the
+        # source's state at the batch's end is unique) and comes back with its own new values, or,
+        # while the copy is caught up, a later event brings it back. Out of the way first.
+        keys = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in t.primary_key)
+        for ix in t.indexes:
+            if ix.unique and not any(ix.expressions) and set(ix.columns) - set(t.primary_key):
+                same = " AND ".join(f"t.{self.quote(c)} = s.{self.quote(c)}" for c in ix.columns)
+                cur.execute(f"DELETE FROM {self.qualified(t.name)} t USING {stage} s WHERE {same} AND NOT ({keys})")
         others = [c.name for c in cols if c.name not in t.primary_key]
         action = (
             "DO UPDATE SET " + ", ".join(f"{self.quote(n)} = EXCLUDED.{self.quote(n)}" for n in others)
