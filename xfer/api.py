@@ -134,6 +134,8 @@ def migrate(
     """
     options = _options(options, settings)
     started = time.monotonic()
+    if options.copy.consistency == "none" and not options.run.follow:
+        raise UsageError("consistency none (no lock, no snapshot) is for following only: add follow=True")
     if options.run.follow:
         if not options.run.journal:
             raise UsageError(
@@ -272,6 +274,7 @@ def follow(
     options: Options | None = None,
     stop: Callable[[], bool] = lambda: False,
     until_current: bool = False,
+    on_start: Callable[[Any], None] | None = None,
     **settings: Any,
 ) -> FollowResult:
     """Apply the source's changes to the target from the position the run recorded (a run of
@@ -283,7 +286,7 @@ def follow(
         xfer.migrate(src, dst, follow=True)              # copy without a lock, record the run
         xfer.follow(src, dst, until_current=True)        # catch up, then return
     """
-    return session.follow(source_url, target_url, _options(options, settings), stop, until_current)
+    return session.follow(source_url, target_url, _options(options, settings), stop, until_current, on_start=on_start)
 
 
 def cutover(

@@ -32,18 +32,13 @@ def run_follower(source: str, target: str, opts: api.Options, until_current: boo
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        where = _where(source, target)
-        if not quiet:
-            click.echo(
-                f"following {mask(source)} from {where} "
-                + (
-                    "up to the binlog's current end"
-                    if until_current
-                    else "(Ctrl-C stops; `xfer cutover` switches over)"
-                ),
-                err=True,
-            )
-        result = api.follow(source, target, opts, stop=stopping.is_set, until_current=until_current)
+
+        def started(state: FollowState) -> None:
+            if not quiet:
+                how = "up to the binlog's current end" if until_current else _HOW_TO_STOP
+                click.echo(f"following {mask(source)} from {Position.from_dict(state.position)} {how}", err=True)
+
+        result = api.follow(source, target, opts, stop=stopping.is_set, until_current=until_current, on_start=started)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
@@ -57,11 +52,7 @@ def run_follower(source: str, target: str, opts: api.Options, until_current: boo
         )
 
 
-def _where(source: str, target: str) -> str:
-    for s in reversed(api.status(target)):
-        if s.source == mask(source) or mask(s.source) == mask(source):
-            return str(Position.from_dict(s.position))
-    return "the recorded position"
+_HOW_TO_STOP = "(Ctrl-C stops; `xfer cutover` switches over)"
 
 
 @app.main.command()
@@ -114,11 +105,11 @@ def cutover(
 ) -> None:
     """Switch over from SOURCE to TARGET: hold writes, catch up, verify, finish.
 
-    Blocks writes to the followed tables on the source (FLUSH TABLES … WITH READ LOCK by
-    default), takes its final binlog position, waits for the running follower to reach it (or
-    applies the rest itself), stops following, verifies every table, moves identities past the
-    copied maxima, validates foreign keys, releases the source and reports the seconds writes
-    were blocked. Exit 0 when identical, 3 when not.
+    Stops the running follower, verifies every table against a snapshot of the source while it
+    stays writable, then blocks writes to the followed tables (FLUSH TABLES … WITH READ LOCK by
+    default), applies the last changes, compares only the rows they touched, moves identities
+    past the copied maxima, validates foreign keys, releases the source and reports the seconds
+    writes were blocked. Exit 0 when identical, 3 when not.
     """
     source, target, opts = app.resolve(source, target, mapping_path, api.Options())
     report = api.cutover(source, target, opts, hold=hold or "lock", timeout=timeout)

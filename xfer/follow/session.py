@@ -39,6 +39,11 @@ def open_followed(
     if not isinstance(target, ChangeTarget):
         raise UsageError(f"a {target.name} target keeps no followed runs (PostgreSQL only)")
     state = find_state(target, str(source.url), str(target.url), run_id)
+    if state.state == "cut over":
+        raise UsageError(
+            f"run {state.run_id} was cut over at {Position.from_dict(state.position)}: there is nothing to follow",
+            hint="a new migration starts with `xfer migrate SOURCE TARGET --follow --if-exists replace`",
+        )
     opts = options_of(state, options)
     the_plan = make_plan(source, target, opts, source_tables(source, opts))
     check_followable(source, target, [tp.source for tp in the_plan.tables])
@@ -59,6 +64,7 @@ def follow(
     stop: Callable[[], bool] = lambda: False,
     until_current: bool = False,
     run_id: str | None = None,
+    on_start: Callable[[FollowState], None] | None = None,
 ) -> FollowResult:
     """Apply the source's changes from the run's recorded position until `stop()` (or, with
     `until_current`, until the log's end as it is now)."""
@@ -69,7 +75,8 @@ def follow(
         follower = Follower(source, target, the_plan, opts, state)
         for note in follower.notes:
             log.warning("%s", note)
-        log.info("following %s from %s", source.url, Position.from_dict(state.position))
+        if on_start is not None:
+            on_start(state)
         return follower.run(stop, until)
 
 
