@@ -7,8 +7,10 @@ batch in hand; transient errors (a server restarting) are retried from the last 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,7 @@ from xfer.planning.build import Plan, TablePlan
 from xfer.planning.make import make_plan
 
 log = logging.getLogger("xfer")
+READ_AHEAD = 2  # batches read and decoded ahead of the one being applied
 SAVE_IDLE_S = 0.5  # an idle follower records its moving position this often
 ASK_STOP_S = 0.5  # and asks whether a cutover wants it to stop this often
 
@@ -142,7 +145,7 @@ class Follower:
         saved = asked = time.monotonic()
         requested = False
 
-        def stopping() -> bool:
+        def stopping() -> bool:  # asked on this thread, between batches (the reader has its own)
             nonlocal asked, requested
             if stop():
                 return True
@@ -158,7 +161,9 @@ class Follower:
             while True:
                 try:
                     at = Position.from_dict(state.position)
-                    for batch in self.changes.read_changes(at, self.tables, stopping, until=until):
+                    for batch in self._read_ahead(at, stop, until):
+                        if stopping():
+                            break
                         if batch.changes:
                             self._apply(batch, result)
                         elif batch.end.key() != Position.from_dict(state.position).key() or (
@@ -191,6 +196,45 @@ class Follower:
         result.end = Position.from_dict(state.position)
         result.seconds = time.monotonic() - t0
         return result
+
+    def _read_ahead(self, at: Position, stop: Callable[[], bool], until: Position | None) -> Iterator[ChangeBatch]:
+        """`read_changes` on a thread of its own, up to READ_AHEAD batches ahead: reading and
+        decoding the next batch (Python) overlaps converting and applying this one (Arrow and
+        the target's server). Ends when the log is read to `until`, `stop()`, or the consumer
+        stops taking batches."""
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+        quit_reading = threading.Event()
+        end = object()
+
+        def put(item: Any) -> None:
+            while not quit_reading.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def produce() -> None:
+            try:
+                for batch in self.changes.read_changes(at, self.tables, lambda: stop() or quit_reading.is_set(), until):
+                    put(batch)
+                put(end)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+                put(exc)
+
+        reader = threading.Thread(target=produce, name="xfer-binlog", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = ahead.get()
+                if item is end:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            quit_reading.set()
+            reader.join(timeout=10)
 
     def _reconnect(self) -> None:
         for d in (self.source, self.target):
