@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from . import cdc_workload as w
-from .cdc_tools import Chameleon, RssSampler, Unavailable, Xfer, ensure_chameleon
+from .cdc_tools import Chameleon, RssSampler, Unavailable, Xfer, cpu_seconds, ensure_chameleon
 
 RESULTS = Path(__file__).parent / "results"
 SCHEMA = "cdc"  # the target schema, for both contenders
@@ -191,12 +191,17 @@ def measure(key: str, port: int, shape: w.Shape, a: Any, work: Path) -> dict[str
                     out["steady"] = steady(port, db, conn, table, tool, shape, a)
                     log(f"{key}:   {out['steady']}")
             out["peak_rss_mb"] = round(rss.peak / 1e6, 1)
+            out["rss_before_bursts_mb"] = round((rss.first or 0) / 1e6, 1)
             diff = w.first_difference(w.rows_mysql(port, db), w.rows_pg(conn, table))
             out["identical"] = diff is None
             if diff:
                 out["difference"] = diff
         out["load_average_after"] = round(os.getloadavg()[0], 2)
         out["stopped"] = tool.stop()
+        out["events_applied"] = tool.applied(out["stopped"])
+        out["events_written"] = (
+            1 + sum(b["events"] for b in out["bursts"]) + out.get("steady", {}).get("rows_written", 0)
+        )
     except Unavailable as e:
         out["unavailable"] = str(e)
         log(f"{key}: cannot run: {e}")
@@ -245,17 +250,21 @@ def round_trip(port: int, db: str, conn: Any, table: str, tool: Any, timeout: fl
 
 def one_burst(port: int, db: str, conn: Any, table: str, tool: Any, shape: w.Shape, r: int, timeout: float) -> dict:
     load = os.getloadavg()[0]
+    procs = tool.processes()
+    cpu0 = cpu_seconds(procs)
     burst_s, probe = w.burst(port, db, shape, r)
     end = time.monotonic()
     events = shape.per_txn * shape.txns
     try:
         caught = wait_match(port, db, conn, table, tool, end, timeout, probe)
     except NotCaughtUp as e:
-        return {"burst_s": round(burst_s, 2), "error": str(e), "load_average": round(load, 2)}
+        return {"events": events, "burst_s": round(burst_s, 2), "error": str(e), "load_average": round(load, 2)}
     return {
+        "events": events,
         "burst_s": round(burst_s, 2),
         "caught_up_s": round(caught, 2),
         "events_per_s": round(events / (burst_s + caught)),
+        "follower_cpu_s": round(cpu_seconds(procs) - cpu0, 2),
         "load_average": round(load, 2),
     }
 
@@ -340,17 +349,23 @@ def render(f: dict[str, Any]) -> str:
         row(f"burst {i + 1}: on the source s", lambda c, i=i: c["bursts"][i]["burst_s"])
         row(f"burst {i + 1}: caught up after s", lambda c, i=i: c["bursts"][i].get("caught_up_s", "FAILED"))
         row(f"burst {i + 1}: events/s", lambda c, i=i: c["bursts"][i].get("events_per_s"))
+        row(f"burst {i + 1}: follower CPU s", lambda c, i=i: c["bursts"][i].get("follower_cpu_s"))
     row("caught up after s (median)", lambda c: _median_of(c, "caught_up_s"))
     row("follower peak RSS MB", lambda c: c["peak_rss_mb"])
+    row("  its RSS before the first burst MB", lambda c: c["rss_before_bursts_mb"])
+    row("  copy phase peak RSS MB", lambda c: c.get("copy_peak_rss_mb"))
     row("steady: rows/s written", lambda c: c["steady"]["rows_per_s"])
     row("steady: lag median s", lambda c: c["steady"]["lag_median_s"])
     row("steady: lag p95 s", lambda c: c["steady"]["lag_p95_s"])
     row("steady: lag max s", lambda c: c["steady"]["lag_max_s"])
     row("steady: caught up after s", lambda c: c["steady"]["caught_up_after_s"])
+    row("row events written (all phases)", lambda c: c["events_written"])
+    row("row events applied (its own count)", lambda c: c["events_applied"])
     row("target identical to source", lambda c: {True: "yes", False: "NO"}[c["identical"]])
     row("load average before/after", lambda c: f"{c['load_average_before']}/{c['load_average_after']}")
     lines.append("")
     lines.append("events/s: the burst's events over (its seconds on the source + the seconds until caught up)")
+    lines.append("follower CPU s: user+system of its processes over the burst and the catch-up (not the servers')")
     for n in names:
         c = cs[n]
         for k in ("skipped", "unavailable", "error", "difference"):

@@ -40,6 +40,7 @@ class RssSampler:
     def __init__(self, processes: Any, interval: float = 0.1) -> None:
         self.processes, self.interval = processes, interval
         self.peak = 0
+        self.first: int | None = None  # the first sample: what the follower held before the timed work
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
 
@@ -61,12 +62,28 @@ class RssSampler:
             except psutil.Error:
                 continue
         self.peak = max(self.peak, total)
+        if self.first is None:
+            self.first = total
         return total
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.sample()
             self._stop.wait(self.interval)
+
+
+def cpu_seconds(processes: list[Any]) -> float:
+    """User + system CPU seconds the processes have used so far."""
+    import psutil
+
+    total = 0.0
+    for p in processes:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
 
 
 def _tree(pid: int) -> list[Any]:
@@ -155,6 +172,14 @@ class Xfer:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    @staticmethod
+    def applied(stopped: dict[str, Any]) -> int | None:
+        """Row events the follower says it applied (`xfer status --json`)."""
+        st = stopped.get("status")
+        runs = st if isinstance(st, list) else [st] if isinstance(st, dict) else []
+        counts = [r.get("events_applied") for r in runs if isinstance(r, dict)]
+        return sum(c for c in counts if isinstance(c, int)) if counts else None
 
     def _tail(self, n: int = 6) -> str:
         return " | ".join(line for line in self.lines[-n:] if line.strip())
@@ -330,6 +355,12 @@ class Chameleon:
                 out["stop"] = "did not exit within 30 s of SIGINT: killed"
             out["exit"] = self.proc.returncode
         return out
+
+    @staticmethod
+    def applied(stopped: dict[str, Any]) -> int | None:
+        """Row events pg_chameleon says it replayed (`show_status`: "Replayed rows")."""
+        m = re.search(r"Replayed rows\s+(\d+)", str(stopped.get("show_status", "")))
+        return int(m.group(1)) if m else None
 
     def kill(self) -> None:
         for p in reversed(self.processes()):
