@@ -32,6 +32,7 @@ from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ChangeSource, SQLTranslator
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
 from xfer.follow import session
+from xfer.follow.cutover import cutover as cutover_run
 from xfer.follow.follower import FollowResult, check_followable
 from xfer.planning.build import Plan
 from xfer.planning.hooks import run_hooks
@@ -298,7 +299,7 @@ def cutover(
     how many seconds writes were blocked; `report.status` is "ok" or "mismatch"."""
     if hold not in ("lock", "read_only", "none"):
         raise UsageError(f"hold must be lock, read_only or none (got {hold!r})")
-    return session.cutover(source_url, target_url, _options(options, settings), hold, timeout)  # type: ignore[arg-type]
+    return cutover_run(source_url, target_url, _options(options, settings), hold, timeout)  # type: ignore[arg-type]
 
 
 def status(target_url: str) -> list[Any]:

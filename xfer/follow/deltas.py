@@ -25,12 +25,17 @@ from xfer.planning.build import Plan, TablePlan
 from xfer.planning.expr import Evaluator
 
 
+def log_table(tp: TablePlan) -> Table:
+    """The source table whose changes the log carries for `tp` (a mapping's input, else the source)."""
+    return tp.mapped.inputs[0].table if tp.mapped is not None else tp.source
+
+
 def followable(tp: TablePlan) -> str | None:
     """Why `tp` cannot be followed (None: it can)."""
-    if not tp.source.primary_key or not tp.target.primary_key:
-        return "it has no primary key: its changes cannot be matched to rows"
     if tp.mapped is not None and len(tp.mapped.inputs) != 1:
         return "its mapping merges several source tables"
+    if not log_table(tp).primary_key or not tp.target.primary_key:
+        return "it has no primary key: its changes cannot be matched to rows"
     return None
 
 
@@ -90,8 +95,7 @@ class Converter:
 
     def _filtered(self, net: Net) -> TableDelta:
         """Changed keys read again through the mapping's filter (their state now)."""
-        src = self.tp.source
-        key_cols = list(src.primary_key)
+        key_cols = list(self.read_table.primary_key)
         at = [net.columns.index(k) for k in key_cols]
         images = list(net.upserts.values()) + list(net.deletes.values())
         keys = list({tuple(row[i] for i in at): None for row in images})
@@ -110,3 +114,12 @@ class Converter:
         )
         dels = self._convert(net.columns, images)  # every changed key out first; the rows found come back
         return TableDelta(self.tp.target, ups, self._keys(dels), [])
+
+
+def delta_keys(d: TableDelta) -> list[tuple[object, ...]]:
+    """The target key values a delta touches (upserted or deleted)."""
+    out: list[tuple[object, ...]] = []
+    for batch in (d.upserts, d.deletes):
+        if batch is not None and batch.num_rows:
+            out.extend(zip(*(batch.column(k).to_pylist() for k in d.table.primary_key), strict=True))
+    return out

@@ -17,7 +17,7 @@ from xfer.core.errors import UsageError, XferError
 from xfer.core.options import Options
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ChangeSource, ChangeTarget, FollowState, TableDelta
-from xfer.follow.deltas import Converter, children_of, followable
+from xfer.follow.deltas import Converter, children_of, delta_keys, followable, log_table
 from xfer.follow.net import collapse
 from xfer.planning.build import Plan, TablePlan
 from xfer.planning.make import make_plan
@@ -112,11 +112,14 @@ class Follower:
             why = followable(tp)
             if why:
                 self.notes.append(f"{tp.source.name}: copied but not followed: {why}")
-            else:
-                self.followed[tp.source.name] = tp
+                continue
+            # by the name the source's log uses (a mapping may label the table otherwise)
+            self.followed[log_table(tp).name] = tp
         self.children = children_of(the_plan)
         self.converters: dict[str, Converter] = {}
-        self.tables = {n: (tp.mapped.inputs[0].table if tp.mapped else tp.source) for n, tp in self.followed.items()}
+        #: the target keys each table's applied changes touched (source names), when collected
+        self.touched: dict[str, set[tuple[object, ...]]] | None = None
+        self.tables = {n: log_table(tp) for n, tp in self.followed.items()}
 
     def _converter(self, name: str) -> Converter:
         c = self.converters.get(name)
@@ -211,11 +214,13 @@ class Follower:
                 by_table.setdefault(ch.table, []).append(ch)
         deltas: list[TableDelta] = []
         for name, changes in by_table.items():
-            tp = self.followed[name]
-            net = collapse(changes, list(tp.source.primary_key) if tp.mapped is None else list(tp.source.primary_key))
+            net = collapse(changes, list(self.tables[name].primary_key))
             if net is None:
                 continue
-            deltas.append(self._converter(name).delta(net))
+            delta = self._converter(name).delta(net)
+            deltas.append(delta)
+            if self.touched is not None:
+                self.touched.setdefault(self.followed[name].source.name, set()).update(delta_keys(delta))
             counts = state.tables.setdefault(name, {"inserted": 0, "updated": 0, "deleted": 0})
             counts["inserted"] += net.inserted
             counts["updated"] += net.updated

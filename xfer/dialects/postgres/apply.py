@@ -128,7 +128,10 @@ class PostgresApply(ChangeTarget):
         return out
 
     def claim_follow(self, run_id: str) -> bool:
-        return bool(self._query("SELECT pg_try_advisory_lock(%s, %s)", (_FOLLOW_SALT, _follow_key(run_id)))[0][0])
+        got = bool(self._query("SELECT pg_try_advisory_lock(%s, %s)", (_FOLLOW_SALT, _follow_key(run_id)))[0][0])
+        if got:  # a request to stop was for the follower before this one
+            self._query(f"UPDATE {S}.follow SET stop_requested = false WHERE run_id = %s", (run_id,))
+        return got
 
     def save_follow(self, state: FollowState) -> None:
         try:
@@ -150,10 +153,10 @@ class PostgresApply(ChangeTarget):
     def _record(self, cur: Any, state: FollowState) -> None:
         cur.execute(
             f"UPDATE {S}.follow SET state = %s, position = %s, events = %s, event_time = %s, lag_seconds = %s, "
-            "tables = %s, last_error = %s, stop_requested = %s, updated = now() WHERE run_id = %s",
+            "tables = %s, last_error = %s, updated = now() WHERE run_id = %s",
             (
                 state.state, json.dumps(state.position), state.events, state.event_time, state.lag_seconds,
-                json.dumps(state.tables), state.last_error, state.stop_requested, state.run_id,
+                json.dumps(state.tables), state.last_error, state.run_id,
             ),
         )  # fmt: skip
 
@@ -224,6 +227,14 @@ class PostgresApply(ChangeTarget):
         stage = self._stage(cur, t, cols, "u")
         self._load(cur, stage, t, d.upserts)
         names = self.column_list(c.name for c in cols)
+        # A row holding a unique value that a staged row takes: it changed in this batch too (the
+        # source's state at the batch's end is unique) and comes back with its own new values, or,
+        # while the copy is caught up, a later event brings it back. Out of the way first.
+        keys = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in t.primary_key)
+        for ix in t.indexes:
+            if ix.unique and not any(ix.expressions) and set(ix.columns) - set(t.primary_key):
+                same = " AND ".join(f"t.{self.quote(c)} = s.{self.quote(c)}" for c in ix.columns)
+                cur.execute(f"DELETE FROM {self.qualified(t.name)} t USING {stage} s WHERE {same} AND NOT ({keys})")
         others = [c.name for c in cols if c.name not in t.primary_key]
         action = (
             "DO UPDATE SET " + ", ".join(f"{self.quote(n)} = EXCLUDED.{self.quote(n)}" for n in others)
