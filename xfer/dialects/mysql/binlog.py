@@ -123,7 +123,8 @@ class MySQLBinlog(ChangeSource):
     ) -> pa.RecordBatch:
         at = {name: i for i, name in enumerate(columns)}
         none: list[bytes | None] = [None] * len(rows)
-        values = [[r[at[c.name]] for r in rows] if c.name in at else none for c in table.columns]
+        by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)  # (transposed in C)
+        values = [by_column[at[c.name]] if c.name in at else none for c in table.columns]
         return text_batch(table.columns, table.arrow_schema, values, policies)
 
     def hold_writes(self, tables: Sequence[str], mode: str) -> Callable[[], None]:
