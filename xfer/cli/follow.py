@@ -4,7 +4,9 @@ parse, call `xfer.api`, print."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,21 @@ from xfer.cli import app
 from xfer.core.changes import Position
 from xfer.core.urls import mask
 from xfer.dialects.capabilities import FollowState
+
+
+def exec_follower(source: str, target: str, mapping_path: Path | None, quiet: bool) -> None:
+    """`migrate --follow`, after the copy: become `xfer follow` (a fresh process, which holds
+    nothing of the copy: the follower's memory is its own). The URLs travel in the environment
+    (XFER_SOURCE, XFER_TARGET), never in the command line other users can read."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, "XFER_SOURCE": source, "XFER_TARGET": target}
+    args = [sys.executable, "-m", "xfer", "follow"]
+    if mapping_path is not None:
+        args += ["--mapping", str(mapping_path)]
+    if quiet:
+        args.append("--quiet")
+    os.execve(sys.executable, args, env)
 
 
 def run_follower(source: str, target: str, opts: api.Options, until_current: bool, quiet: bool) -> None:
