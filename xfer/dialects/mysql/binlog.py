@@ -169,7 +169,7 @@ class MySQLBinlog(ChangeSource):
         tables: Mapping[str, Table],
         stop: Callable[[], bool],
         until: Position | None = None,
-        max_events: int = 20_000,
+        max_events: int = 10_000,
         max_seconds: float = 0.5,
     ) -> Iterator[ChangeBatch]:
         replication = require("pymysqlreplication", "MySQL change capture (pip install mysql-replication)")
