@@ -722,3 +722,10 @@ class XferRun:
             self.proc.wait()
         self._reader.join(5)
         print(f"$ xfer {' '.join(self.args)}\n{self.output}[exit code {self.proc.returncode}]")
+
+
+def xfer(args: list[str], cwd: Path, timeout: float = 300) -> tuple[int, str]:
+    """Run xfer to its end (killed, and the test failed, after `timeout` s): (exit code, output)."""
+    with XferRun(args, cwd) as run:
+        code = run.wait(timeout)
+    return code, run.output

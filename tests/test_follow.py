@@ -25,9 +25,10 @@ from cdc_harness import (
     start_following,
     wait_converged,
     writer_connect,
+    xfer,
 )
 from conftest import PgConn, RunCli
-from faults import catalogue, run_xfer
+from faults import catalogue
 
 from tests.binlog_server import BinlogMariaDB
 
@@ -74,7 +75,7 @@ def test_harness_sees_what_a_plain_copy_keeps_and_what_it_does_not(
     time.sleep(1.5)
     counts = writer.stop()
     assert counts.transactions > 50 and counts.pk_updates > 5 and counts.deleted > 5, counts
-    code, out = run_xfer(["migrate", binlog_url, pg_url, "-q"], tmp_path)
+    code, out = xfer(["migrate", binlog_url, pg_url, "-q"], tmp_path)
     assert code == 0, out
     assert differences(binlog_conn, pg_conn) == []
     pg_conn.execute("UPDATE typed SET vc = 'by hand' WHERE id = (SELECT max(id) FROM typed)")
@@ -112,7 +113,7 @@ def test_converges_under_load_and_cutover_says_identical(
             assert counts.pk_updates > 0 and counts.deleted > 0
 
             report = tmp_path / "r.json"
-            code, out = run_xfer(["cutover", binlog_url, pg_url, "--report", str(report)], tmp_path, timeout=300)
+            code, out = xfer(["cutover", binlog_url, pg_url, "--report", str(report)], tmp_path, timeout=300)
             print(out)
             assert code == 0, out
             assert run.wait(60) == 0, "the follower did not end after the cutover"
@@ -156,7 +157,7 @@ def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
             time.sleep(1.5)
             report = tmp_path / "r.json"
             cut_start = time.monotonic()
-            code, out = run_xfer(["cutover", binlog_url, pg_url, "--report", str(report)], tmp_path, timeout=300)
+            code, out = xfer(["cutover", binlog_url, pg_url, "--report", str(report)], tmp_path, timeout=300)
             cut_end = time.monotonic()
             print(out)
             time.sleep(1.0)  # the writer goes on after the switch
@@ -195,7 +196,7 @@ def test_a_difference_at_cutover_exits_3_and_names_the_table(
     pg_conn.execute("UPDATE parent SET name = 'changed by hand' WHERE id = 7")
 
     report = tmp_path / "r.json"
-    code, out = run_xfer(["cutover", binlog_url, pg_url, "--report", str(report)], tmp_path, timeout=300)
+    code, out = xfer(["cutover", binlog_url, pg_url, "--report", str(report)], tmp_path, timeout=300)
     assert code == 3, out
     assert "parent" in out
     summary = json.loads(report.read_text())
@@ -287,7 +288,7 @@ def _empty_target(pg_conn: PgConn) -> set[tuple[str, ...]]:
 
 
 def test_binlog_off_is_refused_up_front_and_nothing_is_created(
-    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: PgConn, run_cli: RunCli
+    mysql_url: str, mysql_conn: Any, pg_url: str, pg_conn: PgConn, tmp_path: Path
 ) -> None:
     """The system MariaDB runs with the binary log off."""
     with mysql_conn.cursor() as cur:
@@ -297,10 +298,10 @@ def test_binlog_off_is_refused_up_front_and_nothing_is_created(
         cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
         cur.execute("INSERT INTO t VALUES (1, 1)")
     before = _empty_target(pg_conn)
-    result = run_cli("migrate", mysql_url, pg_url, "--follow")
-    assert result.exit_code in (1, 2), result.output
-    assert re.search(r"log_bin|binary log|binlog", result.output, re.I), result.output
-    assert "Traceback" not in result.output
+    code, out = xfer(["migrate", mysql_url, pg_url, "--follow"], tmp_path, timeout=60)
+    assert code in (1, 2), out
+    assert re.search(r"log_bin|binary log|binlog", out, re.I), out
+    assert "Traceback" not in out
     assert _empty_target(pg_conn) == before, "the refused run created something in the target"
 
 
@@ -309,7 +310,7 @@ def test_binlog_off_is_refused_up_front_and_nothing_is_created(
     [("binlog_format", "MIXED"), ("binlog_row_image", "MINIMAL"), ("binlog_row_metadata", "MINIMAL")],
 )
 def test_a_source_setting_following_needs_is_named_up_front(
-    variable: str, value: str, binlog_url: str, binlog_conn: Any, pg_url: str, pg_conn: PgConn, run_cli: RunCli
+    variable: str, value: str, binlog_url: str, binlog_conn: Any, pg_url: str, pg_conn: PgConn, tmp_path: Path
 ) -> None:
     with binlog_conn.cursor() as cur:
         cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
@@ -318,12 +319,12 @@ def test_a_source_setting_following_needs_is_named_up_front(
         cur.execute(f"SET GLOBAL {variable} = %s", (value,))
     try:
         before = _empty_target(pg_conn)
-        result = run_cli("migrate", binlog_url, pg_url, "--follow")
+        code, out = xfer(["migrate", binlog_url, pg_url, "--follow"], tmp_path, timeout=60)
     finally:
         with binlog_conn.cursor() as cur:
             cur.execute(f"SET GLOBAL {variable} = %s", (was,))
-    assert result.exit_code in (1, 2), result.output
-    assert variable in result.output and "Traceback" not in result.output, result.output
+    assert code in (1, 2), out
+    assert variable in out and "Traceback" not in out, out
     assert _empty_target(pg_conn) == before
 
 

@@ -26,9 +26,9 @@ from cdc_harness import (
     start_following,
     wait_converged,
     writer_connect,
+    xfer,
 )
 from conftest import PgConn
-from faults import run_xfer
 
 from tests.binlog_server import BinlogMariaDB
 
@@ -96,7 +96,7 @@ def test_follower_sigkilled_at_random_moments_converges_exactly_once(
     assert kills >= KILLS
     assert applying_kills >= KILLS // 2, f"only {applying_kills} of the followers applied anything before the kill"
 
-    code, out = run_xfer(["follow", binlog_url, pg_url, "--until-current"], tmp_path, timeout=300)
+    code, out = xfer(["follow", binlog_url, pg_url, "--until-current"], tmp_path, timeout=300)
     assert code == 0, out
     # nothing lost: the target equals the source, every value, every counter
     assert differences(binlog_conn, pg_conn) == []
