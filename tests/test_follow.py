@@ -355,7 +355,8 @@ def test_status_shows_state_position_and_what_was_applied(
         assert st["state"] == "following" and st["alive"] is True
         assert st["position"]["file"] == end[0] and before[1] < st["position"]["pos"] <= end[1], (before, end)
         assert st["events_applied"] >= 45
-        assert st["tables"]["parent"] == {"inserted": 30, "updated": 10, "deleted": 5}
+        applied = {k: st["tables"]["parent"].get(k) for k in ("inserted", "updated", "deleted")}
+        assert applied == {"inserted": 30, "updated": 10, "deleted": 5}, st["tables"]
         assert st["last_error"] in (None, "")
 
         # a second follower on the same target is refused
