@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "xfer"
 
 # Lowest first; a package imports only from itself and the packages before it.
-LAYERS = ("core", "dialects", "mapping", "planning", "verification", "runs", "copy", "report", "api", "cli")
+LAYERS = ("core", "dialects", "mapping", "planning", "verification", "runs", "copy", "follow", "report", "api", "cli")
 # Folders under xfer/ that are not a stage: they may import nothing of xfer at all.
 OUTSIDE_LAYERS = {"samples"}  # build_shop.py: a stand-alone script that builds the demo database
 # The root package is the public API (it re-exports `xfer.api`), so it ranks with `api`.

@@ -18,8 +18,9 @@ A mapping file is `load_mapping(path)`, passed as `mapping=`. Errors are `XferEr
 subclasses; `exit_code` is what the CLI exits with (1 error, 2 usage, 3 verification mismatch).
 """
 
-from xfer.api import inspect, migrate, plan, verify
+from xfer.api import cutover, follow, inspect, migrate, plan, status, verify
 from xfer.core import __version__
+from xfer.core.changes import Position
 from xfer.core.errors import (
     EXIT_ERROR,
     EXIT_MISMATCH,
@@ -36,10 +37,18 @@ from xfer.core.errors import (
 from xfer.core.options import CopyOptions, Options, Policies, RunOptions, Selection, VerifyOptions
 from xfer.core.report import Inspection, RunReport, TableResult, Verification
 from xfer.core.schema import Column, ForeignKey, Index, Table
+from xfer.dialects.capabilities import FollowState
+from xfer.follow.follower import FollowResult
 from xfer.mapping import Mapping, MappingError, load_mapping
 from xfer.planning.build import Plan, TablePlan
 
 __all__ = [
+    "cutover",
+    "follow",
+    "status",
+    "FollowResult",
+    "FollowState",
+    "Position",
     "EXIT_ERROR",
     "EXIT_MISMATCH",
     "EXIT_OK",

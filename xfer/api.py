@@ -29,8 +29,10 @@ from xfer.core.policies import RejectFile
 from xfer.core.progress import Progress, ProgressFactory, no_progress
 from xfer.core.report import Inspection, RunReport, TableResult
 from xfer.dialects.base import Dialect
-from xfer.dialects.capabilities import SQLTranslator
+from xfer.dialects.capabilities import ChangeSource, SQLTranslator
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
+from xfer.follow import session
+from xfer.follow.follower import FollowResult, check_followable
 from xfer.planning.build import Plan
 from xfer.planning.hooks import run_hooks
 from xfer.planning.make import make_plan, source_tables
@@ -131,10 +133,23 @@ def migrate(
     """
     options = _options(options, settings)
     started = time.monotonic()
+    if options.run.follow:
+        if not options.run.journal:
+            raise UsageError(
+                "--follow needs the run journal (it records the follower's position): leave out --no-journal"
+            )
+        # following repairs whatever moved during the copy: no lock, no snapshot (xfer.follow)
+        options = options.with_(consistency="none", verify=False)
     with ExitStack() as stack:
         source = open_source(source_url, stack)
         # Select tables before opening the target: a usage error must leave no trace there.
         tables = source_tables(source, options)
+        follow_from = None
+        if options.run.follow:
+            target = open_target(target_url, stack)
+            notes = check_followable(source, target, tables if tables is not None else [])
+            assert isinstance(source, ChangeSource)
+            follow_from = source.change_position()  # before the first row is read
         fresh_file = new_embedded_file(target_url)
         try:
             target = open_target(target_url, stack, must_exist=options.copy.data_only)
@@ -171,6 +186,13 @@ def migrate(
             runs.abandon(journal, exc)
             raise
         runs.finish(journal, report)
+        if follow_from is not None:
+            session.record_run(source, target, journal.run_id, options, follow_from)
+            report.notes.extend(notes)
+            report.notes.append(
+                f"copied without a lock from binlog position {follow_from}; not verified yet: "
+                "`xfer follow` applies the changes since, `xfer cutover` verifies"
+            )
         return report
 
 
@@ -240,3 +262,45 @@ def _phase(report: RunReport, name: str, since: float) -> float:
     now = time.monotonic()
     report.phases[name] = report.phases.get(name, 0.0) + now - since
     return now
+
+
+# -- live cutover (xfer.follow) -------------------------------------------------------------------
+def follow(
+    source_url: str,
+    target_url: str,
+    options: Options | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    until_current: bool = False,
+    **settings: Any,
+) -> FollowResult:
+    """Apply the source's changes to the target from the position the run recorded (a run of
+    `migrate(..., follow=True)`), with the options it recorded, until `stop()` returns True (or,
+    with `until_current=True`, until the source's binlog end as of the call). Each batch and
+    its position commit together: stopping or crashing at any moment loses nothing and applies
+    nothing twice.
+
+        xfer.migrate(src, dst, follow=True)              # copy without a lock, record the run
+        xfer.follow(src, dst, until_current=True)        # catch up, then return
+    """
+    return session.follow(source_url, target_url, _options(options, settings), stop, until_current)
+
+
+def cutover(
+    source_url: str,
+    target_url: str,
+    options: Options | None = None,
+    hold: str = "lock",
+    timeout: float = 300.0,
+    **settings: Any,
+) -> RunReport:
+    """Switch over: hold the source's writes (`hold`: "lock", "read_only" or "none"), apply the
+    last changes, stop following, verify every table, finish the target. `report.cutover` says
+    how many seconds writes were blocked; `report.status` is "ok" or "mismatch"."""
+    if hold not in ("lock", "read_only", "none"):
+        raise UsageError(f"hold must be lock, read_only or none (got {hold!r})")
+    return session.cutover(source_url, target_url, _options(options, settings), hold, timeout)  # type: ignore[arg-type]
+
+
+def status(target_url: str) -> list[Any]:
+    """The followed runs the target records (`FollowState`: state, position, lag, counters, alive)."""
+    return list(session.status(target_url))

@@ -78,6 +78,11 @@ from xfer.core.options import IF_EXISTS
 @click.option(
     "--no-journal", is_flag=True, help="Keep no run journal in the target (then no --resume and no rollback)."
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Copy without locking the source, then apply its binlog until Ctrl-C (MySQL -> PostgreSQL; see cutover).",
+)
 @app.command
 def migrate(
     source: str | None,
@@ -91,10 +96,15 @@ def migrate(
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
 
     Tables are created without keys, rows are copied in batches (one commit each), then
-    primary keys, indexes and foreign keys are built, then every table is checked.
+    primary keys, indexes and foreign keys are built, then every table is checked. With
+    --follow the copy takes no lock and the source's changes are applied after it.
     """
     if flags["reject_file"] is None and report_path:
         flags["reject_file"] = report_path.with_name(report_path.stem + ".rejects.jsonl")
     source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
     report = api.migrate(source, target, opts, app.progress_bars(quiet))
     app.finish(report, quiet, report_path, stats=stats)
+    if opts.run.follow:
+        from xfer.cli.follow import run_follower
+
+        run_follower(source, target, opts, False, quiet)

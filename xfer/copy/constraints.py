@@ -7,7 +7,7 @@ import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from xfer.copy.ddl import run_constraint
+from xfer.copy.ddl import foreign_keys_sql, run_constraint
 from xfer.core.report import TableResult
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ConcurrentBuilds
@@ -22,6 +22,7 @@ def build_constraints_parallel(
     plans: list[TablePlan],
     results: dict[str, TableResult],
     jobs: int,
+    follow: bool = False,
 ) -> None:
     """Primary keys and indexes of every table built at once on `jobs` connections (as the
     target's `ConcurrentBuilds` splits them), then the rest, then foreign keys."""
@@ -62,5 +63,5 @@ def build_constraints_parallel(
         if results[name].status != "failed":
             run_constraint(target, sql, results[name], level=logging.ERROR, stage="index")
     for tp in plans:
-        for sql in target.foreign_keys_sql(tp.target):
+        for sql in foreign_keys_sql(target, tp.target, follow):
             run_constraint(target, sql, results[tp.source.name], level=logging.ERROR, stage="index")

@@ -10,8 +10,9 @@ import time
 from xfer.core.errors import TargetExistsError, UsageError, XferError
 from xfer.core.options import Options
 from xfer.core.report import TableResult
+from xfer.core.schema import Table
 from xfer.dialects.base import Dialect
-from xfer.dialects.capabilities import SQLTranslator
+from xfer.dialects.capabilities import ChangeTarget, SQLTranslator
 from xfer.planning.build import Plan, TablePlan, load_order
 
 log = logging.getLogger("xfer")
@@ -139,7 +140,16 @@ def create_views(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
     ]
 
 
-def build_constraints(target: Dialect, the_plan: Plan, results: dict[str, TableResult], existing: set[str]) -> None:
+def foreign_keys_sql(target: Dialect, table: Table, follow: bool) -> list[str]:
+    """`table`'s foreign keys; a followed run's as the target creates them for following."""
+    if follow and isinstance(target, ChangeTarget):
+        return target.following_foreign_keys_sql(table)
+    return target.foreign_keys_sql(table)
+
+
+def build_constraints(
+    target: Dialect, the_plan: Plan, results: dict[str, TableResult], existing: set[str], follow: bool = False
+) -> None:
     """Keys and indexes after the data (much faster than maintaining them row by row),
     foreign keys last, once every table they point to is complete."""
     fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
@@ -147,7 +157,7 @@ def build_constraints(target: Dialect, the_plan: Plan, results: dict[str, TableR
         for sql in target.post_data_sql(tp.target):
             run_constraint(target, sql, results[tp.source.name])
     for tp in fresh:
-        for sql in target.foreign_keys_sql(tp.target):
+        for sql in foreign_keys_sql(target, tp.target, follow):
             run_constraint(target, sql, results[tp.source.name])
 
 

@@ -139,7 +139,7 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
     pending: queue.Queue[ChunkTask] = queue.Queue()
     # A connectorx chunk is read on a connection of its own: a worker reads its next chunk while
     # it writes the current one. Snapshot readers share their worker's connection: no read-ahead.
-    read_ahead = options.copy.consistency == "lock"
+    read_ahead = options.copy.consistency in ("lock", "none")
 
     def take() -> ChunkTask | None:
         while True:

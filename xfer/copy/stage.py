@@ -67,6 +67,6 @@ def build_keys(
     keys; a statement the target refuses fails its table (with the reason), not the run."""
     if copied.parallel and options.copy.jobs > 1:
         fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
-        build_constraints_parallel(target, more, fresh, results, options.copy.jobs)
+        build_constraints_parallel(target, more, fresh, results, options.copy.jobs, options.run.follow)
     else:
-        build_constraints(target, the_plan, results, existing)
+        build_constraints(target, the_plan, results, existing, options.run.follow)

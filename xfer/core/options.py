@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from xfer.mapping.model import Mapping
 
 IfExists = Literal["fail", "truncate", "append", "replace"]
-Consistency = Literal["lock", "snapshot"]
+Consistency = Literal["lock", "snapshot", "none"]  # none: no lock, no snapshot (--follow only)
 ZeroDates = Literal["null", "error"]  # zero/partial dates: NULL (counted) or the row rejected
 NulBytes = Literal["reject", "strip"]  # NUL characters in text bound for PostgreSQL
 EnumAs = Literal["text", "native"]  # MySQL ENUM -> text + CHECK, or a PostgreSQL enum type
@@ -89,7 +89,7 @@ class CopyOptions:
     batch_bytes: int = 4 * MB  # a batch also ends at this many bytes
     chunk_bytes: int = 8 * MB  # big tables are split into key ranges of about this size
     jobs: int = 2  # workers copying tables and key ranges at once
-    consistency: Consistency = "lock"  # lock | snapshot (see xfer.copy.parallel)
+    consistency: Consistency = "lock"  # lock | snapshot | none (see xfer.copy.parallel; none: --follow)
 
     def __post_init__(self) -> None:
         _choice("if_exists", self.if_exists, IF_EXISTS)
@@ -145,6 +145,7 @@ class RunOptions:
     journal: bool = True  # keep the run journal in the target (where the engine can)
     retries: int = 5  # tries again after transient errors, per chunk or statement
     backup: str | None = None  # directory: tables --if-exists truncate|replace overwrites, as Parquet
+    follow: bool = False  # after the copy, apply the source's change log until stopped (xfer.follow)
 
     def __post_init__(self) -> None:
         _at_least("retries", self.retries, 0)

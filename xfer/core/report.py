@@ -91,6 +91,7 @@ class RunReport:
     triggers: list[dict[str, Any]] = field(default_factory=list)  # name, table, status, reason
     reject_file: str | None = None
     run_id: str | None = None  # the run's id in the target's journal (xfer runs / rollback)
+    cutover: dict[str, Any] | None = None  # xfer cutover: blocked seconds, final position, events
 
     @property
     def rejected_rows(self) -> int:
@@ -138,6 +139,7 @@ class RunReport:
             "triggers": self.triggers,
             "reject_file": self.reject_file,
             "run_id": self.run_id,
+            **({"cutover": self.cutover} if self.cutover is not None else {}),
             "tables": [t.as_dict() for t in self.tables],
             "totals": {
                 "tables": len(self.tables),

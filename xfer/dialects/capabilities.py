@@ -15,18 +15,21 @@ implementing `Dialect` and whichever of these it can, in one package under `xfer
 | `BulkWriter` | copy: a batch written in one transaction through the engine's bulk path | PostgreSQL |
 | `ConcurrentBuilds` | copy: keys and indexes built at once on several connections | PostgreSQL |
 | `JournalStore` | runs: the run journal (resume, exactly-once chunks, rollback) | PostgreSQL |
+| `ChangeSource` | follow: the change log read from a position, writes held for the cutover | MySQL/MariaDB |
+| `ChangeTarget` | follow: changes applied with their position in one transaction; follower state | PostgreSQL |
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from xfer.core.changes import ChangeBatch, Position
     from xfer.core.journal import CatalogObject, Journal, RunInfo, RunStart
     from xfer.core.options import CopyOptions
     from xfer.core.policies import ValuePolicies
@@ -269,3 +272,144 @@ class JournalStore(ABC):
         """Run `statements` and remove the run from the journal (and the journal itself with
         `drop_journal`), all in one transaction. When the target refuses, nothing changes and
         XferError says what was refused (and which object depends on it, when known)."""
+
+
+# -- follow: ChangeSource, ChangeTarget (used by xfer.follow) -----------------------------------
+class ChangeSource(ABC):
+    """A source whose changes can be read from its change log (MySQL's binlog) from a position,
+    as full row images, so that a copy taken without any lock is brought to the source's state
+    by replaying the log from a position taken before its first row was read."""
+
+    @abstractmethod
+    def follow_problems(self, tables: Sequence[Table]) -> tuple[list[str], list[str]]:
+        """(what stops following altogether: the log off or in the wrong format, missing
+        privileges, each with what to set; notes: tables copied but not followed, and why)."""
+
+    @abstractmethod
+    def change_position(self) -> Position:
+        """The end of the change log now (where an event written next will start)."""
+
+    @abstractmethod
+    def position_available(self, position: Position) -> bool:
+        """Whether the log still holds `position` (it may have been purged)."""
+
+    @abstractmethod
+    def read_changes(
+        self,
+        start: Position,
+        tables: Mapping[str, Table],
+        stop: Callable[[], bool],
+        until: Position | None = None,
+        max_events: int = 20_000,
+        max_seconds: float = 0.5,
+    ) -> Iterator[ChangeBatch]:
+        """The log from `start` as batches of whole transactions touching `tables` (the source's
+        tables by name; others are skipped), in log order: a batch ends after `max_events` row
+        changes or `max_seconds`, and a schema change comes alone in a batch of its own. While
+        the log is idle an empty batch comes about every second (the position moves on, `stop`
+        is asked). Ends when `stop()` is true or `until` is reached. Raises XferError (transient
+        where a retry from the last applied position may help) when the log cannot be read."""
+
+    @abstractmethod
+    def image_batch(
+        self, table: Table, columns: Sequence[str], rows: Sequence[tuple[bytes | None, ...]], policies: ValuePolicies
+    ) -> pa.RecordBatch:
+        """Row images read by `read_changes` (values of `columns`) as a batch of
+        `table.arrow_schema`, the neutral types, built by the same code as the copy's reader
+        builds its batches, the value policies applied. A column of `table` the images lack is NULL."""
+
+    @abstractmethod
+    def hold_writes(self, tables: Sequence[str], mode: str) -> Callable[[], None]:
+        """Keep `tables` from being written ("lock": a read lock held by a session of its own;
+        "read_only": the server's read_only switched on) until the returned function is called
+        (it never raises). Raises XferError when the server refuses, having changed nothing."""
+
+
+@dataclass
+class FollowState:
+    """The follower of one run, as the target records it (xfer.follow)."""
+
+    run_id: str
+    source: str  # the source URL, password masked
+    target: str
+    state: str  # following | stopped | failed | cut over
+    position: dict[str, Any]  # Position.as_dict() of the next event to apply
+    copy_end: dict[str, Any]  # where the copy's rows are all brought up to date
+    events: int = 0
+    event_time: float | None = None  # the source's time of the last applied event (epoch s)
+    lag_seconds: float | None = None
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)  # per source table: inserted/updated/deleted
+    last_error: str | None = None
+    updated: str | None = None  # ISO time of the last write
+    alive: bool = False  # a follower process holds it now
+    stop_requested: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TableDelta:
+    """One table's net changes in a batch, in the target's types: rows to upsert by key (in the
+    order of their last change), keys to delete, whether the table was emptied first, and the
+    foreign keys that point at it with an ON DELETE action the target must repeat itself."""
+
+    table: Table  # the target table
+    upserts: pa.RecordBatch | None = None
+    deletes: pa.RecordBatch | None = None  # the key columns only
+    children: list[tuple[Table, Any]] = field(default_factory=list)  # (child table, its ForeignKey)
+
+
+class ChangeTarget(ABC):
+    """A target that applies captured changes set-based and exactly once: each batch, and the
+    position after it, commit in one transaction; the follower's state lives beside the run
+    journal. Applied changes fire no triggers and no foreign-key checks of the target (the source
+    already ran them: its log holds their effects), except that ON DELETE actions, which the
+    source does not log, are repeated by `apply_changes`."""
+
+    @abstractmethod
+    def follow_target_problems(self) -> list[str]:
+        """What keeps changes from being applied here (e.g. a missing privilege), with the fix."""
+
+    @abstractmethod
+    def start_follow(self, state: FollowState) -> None:
+        """Record a new follower (a run's), replacing one the run had."""
+
+    @abstractmethod
+    def follow_states(self) -> list[FollowState]:
+        """Every recorded follower, oldest first ([] without a journal)."""
+
+    @abstractmethod
+    def claim_follow(self, run_id: str) -> bool:
+        """Hold the run's follower lock for this session (False: another process holds it)."""
+
+    @abstractmethod
+    def apply_changes(self, state: FollowState, deltas: Sequence[TableDelta], ddl: Sequence[str] = ()) -> None:
+        """In one transaction: `ddl`, then the deletes of every delta (with their ON DELETE
+        actions), then the upserts, and `state` (its position, counts, lag) recorded. Raises
+        XferError (transient as the connection's fate says); nothing is applied then."""
+
+    @abstractmethod
+    def save_follow(self, state: FollowState) -> None:
+        """Record `state` (heartbeat, lag, stop/failure) in a transaction of its own."""
+
+    @abstractmethod
+    def add_column_sql(self, table: Table, column: Column) -> list[str]:
+        """Statements adding `column` (planned for this target) to `table`."""
+
+    @abstractmethod
+    def following_foreign_keys_sql(self, table: Table) -> list[str]:
+        """`table`'s foreign keys as a followed run creates them after its copy: enforced for new
+        writes but not checked on the rows (a copy taken without a lock is no consistent picture
+        of any moment until the log is replayed); `finish_cutover_sql` checks them."""
+
+    @abstractmethod
+    def request_stop(self, run_id: str) -> None:
+        """Ask the run's follower to stop after the batch in hand (it asks between batches)."""
+
+    @abstractmethod
+    def stop_requested(self, run_id: str) -> bool:
+        """Whether `request_stop` was called for the run (since its follower started)."""
+
+    @abstractmethod
+    def finish_cutover_sql(self, table: Table) -> list[str]:
+        """What makes `table` ready for the application after the last change: identities past
+        the maxima, foreign keys created NOT VALID during the follow validated."""

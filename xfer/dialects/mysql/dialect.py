@@ -24,11 +24,12 @@ import pyarrow as pa
 
 from xfer.core.canonical import Canon
 from xfer.core.errors import ConnectError, CopyError, XferError
-from xfer.core.policies import Flag, ValuePolicies
+from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Column, Table, Trigger, View
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect, HashSQL, require, split_type
 from xfer.dialects.mysql.auth import credentials, tls_options
+from xfer.dialects.mysql.binlog import MySQLBinlog
 from xfer.dialects.mysql.catalog import checks_from_rows, column_from_row, foreign_keys_from_rows, indexes_from_rows
 from xfer.dialects.mysql.fast import (
     integer_key,
@@ -45,8 +46,7 @@ from xfer.dialects.mysql.types import (
     TEXT,
     arrow_type_of,
     meta_of,
-    parse_column,
-    parse_temporal,
+    text_batch,
 )
 
 PROBE_SPLIT_ROWS = 500_000  # a table this big has its data probes split into key ranges
@@ -74,7 +74,7 @@ CONNECT_ERRORS = {
 }
 
 
-class MySQL(MySQLRanges, Dialect):
+class MySQL(MySQLBinlog, MySQLRanges, Dialect):
     name = "mysql"
     max_identifier_length = 64
     has_zero_dates = True
@@ -425,21 +425,7 @@ class MySQL(MySQLRanges, Dialect):
                 rows = cur.fetchmany(batch_rows)
                 if not rows:
                     break
-                arrays, flags = [], []
-                for col, values in zip(table.columns, zip(*rows, strict=True), strict=True):
-                    raw = pa.array(values, pa.binary())
-                    if pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow):
-                        text = raw.cast(pa.string())
-                        arr, zero = parse_temporal(text, col.arrow)
-                        arrays.append(arr)
-                        if zero is not None:
-                            flags.append(Flag(col.name, zero, text, "zero date"))
-                    else:
-                        arrays.append(parse_column(col, raw))
-                batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-                if flags and policies is not None:
-                    batch = policies.apply_flags(batch, flags)
-                yield batch
+                yield text_batch(table.columns, schema, zip(*rows, strict=True), policies)
         except self._pymysql.err.MySQLError as exc:
             raise CopyError(
                 f"reading {table.name}: {redact(str(exc), self.secret)}", transient=self.is_transient(exc)

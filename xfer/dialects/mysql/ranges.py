@@ -98,7 +98,7 @@ class MySQLRanges(RangeReader):
     def range_reader(self, consistency: str) -> str:
         """connectorx where it loads, under the lock; a snapshot is read over each worker's own
         connection, which only pymysql can do."""
-        return reader_choice(self.url) if consistency == "lock" else "pymysql"
+        return reader_choice(self.url) if consistency in ("lock", "none") else "pymysql"
 
     def table_reader(self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions) -> tuple[str, int]:
         if reader == "connectorx" and not splits and size > options.chunk_bytes:
@@ -119,6 +119,9 @@ class MySQLRanges(RangeReader):
         try:
             with coord.cursor() as cur:
                 cur.execute("SET SESSION lock_wait_timeout = 60")
+                if consistency == "none":  # following: the change log repairs what moved meanwhile
+                    self._coordinator, self._coordinator_locks = coord, False
+                    return readers
                 if consistency == "lock":
                     cur.execute("LOCK TABLES " + ", ".join(f"{self.quote(t)} READ" for t in tables))
                     self._coordinator, self._coordinator_locks = coord, True

@@ -5,12 +5,13 @@ column, which every MySQL reader shares (pymysql's raw bytes, connectorx's `CAST
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xfer.core.policies import Flag, ValuePolicies
 from xfer.core.schema import Column
 from xfer.core.typemap import parse_type
 from xfer.dialects.base import split_type
@@ -117,6 +118,33 @@ def quote_string(value: str) -> str:
 
 
 # -- values: text-protocol bytes -> Arrow, one column at a time --------------------------
+def text_batch(
+    columns: Sequence[Column],
+    schema: pa.Schema,
+    values: Iterable[Sequence[bytes | None]],
+    policies: ValuePolicies | None,
+) -> pa.RecordBatch:
+    """One batch of `schema` from the text protocol's bytes, a sequence of values per column
+    (pymysql's raw rows transposed, or binlog row images decoded by `rowdecode`): every MySQL
+    row reader and the change stream build their batches here. Zero dates are flagged for
+    `policies` (NULL and counted, or the row rejected)."""
+    arrays, flags = [], []
+    for col, column_values in zip(columns, values, strict=True):
+        raw = pa.array(column_values, pa.binary())
+        if pa.types.is_date(col.arrow) or pa.types.is_timestamp(col.arrow):
+            text = raw.cast(pa.string())
+            arr, zero = parse_temporal(text, col.arrow)
+            arrays.append(arr)
+            if zero is not None:
+                flags.append(Flag(col.name, zero, text, "zero date"))
+        else:
+            arrays.append(parse_column(col, raw))
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    if flags and policies is not None:
+        batch = policies.apply_flags(batch, flags)
+    return batch
+
+
 def parse_column(col: Column, values: pa.Array | Iterable[bytes | None]) -> pa.Array:
     """Raw text-protocol bytes of one column -> an Arrow array of `col.arrow`, vectorised.
     Zero and partial dates come out NULL; `zero_dates` finds them for the policy."""

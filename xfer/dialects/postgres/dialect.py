@@ -18,6 +18,7 @@ from xfer.core.errors import ConnectError, XferError
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect, HashSQL, TargetTypes, require, split_type
+from xfer.dialects.postgres.apply import PostgresApply
 from xfer.dialects.postgres.catalog import PostgresCatalog
 from xfer.dialects.postgres.ddl import PostgresDDL, PostgresTriggers
 from xfer.dialects.postgres.errors import pg_message
@@ -45,7 +46,14 @@ TLS_AND_SESSION_PARAMS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl
 
 
 class Postgres(
-    PostgresJournalStore, PostgresReading, PostgresWriting, PostgresCatalog, PostgresDDL, PostgresTriggers, Dialect
+    PostgresApply,
+    PostgresJournalStore,
+    PostgresReading,
+    PostgresWriting,
+    PostgresCatalog,
+    PostgresDDL,
+    PostgresTriggers,
+    Dialect,
 ):
     name = "postgres"
     max_identifier_length = 63  # NAMEDATALEN - 1, https://www.postgresql.org/docs/current/limits.html

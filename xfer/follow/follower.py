@@ -1,0 +1,266 @@
+"""The follower: read the source's log from the recorded position, collapse each batch to its
+net changes, convert them like copied rows, and apply them with the position after them in one
+target transaction. Stops when asked (a signal, `stop`, a cutover's request, `until`), after the
+batch in hand; transient errors (a server restarting) are retried from the last applied position.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from xfer.core.changes import ChangeBatch, Position, RowsChange, SchemaChange
+from xfer.core.errors import UsageError, XferError
+from xfer.core.options import Options
+from xfer.dialects.base import Dialect
+from xfer.dialects.capabilities import ChangeSource, ChangeTarget, FollowState, TableDelta
+from xfer.follow.deltas import Converter, children_of, followable, log_table
+from xfer.follow.net import collapse
+from xfer.planning.build import Plan, TablePlan
+from xfer.planning.make import make_plan
+
+log = logging.getLogger("xfer")
+SAVE_IDLE_S = 0.5  # an idle follower records its moving position this often
+ASK_STOP_S = 0.5  # and asks whether a cutover wants it to stop this often
+
+
+@dataclass
+class FollowResult:
+    """What one follower session did: from where to where, how many row changes in how many
+    batches, why it stopped ("stopped", "caught up", "cutover"), per table counters."""
+
+    run_id: str
+    start: Position
+    end: Position
+    events: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    stopped: str = "stopped"
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "start": self.start.as_dict(),
+            "end": self.end.as_dict(),
+            "events": self.events,
+            "batches": self.batches,
+            "seconds": round(self.seconds, 3),
+            "stopped": self.stopped,
+            "notes": self.notes,
+        }
+
+
+def check_followable(source: Dialect, target: Dialect, tables: list[Any]) -> list[str]:
+    """Raise UsageError (nothing done) when the pair cannot be followed; return notes."""
+    if not isinstance(source, ChangeSource):
+        raise UsageError(f"--follow: a {source.name} source has no change log xfer can read (MySQL/MariaDB only)")
+    if not isinstance(target, ChangeTarget):
+        raise UsageError(f"--follow: changes are applied to PostgreSQL targets only ({target.name} target)")
+    problems, notes = source.follow_problems(tables)
+    problems += target.follow_target_problems()
+    if problems:
+        raise UsageError("cannot follow this source: " + "; ".join(problems), hint="nothing was changed")
+    return notes
+
+
+def find_state(target: Dialect, source_url: str, target_url: str, run_id: str | None = None) -> FollowState:
+    """The follower of this source and target (the latest run's, or `run_id`'s)."""
+    assert isinstance(target, ChangeTarget)
+    states = [
+        s
+        for s in target.follow_states()
+        if (run_id is None and s.source == source_url and s.target == target_url) or s.run_id == run_id
+    ]
+    if not states:
+        raise UsageError(
+            "no followed run of this source in the target",
+            hint="start one with `xfer migrate SOURCE TARGET --follow`",
+        )
+    return states[-1]
+
+
+def options_of(state: FollowState, given: Options) -> Options:
+    """The options the run recorded (a mapping file cannot be recorded: it is given again)."""
+    recorded = {k: v for k, v in state.options.items() if k not in ("mapping_used",)}
+    if isinstance(recorded.get("tables"), list):
+        recorded["tables"] = tuple(recorded["tables"])
+    if isinstance(recorded.get("exclude"), list):
+        recorded["exclude"] = tuple(recorded["exclude"])
+    if state.options.get("mapping_used") and given.mapping is None:
+        raise UsageError("the run used a mapping file: pass the same one with -m/--mapping")
+    return (
+        Options.build(**recorded).with_(mapping=given.mapping)
+        if given.mapping is not None
+        else Options.build(**recorded)
+    )
+
+
+class Follower:
+    """Applies the log of `source` to `target` for one run's `state`, as `the_plan` maps it."""
+
+    def __init__(self, source: Dialect, target: Dialect, the_plan: Plan, options: Options, state: FollowState) -> None:
+        assert isinstance(source, ChangeSource) and isinstance(target, ChangeTarget)
+        self.source, self.target, self.changes, self.applier = source, target, source, target
+        self.options, self.state, self.plan = options, state, the_plan
+        self.notes: list[str] = []
+        self.followed: dict[str, TablePlan] = {}
+        for tp in the_plan.tables:
+            why = followable(tp)
+            if why:
+                self.notes.append(f"{tp.source.name}: copied but not followed: {why}")
+                continue
+            # by the name the source's log uses (a mapping may label the table otherwise)
+            self.followed[log_table(tp).name] = tp
+        self.children = children_of(the_plan)
+        self.converters: dict[str, Converter] = {}
+        self.tables = {n: log_table(tp) for n, tp in self.followed.items()}
+
+    def _converter(self, name: str) -> Converter:
+        c = self.converters.get(name)
+        if c is None:
+            tp = self.followed[name]
+            c = Converter(self.source, self.target, tp, self.options, self.children.get(tp.target.name, []))
+            self.converters[name] = c
+        return c
+
+    def run(self, stop: Callable[[], bool], until: Position | None = None) -> FollowResult:
+        state = self.state
+        if not self.applier.claim_follow(state.run_id):
+            raise UsageError(
+                f"run {state.run_id} is being followed by another process",
+                hint="stop it first (Ctrl-C), or run `xfer cutover`, which takes over from it",
+            )
+        start = Position.from_dict(state.position)
+        result = FollowResult(state.run_id, start, start, notes=list(self.notes))
+        t0 = time.monotonic()
+        saved = asked = time.monotonic()
+        requested = False
+
+        def stopping() -> bool:
+            nonlocal asked, requested
+            if stop():
+                return True
+            if time.monotonic() - asked >= ASK_STOP_S:
+                asked = time.monotonic()
+                requested = self.applier.stop_requested(state.run_id)
+            return requested
+
+        state.state, state.last_error, state.stop_requested = "following", None, False
+        self.applier.save_follow(state)
+        attempt = 0
+        try:
+            while True:
+                try:
+                    at = Position.from_dict(state.position)
+                    for batch in self.changes.read_changes(at, self.tables, stopping, until=until):
+                        if batch.changes:
+                            self._apply(batch, result)
+                        elif batch.end.key() != Position.from_dict(state.position).key() or (
+                            time.monotonic() - saved >= SAVE_IDLE_S
+                        ):
+                            state.position, state.lag_seconds = batch.end.as_dict(), 0.0
+                            self.applier.save_follow(state)
+                            saved = time.monotonic()
+                        attempt = 0
+                    break
+                except XferError as exc:
+                    if not exc.transient or attempt >= max(self.options.run.retries, 1) * 3:
+                        raise
+                    attempt += 1
+                    log.warning("following: %s; trying again from %s", exc.message, state.position)
+                    time.sleep(min(0.5 * 2**attempt, 5.0))
+                    self._reconnect()
+        except BaseException as exc:
+            state.state = "failed" if isinstance(exc, XferError) else "stopped"
+            state.last_error = exc.message if isinstance(exc, XferError) else None
+            try:
+                self.applier.save_follow(state)
+            except XferError:
+                pass
+            raise
+        reached = until is not None and Position.from_dict(state.position).key() >= until.key()
+        result.stopped = "caught up" if reached else ("cutover" if requested else "stopped")
+        state.state = "stopped"
+        self.applier.save_follow(state)
+        result.end = Position.from_dict(state.position)
+        result.seconds = time.monotonic() - t0
+        return result
+
+    def _reconnect(self) -> None:
+        for d in (self.source, self.target):
+            try:
+                d.reconnect()
+            except XferError as exc:
+                log.warning("following: reconnecting: %s", exc.message)
+                raise XferError(exc.message, transient=True) from None
+        if not self.applier.claim_follow(self.state.run_id):
+            raise UsageError(f"run {self.state.run_id} was taken over by another follower")
+
+    def _apply(self, batch: ChangeBatch, result: FollowResult) -> None:
+        state = self.state
+        first = batch.changes[0]
+        if isinstance(first, SchemaChange):
+            self._schema_change(first, batch)
+            return
+        by_table: dict[str, list[RowsChange]] = {}
+        for ch in batch.changes:
+            if isinstance(ch, RowsChange):
+                by_table.setdefault(ch.table, []).append(ch)
+        deltas: list[TableDelta] = []
+        for name, changes in by_table.items():
+            net = collapse(changes, list(self.tables[name].primary_key))
+            if net is None:
+                continue
+            deltas.append(self._converter(name).delta(net))
+            counts = state.tables.setdefault(name, {"inserted": 0, "updated": 0, "deleted": 0})
+            counts["inserted"] += net.inserted
+            counts["updated"] += net.updated
+            counts["deleted"] += net.deleted
+        state.position = batch.end.as_dict()
+        state.events += batch.events
+        state.event_time = batch.event_time or state.event_time
+        state.lag_seconds = max(0.0, time.time() - batch.event_time) if batch.event_time else 0.0
+        self.applier.apply_changes(state, deltas)
+        result.events += batch.events
+        result.batches += 1
+
+    def _schema_change(self, change: SchemaChange, batch: ChangeBatch) -> None:
+        state = self.state
+        name = change.table or ""
+        tp = self.followed.get(name)
+        state.position = batch.end.as_dict()
+        if tp is None:
+            self.applier.save_follow(state)
+            return
+        if change.kind == "truncate":
+            self.applier.apply_changes(state, [], ddl=[f"TRUNCATE {self.target.qualified(tp.target.name)}"])
+            log.warning("following: %s emptied (%s)", name, change.statement)
+            return
+        if change.kind == "add_column" and tp.mapped is None:
+            fresh = self.source.introspect([name])[0]
+            new_tp = make_plan(self.source, self.target, self.options, [fresh]).tables[0]
+            added = [
+                tc for sc, tc in zip(new_tp.source.columns, new_tp.target.columns, strict=True)
+                if sc.name == change.column.name
+            ]  # fmt: skip
+            ddl = [s for c in added for s in self.applier.add_column_sql(tp.target, c)]
+            self.applier.apply_changes(state, [], ddl=ddl)
+            self.followed[name] = new_tp
+            self.tables[name] = new_tp.source
+            self.converters.pop(name, None)
+            log.warning("following: %s: column %s added (%s)", name, change.column.name, change.statement)
+            return
+        if change.kind == "add_column":  # a mapped table: the mapping says which columns it takes
+            self.applier.save_follow(state)
+            return
+        where = change.position
+        raise XferError(
+            f"following stopped: the source ran `{change.statement}` on {name} at {where}, which xfer cannot "
+            "apply to the target (only TRUNCATE and ADD COLUMN are applied); nothing of it was applied",
+            hint=f"make the same change to the target by hand, then continue with `xfer follow` "
+            f"(it resumes after {where}); or start again with `xfer migrate --follow --if-exists replace`",
+        )
