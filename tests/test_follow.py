@@ -44,9 +44,14 @@ def _source_writable(conn: pymysql.connections.Connection) -> None:
 
 
 def _status(run_cli: RunCli, dst: str) -> dict[str, Any]:
+    """The one followed run `xfer status DST --json` describes."""
     result = run_cli("status", dst, "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    shown = json.loads(result.stdout)
+    if isinstance(shown, list):  # one entry per followed run
+        assert len(shown) == 1, shown
+        shown = shown[0]
+    return shown
 
 
 def _master_position(conn: pymysql.connections.Connection) -> tuple[str, int]:
