@@ -209,9 +209,16 @@ class Workload(threading.Thread):
     Reconnects (and goes on) when the server goes away; any other error stops it and is raised
     by `stop()`."""
 
-    def __init__(self, connect: Callable[[], pymysql.connections.Connection], seed: int, rate: float | None = None):
+    def __init__(
+        self,
+        connect: Callable[[], pymysql.connections.Connection],
+        seed: int,
+        rate: float | None = None,
+        delete_parents: bool = True,
+    ):
         super().__init__(daemon=True)
         self.connect = connect
+        self.delete_parents = delete_parents  # False: no ON DELETE CASCADE in the workload
         self.rng = random.Random(seed)
         self.rate = rate
         self.counts = Counts()
@@ -311,7 +318,7 @@ class Workload(threading.Thread):
                 self.parents.add(new)
                 c.updated += 1
                 c.pk_updates += 1
-        elif op < 0.68 and len(self.parents) > 20:  # its children go with it (ON DELETE CASCADE)
+        elif op < 0.68 and len(self.parents) > 20 and self.delete_parents:  # children go too (CASCADE)
             key = rng.choice(tuple(self.parents))
             cur.execute("DELETE FROM parent WHERE id = %s", (key,))
             self.parents.discard(key)
