@@ -633,16 +633,21 @@ def wait_converged(
     src: pymysql.connections.Connection,
     pg: psycopg.Connection[Any],
     tables: Iterable[str] = TABLES,
-    timeout: float = 60,
+    timeout: float = 30,
+    follower: XferRun | None = None,
 ) -> list[str]:
-    """Poll until the target equals the source; the last differences when it never does."""
+    """Poll until the target equals the source; the last differences when it never does (or
+    when `follower` ended meanwhile: the output then says why)."""
     tables = list(tables)
     deadline = time.monotonic() + timeout
     while True:
+        ended = follower is not None and follower.proc.poll() is not None
         diff = differences(src, pg, tables)
         if not diff or time.monotonic() > deadline:
             return diff
-        time.sleep(0.5)
+        if ended:
+            return [*diff, f"(the follower ended, exit code {follower.proc.returncode}:\n{follower.output})"]
+        time.sleep(0.3)
 
 
 # --------------------------------------------------------------------------- xfer as a process

@@ -156,8 +156,9 @@ def test_converges_under_load_and_cutover_says_identical(
 def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
     binlog_mysql: BinlogMariaDB, binlog_url: str, binlog_conn: Any, pg_url: str, pg_conn: PgConn, tmp_path: Path
 ) -> None:
-    """blocked_seconds: measured, well under the copy's time (only the last events and the check
-    are waited for), and not less than what a writer actually waited."""
+    """blocked_seconds: measured, well under the copy's time (less than half: only the last
+    events and what changed are waited for, not a re-read of every table), and not less than
+    what a writer actually waited."""
     create_schema(binlog_conn)
     load_rows(binlog_conn, seed=3, typed=8000, parents=500, children=3000, pairs=3000)
     started = time.monotonic()
@@ -183,7 +184,7 @@ def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
     waited = writer.longest_wait(cut_start, cut_end)
     print(f"copy {copy_seconds:.2f} s, cutover {cut_end - cut_start:.2f} s, blocked {blocked} s, waited {waited:.2f} s")
     assert isinstance(blocked, int | float) and 0 < blocked < 30
-    assert blocked < copy_seconds, f"writes blocked {blocked} s, the whole copy took {copy_seconds:.1f} s"
+    assert blocked < copy_seconds / 2, f"writes blocked {blocked} s; the whole copy took {copy_seconds:.1f} s"
     assert waited <= blocked + 1.0, f"a write waited {waited:.2f} s but the report says {blocked} s"
     assert after > 0, "the source took no writes after the cutover"
 
@@ -199,7 +200,7 @@ def test_a_difference_at_cutover_exits_3_and_names_the_table(
     with start_following(binlog_url, pg_url, tmp_path) as run:
         with binlog_conn.cursor() as cur:
             cur.execute("INSERT INTO child (parent_id, note) VALUES (1, 'while following')")
-        assert wait_converged(binlog_conn, pg_conn) == []
+        assert wait_converged(binlog_conn, pg_conn, follower=run) == []
         assert run.signal(signal.SIGTERM) == 0, "SIGTERM should finish the batch and exit 0"
     # with no follower running, changes wait in the binlog; cutover applies them itself
     with binlog_conn.cursor() as cur:
@@ -239,11 +240,11 @@ def test_add_column_while_following_arrives_with_its_values(
             cur.execute("INSERT INTO parent (name, score, tag) VALUES ('after the change', 12.5, 'new')")
             cur.execute("INSERT INTO child (parent_id, note) VALUES (1, 'the other table goes on')")
         # the existing rows have the default, the new and updated ones their values
-        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"]) == []
+        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"], follower=run) == []
         assert run.proc.poll() is None, f"the follower stopped:\n{run.output}"
         with binlog_conn.cursor() as cur:
             cur.execute("UPDATE parent SET tag = 'later' WHERE id = 6")
-        assert wait_converged(binlog_conn, pg_conn, ["parent"]) == []
+        assert wait_converged(binlog_conn, pg_conn, ["parent"], follower=run) == []
         assert run.signal(signal.SIGTERM) == 0
 
 
@@ -255,7 +256,7 @@ def test_drop_column_stops_the_follower_naming_statement_and_position(
     with start_following(binlog_url, pg_url, tmp_path) as run:
         with binlog_conn.cursor() as cur:
             cur.execute("INSERT INTO parent (id, name) VALUES (1001, 'before the drop')")
-        assert wait_converged(binlog_conn, pg_conn, ["parent"]) == []
+        assert wait_converged(binlog_conn, pg_conn, ["parent"], follower=run) == []
         with binlog_conn.cursor() as cur:
             cur.execute("ALTER TABLE parent DROP COLUMN hits")
             cur.execute("INSERT INTO parent (id, name) VALUES (1002, 'after the drop')")
@@ -291,7 +292,7 @@ def test_a_table_without_a_primary_key_is_noted_and_copied(
         with binlog_conn.cursor() as cur:
             cur.execute("INSERT INTO keyed VALUES (3, 'c')")
             cur.execute("UPDATE keyed SET v = 'A' WHERE id = 1")
-        assert wait_converged(binlog_conn, pg_conn, ["keyed"]) == []
+        assert wait_converged(binlog_conn, pg_conn, ["keyed"], follower=run) == []
         assert run.signal(signal.SIGTERM) == 0, run.output
 
 
@@ -359,7 +360,7 @@ def test_status_shows_state_position_and_what_was_applied(
                 cur.execute("UPDATE parent SET name = 'changed' WHERE id = %s", (i,))
             for i in range(11, 16):
                 cur.execute("DELETE FROM parent WHERE id = %s", (i,))
-        assert wait_converged(binlog_conn, pg_conn, ["parent"]) == []
+        assert wait_converged(binlog_conn, pg_conn, ["parent"], follower=run) == []
         end = _master_position(binlog_conn)
         time.sleep(0.5)
         st = _status(run_cli, pg_url)
@@ -403,7 +404,7 @@ def test_on_delete_cascade_removes_children_changed_in_the_same_transaction(
             cur.execute("INSERT INTO child VALUES (12, 1)")  # inserted under it
             cur.execute("DELETE FROM parent WHERE id = 1")
             cur.execute("COMMIT")
-        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"], timeout=30) == []
+        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"], timeout=30, follower=run) == []
         assert run.signal(signal.SIGTERM) == 0
     assert pg_conn.execute("SELECT count(*) FROM child").fetchone() == (0,)
 
@@ -426,6 +427,6 @@ def test_a_key_change_of_a_referenced_parent_keeps_its_children(
             cur.execute("UPDATE parent SET id = 101 WHERE id = 1")
             cur.execute("UPDATE parent SET id = id + 1 ORDER BY id DESC")  # 3 -> 4, 2 -> 3, 101 -> 102
             cur.execute("DELETE FROM parent WHERE id = 4")
-        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"]) == []
+        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"], follower=run) == []
         assert run.signal(signal.SIGTERM) == 0
     assert pg_conn.execute("SELECT id, parent_id FROM child ORDER BY id").fetchall() == [(10, 102), (11, 102), (20, 3)]

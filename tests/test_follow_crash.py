@@ -133,5 +133,5 @@ def test_follower_survives_a_restart_of_the_source(
         assert writer.reconnects > 0 and counts.transactions > 0
         assert run.proc.poll() is None, f"the follower gave up when the source restarted:\n{run.output}"
         with binlog_mysql.connect(_db(binlog_url)) as source:
-            assert wait_converged(source, pg_conn, timeout=90) == []
+            assert wait_converged(source, pg_conn, timeout=90, follower=run) == []
         assert run.signal(signal.SIGTERM) == 0
