@@ -1,6 +1,7 @@
 """`python -m benchmarks`: xfer against pgloader and the client floors, on one MariaDB table.
 
     python -m benchmarks --rows 2000000 --repeat 3
+    python -m benchmarks cdc [--rows N --events E]   # change capture: see benchmarks/cdc.py
 
 Creates (or reuses) the deterministic 12-column table `bench` of N rows in MariaDB, then, in each
 of `--repeat` rounds, loads it into PostgreSQL with each contender (each into its own schema):
@@ -35,6 +36,11 @@ TARGETS = {"xfer / pgloader": 0.4, "xfer / floor": 1.5, "xfer peak RSS MB": 300}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cdc"]:  # named benchmarks: `python -m benchmarks cdc ...`
+        from . import cdc
+
+        return cdc.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=2_000_000, help="rows in the table (default 2,000,000)")
     p.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported (default 3)")

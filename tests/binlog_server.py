@@ -148,6 +148,7 @@ def binlog_mariadb(extra: list[str] | None = None) -> Iterator[BinlogMariaDB]:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it cleanly too
     with binlog_mariadb() as srv:
         print(srv.url(), flush=True)
         try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pymysql
+import pytest
 from sqlalchemy.engine import make_url
 
 from benchmarks import data
@@ -63,3 +64,41 @@ def _checksum(conn: pymysql.connections.Connection) -> Any:
     with conn.cursor() as cur:
         cur.execute(f"CHECKSUM TABLE {data.TABLE}")
         return cur.fetchone()[1]
+
+
+def test_cdc_benchmark_runs_the_xfer_side(pg_server: Any, pg_conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """`python -m benchmarks cdc` at small N, xfer only: its own binlog MariaDB, a copy, a burst
+    caught up, the steady phase's lag sampled, the target identical, the throw-away database gone."""
+    from conftest import _unavailable
+
+    from tests.binlog_server import available
+
+    why = available()
+    if why:
+        _unavailable(f"no binlog-enabled MariaDB for the cdc benchmark: {why}")
+    postgres = pg_server.render_as_string(hide_password=False)
+    args = ["--rows", "2400", "--events", "1200", "--rounds", "1", "--steady-rate", "1000", "--steady-seconds", "2"]
+    assert main(["cdc", *args, "--skip-chameleon", "--postgres", postgres, "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("cdc-2400-*.json")
+    figures = json.loads(path.read_text())
+    assert (figures["events"], figures["transactions"], figures["rows_per_transaction"]) == (1200, 120, 10)
+    x = figures["contenders"]["xfer"]
+    assert x["identical"] is True, x
+    (burst,) = x["bursts"]
+    assert burst["burst_s"] > 0 and burst["caught_up_s"] >= 0 and burst["events_per_s"] > 0
+    assert x["peak_rss_mb"] > 20  # the follower's process tree was sampled
+    steady = x["steady"]
+    assert steady["rows_written"] > 0 and steady["samples"] > 5 and steady["lag_max_s"] >= steady["lag_median_s"] >= 0
+    assert figures["contenders"]["pg_chameleon"] == {"skipped": "--skip-chameleon"}
+    assert set(figures["goals"]) == {"caught up s", "follower peak RSS MB", "steady lag max s"}
+    left = pg_conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (x["pg_database"],)).fetchone()
+    assert left == (0,)
+
+
+def test_cdc_lag_is_the_age_of_the_oldest_commit_the_target_lacks() -> None:
+    from benchmarks.cdc_workload import lag_samples
+
+    commits = [(10.0, 100), (10.1, 200), (10.2, 300)]  # (time, max id after the commit)
+    samples = [(9.0, 0), (10.05, 0), (10.15, 100), (10.25, 300), (10.3, 250)]
+    # before any commit; 0.05 s after id 100's commit; id 200's commit is 0.05 s old; all in; 300 missing
+    assert lag_samples(commits, samples) == pytest.approx([0.0, 0.05, 0.05, 0.0, 0.1])

@@ -66,9 +66,9 @@ def test_net_effect(name: str) -> None:
     events, upserts, deletes = CASES[name]
     net = collapse(events, ["id"])
     assert net is not None
-    got_upserts = {int(k[0]): row[1].decode() for k, row in net.upserts.items()}  # type: ignore[union-attr]
+    got_upserts = {int(k): row[1].decode() for k, row in net.upserts.items()}  # type: ignore[union-attr]
     assert got_upserts == upserts
-    assert sorted(int(k[0]) for k in net.deletes) == sorted(deletes)  # type: ignore[arg-type]
+    assert sorted(int(k) for k in net.deletes) == sorted(deletes)
 
 
 def test_upserts_keep_the_order_of_each_keys_last_change() -> None:
@@ -78,7 +78,14 @@ def test_upserts_keep_the_order_of_each_keys_last_change() -> None:
         [ev("insert", (2, "x")), ev("update", ((1, "u"), (1, "v"))), ev("update", ((2, "x"), (2, "u")))], ["id"]
     )
     assert net is not None
-    assert [int(k[0]) for k in net.upserts] == [1, 2]  # type: ignore[arg-type]
+    assert [int(k) for k in net.upserts] == [1, 2]
+
+
+def test_a_composite_key_is_a_tuple() -> None:
+    changes = [RowsChange("t", "insert", ["a", "b", "v"], after=[(b"1", b"x", b"v1"), (b"1", b"y", b"v2")])]
+    net = collapse(changes, ["a", "b"])
+    assert net is not None
+    assert list(net.upserts) == [(b"1", b"x"), (b"1", b"y")]
 
 
 def test_counters_count_events_not_keys() -> None:

@@ -32,6 +32,7 @@ from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ChangeSource, SQLTranslator
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
 from xfer.follow import session
+from xfer.follow.cutover import cutover as cutover_run
 from xfer.follow.follower import FollowResult, check_followable
 from xfer.planning.build import Plan
 from xfer.planning.hooks import run_hooks
@@ -133,6 +134,8 @@ def migrate(
     """
     options = _options(options, settings)
     started = time.monotonic()
+    if options.copy.consistency == "none" and not options.run.follow:
+        raise UsageError("consistency none (no lock, no snapshot) is for following only: add follow=True")
     if options.run.follow:
         if not options.run.journal:
             raise UsageError(
@@ -271,6 +274,7 @@ def follow(
     options: Options | None = None,
     stop: Callable[[], bool] = lambda: False,
     until_current: bool = False,
+    on_start: Callable[[Any], None] | None = None,
     **settings: Any,
 ) -> FollowResult:
     """Apply the source's changes to the target from the position the run recorded (a run of
@@ -282,7 +286,7 @@ def follow(
         xfer.migrate(src, dst, follow=True)              # copy without a lock, record the run
         xfer.follow(src, dst, until_current=True)        # catch up, then return
     """
-    return session.follow(source_url, target_url, _options(options, settings), stop, until_current)
+    return session.follow(source_url, target_url, _options(options, settings), stop, until_current, on_start=on_start)
 
 
 def cutover(
@@ -298,7 +302,7 @@ def cutover(
     how many seconds writes were blocked; `report.status` is "ok" or "mismatch"."""
     if hold not in ("lock", "read_only", "none"):
         raise UsageError(f"hold must be lock, read_only or none (got {hold!r})")
-    return session.cutover(source_url, target_url, _options(options, settings), hold, timeout)  # type: ignore[arg-type]
+    return cutover_run(source_url, target_url, _options(options, settings), hold, timeout)  # type: ignore[arg-type]
 
 
 def status(target_url: str) -> list[Any]:

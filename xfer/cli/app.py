@@ -237,7 +237,7 @@ policies = choice_options(
 consistency_opt = choice_options(
     ChoiceFlag(
         "--consistency",
-        CONSISTENCY,
+        tuple(c for c in CONSISTENCY if c != "none"),  # none: what --follow copies with
         "lock",
         "lock: the source tables refuse writes while they are read (fast reader); "
         "snapshot: the source stays writable, every reader sees one snapshot (slower reader).",

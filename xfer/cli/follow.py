@@ -4,7 +4,9 @@ parse, call `xfer.api`, print."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,21 @@ from xfer.cli import app
 from xfer.core.changes import Position
 from xfer.core.urls import mask
 from xfer.dialects.capabilities import FollowState
+
+
+def exec_follower(source: str, target: str, mapping_path: Path | None, quiet: bool) -> None:
+    """`migrate --follow`, after the copy: become `xfer follow` (a fresh process, which holds
+    nothing of the copy: the follower's memory is its own). The URLs travel in the environment
+    (XFER_SOURCE, XFER_TARGET), never in the command line other users can read."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, "XFER_SOURCE": source, "XFER_TARGET": target}
+    args = [sys.executable, "-m", "xfer", "follow"]
+    if mapping_path is not None:
+        args += ["--mapping", str(mapping_path)]
+    if quiet:
+        args.append("--quiet")
+    os.execve(sys.executable, args, env)
 
 
 def run_follower(source: str, target: str, opts: api.Options, until_current: bool, quiet: bool) -> None:
@@ -32,18 +49,13 @@ def run_follower(source: str, target: str, opts: api.Options, until_current: boo
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        where = _where(source, target)
-        if not quiet:
-            click.echo(
-                f"following {mask(source)} from {where} "
-                + (
-                    "up to the binlog's current end"
-                    if until_current
-                    else "(Ctrl-C stops; `xfer cutover` switches over)"
-                ),
-                err=True,
-            )
-        result = api.follow(source, target, opts, stop=stopping.is_set, until_current=until_current)
+
+        def started(state: FollowState) -> None:
+            if not quiet:
+                how = "up to the binlog's current end" if until_current else _HOW_TO_STOP
+                click.echo(f"following {mask(source)} from {Position.from_dict(state.position)} {how}", err=True)
+
+        result = api.follow(source, target, opts, stop=stopping.is_set, until_current=until_current, on_start=started)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
@@ -57,11 +69,7 @@ def run_follower(source: str, target: str, opts: api.Options, until_current: boo
         )
 
 
-def _where(source: str, target: str) -> str:
-    for s in reversed(api.status(target)):
-        if s.source == mask(source) or mask(s.source) == mask(source):
-            return str(Position.from_dict(s.position))
-    return "the recorded position"
+_HOW_TO_STOP = "(Ctrl-C stops; `xfer cutover` switches over)"
 
 
 @app.main.command()
@@ -114,11 +122,11 @@ def cutover(
 ) -> None:
     """Switch over from SOURCE to TARGET: hold writes, catch up, verify, finish.
 
-    Blocks writes to the followed tables on the source (FLUSH TABLES … WITH READ LOCK by
-    default), takes its final binlog position, waits for the running follower to reach it (or
-    applies the rest itself), stops following, verifies every table, moves identities past the
-    copied maxima, validates foreign keys, releases the source and reports the seconds writes
-    were blocked. Exit 0 when identical, 3 when not.
+    Stops the running follower, verifies every table against a snapshot of the source while it
+    stays writable, then blocks writes to the followed tables (FLUSH TABLES … WITH READ LOCK by
+    default), applies the last changes, compares only the rows they touched, moves identities
+    past the copied maxima, validates foreign keys, releases the source and reports the seconds
+    writes were blocked. Exit 0 when identical, 3 when not.
     """
     source, target, opts = app.resolve(source, target, mapping_path, api.Options())
     report = api.cutover(source, target, opts, hold=hold or "lock", timeout=timeout)

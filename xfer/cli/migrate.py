@@ -105,6 +105,6 @@ def migrate(
     report = api.migrate(source, target, opts, app.progress_bars(quiet))
     app.finish(report, quiet, report_path, stats=stats)
     if opts.run.follow:
-        from xfer.cli.follow import run_follower
+        from xfer.cli.follow import exec_follower
 
-        run_follower(source, target, opts, False, quiet)
+        exec_follower(source, target, mapping_path, quiet)

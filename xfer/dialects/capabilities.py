@@ -290,6 +290,12 @@ class ChangeSource(ABC):
         """The end of the change log now (where an event written next will start)."""
 
     @abstractmethod
+    def snapshot_position(self) -> Position | None:
+        """Inside `snapshot()`: the log position the snapshot sees the data at (taken without
+        any lock), or None where the engine does not say (then the cutover verifies every
+        table while writes are held)."""
+
+    @abstractmethod
     def position_available(self, position: Position) -> bool:
         """Whether the log still holds `position` (it may have been purged)."""
 

@@ -114,3 +114,12 @@ class Converter:
         )
         dels = self._convert(net.columns, images)  # every changed key out first; the rows found come back
         return TableDelta(self.tp.target, ups, self._keys(dels), [])
+
+
+def delta_keys(d: TableDelta) -> list[tuple[object, ...]]:
+    """The target key values a delta touches (upserted or deleted)."""
+    out: list[tuple[object, ...]] = []
+    for batch in (d.upserts, d.deletes):
+        if batch is not None and batch.num_rows:
+            out.extend(zip(*(batch.column(k).to_pylist() for k in d.table.primary_key), strict=True))
+    return out

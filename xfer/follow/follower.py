@@ -7,8 +7,10 @@ batch in hand; transient errors (a server restarting) are retried from the last 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +19,13 @@ from xfer.core.errors import UsageError, XferError
 from xfer.core.options import Options
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ChangeSource, ChangeTarget, FollowState, TableDelta
-from xfer.follow.deltas import Converter, children_of, followable, log_table
+from xfer.follow.deltas import Converter, children_of, delta_keys, followable, log_table
 from xfer.follow.net import collapse
 from xfer.planning.build import Plan, TablePlan
 from xfer.planning.make import make_plan
 
 log = logging.getLogger("xfer")
+READ_AHEAD = 2  # batches read and decoded ahead of the one being applied
 SAVE_IDLE_S = 0.5  # an idle follower records its moving position this often
 ASK_STOP_S = 0.5  # and asks whether a cutover wants it to stop this often
 
@@ -117,6 +120,8 @@ class Follower:
             self.followed[log_table(tp).name] = tp
         self.children = children_of(the_plan)
         self.converters: dict[str, Converter] = {}
+        #: the target keys each table's applied changes touched (source names), when collected
+        self.touched: dict[str, set[tuple[object, ...]]] | None = None
         self.tables = {n: log_table(tp) for n, tp in self.followed.items()}
 
     def _converter(self, name: str) -> Converter:
@@ -140,7 +145,7 @@ class Follower:
         saved = asked = time.monotonic()
         requested = False
 
-        def stopping() -> bool:
+        def stopping() -> bool:  # asked on this thread, between batches (the reader has its own)
             nonlocal asked, requested
             if stop():
                 return True
@@ -156,7 +161,9 @@ class Follower:
             while True:
                 try:
                     at = Position.from_dict(state.position)
-                    for batch in self.changes.read_changes(at, self.tables, stopping, until=until):
+                    for batch in self._read_ahead(at, stop, until):
+                        if stopping():
+                            break
                         if batch.changes:
                             self._apply(batch, result)
                         elif batch.end.key() != Position.from_dict(state.position).key() or (
@@ -190,6 +197,45 @@ class Follower:
         result.seconds = time.monotonic() - t0
         return result
 
+    def _read_ahead(self, at: Position, stop: Callable[[], bool], until: Position | None) -> Iterator[ChangeBatch]:
+        """`read_changes` on a thread of its own, up to READ_AHEAD batches ahead: reading and
+        decoding the next batch (Python) overlaps converting and applying this one (Arrow and
+        the target's server). Ends when the log is read to `until`, `stop()`, or the consumer
+        stops taking batches."""
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+        quit_reading = threading.Event()
+        end = object()
+
+        def put(item: Any) -> None:
+            while not quit_reading.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def produce() -> None:
+            try:
+                for batch in self.changes.read_changes(at, self.tables, lambda: stop() or quit_reading.is_set(), until):
+                    put(batch)
+                put(end)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+                put(exc)
+
+        reader = threading.Thread(target=produce, name="xfer-binlog", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = ahead.get()
+                if item is end:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            quit_reading.set()
+            reader.join(timeout=10)
+
     def _reconnect(self) -> None:
         for d in (self.source, self.target):
             try:
@@ -215,7 +261,10 @@ class Follower:
             net = collapse(changes, list(self.tables[name].primary_key))
             if net is None:
                 continue
-            deltas.append(self._converter(name).delta(net))
+            delta = self._converter(name).delta(net)
+            deltas.append(delta)
+            if self.touched is not None:
+                self.touched.setdefault(self.followed[name].source.name, set()).update(delta_keys(delta))
             counts = state.tables.setdefault(name, {"inserted": 0, "updated": 0, "deleted": 0})
             counts["inserted"] += net.inserted
             counts["updated"] += net.updated

@@ -8,8 +8,10 @@ protocol's bytes), so no conversion runs before collapsing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
 
 from xfer.core.changes import RowsChange
 
@@ -22,41 +24,41 @@ class Net:
     order of each key's last change, and what happened for the counters."""
 
     columns: list[str]
-    upserts: dict[tuple[bytes | None, ...], Image] = field(default_factory=dict)
-    deletes: dict[tuple[bytes | None, ...], Image] = field(default_factory=dict)
+    upserts: dict[Any, Image] = field(default_factory=dict)  # key -> the row's last image
+    deletes: dict[Any, Image] = field(default_factory=dict)
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
 
 
 def collapse(changes: Iterable[RowsChange], key: Sequence[str]) -> Net | None:
-    """The net effect of one table's `changes` (in log order) by the `key` columns."""
+    """The net effect of one table's `changes` (in log order) by the `key` columns. A key is the
+    value of a one-column key, else the tuple of its values."""
     net: Net | None = None
-    at: list[int] = []
+    get: Callable[[Image], Any] = itemgetter(0)
     for ch in changes:
         if net is None or ch.columns != net.columns:
             if net is not None and (net.upserts or net.deletes):
                 raise ValueError("a table's columns changed inside a batch")  # DDL comes in a batch of its own
             net = Net(list(ch.columns))
-            at = [ch.columns.index(k) for k in key]
+            get = itemgetter(*[ch.columns.index(k) for k in key])
         ups, dels = net.upserts, net.deletes
         if ch.kind == "insert":
             net.inserted += len(ch.after)
             for row in ch.after:
-                k = tuple(row[i] for i in at)
+                k = get(row)
                 ups.pop(k, None)  # (a delete before stays: it runs first, with its ON DELETE actions)
                 ups[k] = row
         elif ch.kind == "delete":
             net.deleted += len(ch.before)
             for row in ch.before:
-                k = tuple(row[i] for i in at)
+                k = get(row)
                 ups.pop(k, None)
                 dels[k] = row
         else:
             net.updated += len(ch.after)
             for old, new in zip(ch.before, ch.after, strict=True):
-                k_old = tuple(old[i] for i in at)
-                k_new = tuple(new[i] for i in at)
+                k_old, k_new = get(old), get(new)
                 if k_old != k_new:
                     ups.pop(k_old, None)
                     dels[k_old] = old

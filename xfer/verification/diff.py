@@ -225,20 +225,20 @@ def recheck(
     now_s = fetch_keys(source, cmp, keys)
     now_t = fetch_keys(target, cmp, keys)
     for r in first:  # take the snapshot's view of these keys out of the counts...
-        _count(found, cmp, r["kind"], r["sn"], r["tn"], [r[f"f{i}"] for i in range(n)], -1)
+        count_difference(found, cmp, r["kind"], r["sn"], r["tn"], [r[f"f{i}"] for i in range(n)], -1)
     found.rechecked = len(first)
     for r in first:  # ...and put what is true now in
         kc = r["kc"]
         s, t = now_s.get(kc), now_t.get(kc)
         if (s[0] if s else None) != r["sm"]:
             found.source_changed += 1
-        kind, flags = _classify(s, t, n)
+        kind, flags = classify(s, t, n)
         if kind is None:
             found.resolved += 1
             continue
-        _count(found, cmp, kind, 1 if s else 0, 1 if t else 0, flags, +1)
+        count_difference(found, cmp, kind, 1 if s else 0, 1 if t else 0, flags, +1)
         if len(found.samples) < sample:
-            found.samples.append(_sample(cmp, kind, keys[kc], s[2] if s else [], t[2] if t else [], flags))
+            found.samples.append(sample_of(cmp, kind, keys[kc], s[2] if s else [], t[2] if t else [], flags))
     found.changed_columns = {k: v for k, v in found.changed_columns.items() if v}
     if found.source_changed:
         found.notes.append(
@@ -264,7 +264,7 @@ def mapped_samples(cmp: Comparison, found: Located, first: list[dict[str, Any]],
         s, t = (json.loads(r[side]) if r[side] else {} for side in ("sdisp", "tdisp"))
         flags = [bool(r[f"f{i}"]) for i in range(len(cmp.names))]
         values = [s.get(n) for n in cmp.names], [t.get(n) for n in cmp.names]
-        found.samples.append(_sample(cmp, r["kind"], _key_of(r, len(cmp.spec.key)), *values, flags))
+        found.samples.append(sample_of(cmp, r["kind"], _key_of(r, len(cmp.spec.key)), *values, flags))
 
 
 def _key_of(r: dict[str, Any], kcols: int) -> tuple[Any, ...]:
@@ -273,7 +273,7 @@ def _key_of(r: dict[str, Any], kcols: int) -> tuple[Any, ...]:
     return tuple(r[f"{pre}{j}"] for j in range(kcols))
 
 
-def _classify(s: Any, t: Any, n: int) -> tuple[str | None, list[bool]]:
+def classify(s: Any, t: Any, n: int) -> tuple[str | None, list[bool]]:
     if s is None and t is None:
         return None, [False] * n
     if t is None:
@@ -285,7 +285,7 @@ def _classify(s: Any, t: Any, n: int) -> tuple[str | None, list[bool]]:
     return "changed", [a != b for a, b in zip(s[1], t[1], strict=True)]
 
 
-def _count(found: Located, cmp: Comparison, kind: str, sn: int, tn: int, flags: list[Any], sign: int) -> None:
+def count_difference(found: Located, cmp: Comparison, kind: str, sn: int, tn: int, flags: list[Any], sign: int) -> None:
     if kind == "changed":
         found.changed += sign
         for name, f in zip(cmp.names, flags, strict=True):
@@ -296,7 +296,7 @@ def _count(found: Located, cmp: Comparison, kind: str, sn: int, tn: int, flags: 
         found.extra += sign * max(tn - sn, 0)
 
 
-def _sample(
+def sample_of(
     cmp: Comparison, kind: str, key: tuple[Any, ...], s: list[Any], t: list[Any], flags: list[bool]
 ) -> dict[str, Any]:
     """A sample for the report: the key, and for a changed row the differing columns' displayed
@@ -320,13 +320,21 @@ def fetch_keys(
 ) -> dict[str, tuple[str, list[int], list[Any]]]:
     """Rows of `side` for the given keys, read now: canonical key -> (row MD5, column hashes,
     displayed values). SQL may return more (collations); only exact canonical matches count."""
+    found = fetch_rows(side, cmp, list(keys.values()))
+    return {kc: v for kc, v in found.items() if kc in keys}
+
+
+def fetch_rows(
+    side: Side, cmp: Comparison, values: list[tuple[Any, ...]]
+) -> dict[str, tuple[str, list[int], list[Any]]]:
+    """Rows of `side` whose key is one of `values` (raw key values), read now: canonical key ->
+    (row MD5, column hashes, displayed values)."""
     import duckdb
 
     d, table = side.dialect, side.table
     cols = [d.quote(table.columns[i].name) for i in cmp.spec.key]
     mark = d.param_marker
     out: dict[str, tuple[str, list[int], list[Any]]] = {}
-    values = list(keys.values())
     con = duckdb.connect()
     try:
         for start in range(0, len(values), KEYS_PER_QUERY):
@@ -345,7 +353,7 @@ def fetch_keys(
                 n = len(cmp.canons)
                 for r in rows:
                     kc, m = r[0], r[1]
-                    if kc in keys and kc not in out:
+                    if kc not in out:
                         i = r[-1]
                         out[kc] = (m, list(r[3 : 3 + n]), _row_values(batch, cmp, i))
     finally:

@@ -40,11 +40,15 @@ from xfer.verification.diff import (
     RECHECK_LIMIT,
     Located,
     Store,
+    classify,
+    count_difference,
+    fetch_rows,
     locate,
     locate_mapped,
     mapped_samples,
     multiset_samples,
     recheck,
+    sample_of,
 )
 from xfer.verification.pushdown import NotPushable, bucket_map, row_md5
 
@@ -81,8 +85,6 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
         target = open_target(target_url, stack, must_exist=True)
         report = RunReport("verify", str(source.url), str(target.url))
         the_plan, live = _plan_against(source, target, options)
-        pending: list[Pending] = []
-        scheme = hash_scheme(options.verify.method, source, target)
         # --consistency lock: the source tables refuse writes while read, which lets a faster
         # reader (one connection per key range) see exactly what the snapshot sees
         lock = [tp.source.name for tp in the_plan.tables if tp.mapped is None and not tp.skip_verify]
@@ -90,33 +92,7 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
         with locked as lock_note, source.snapshot(), target.snapshot():
             if lock_note:
                 report.notes.append(lock_note)
-            for tp in the_plan.tables:
-                r = TableResult(tp.source.name, tp.target.name)
-                report.tables.append(r)
-                if tp.skip_verify:
-                    r.status, r.checksum_match = "ok", None
-                    r.notes.append("not verified: the mapping file says verify: false")
-                    continue
-                if tp.target.name not in live:
-                    r.status, r.error = "missing", f"table {tp.target.name!r} does not exist in the target"
-                    continue
-                t0 = time.monotonic()
-                try:
-                    cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme)
-                    # A mapped table is read as the mapping shapes it: hashed client side here,
-                    # its differences located by reading it so again (`_locate_mapped`).
-                    mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
-                    # a side that lost its reader's session is read again, in the same snapshot
-                    args = (source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
-                    p = RetryPolicy(attempts=options.run.retries).run(
-                        f"verifying {tp.source.name}", partial(check_table, *args)
-                    )
-                except XferError as exc:
-                    r.status, r.error = "failed", str(exc)
-                    p = None
-                r.seconds = time.monotonic() - t0
-                if p is not None:
-                    pending.append(p)
+            pending = check_tables(source, target, the_plan, live, options, report, progress)
         for p in pending:  # outside the snapshots: what is true now
             t0 = time.monotonic()
             try:
@@ -126,6 +102,50 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
             p.result.seconds += time.monotonic() - t0
         report.seconds = time.monotonic() - started
         return report
+
+
+def check_tables(
+    source: Dialect,
+    target: Dialect,
+    the_plan: Plan,
+    live: dict[str, Table],
+    options: Options,
+    report: RunReport,
+    progress: ProgressFactory = no_progress,
+) -> list[Pending]:
+    """Check every table of `the_plan` (`live`: the target's tables as they are), each side read
+    in whatever snapshot or lock the caller holds; results go to `report.tables`. Returns the
+    tables whose differences wait to be re-checked outside the snapshot (`finish`)."""
+    scheme = hash_scheme(options.verify.method, source, target)
+    pending: list[Pending] = []
+    for tp in the_plan.tables:
+        r = TableResult(tp.source.name, tp.target.name)
+        report.tables.append(r)
+        if tp.skip_verify:
+            r.status, r.checksum_match = "ok", None
+            r.notes.append("not verified: the mapping file says verify: false")
+            continue
+        if tp.target.name not in live:
+            r.status, r.error = "missing", f"table {tp.target.name!r} does not exist in the target"
+            continue
+        t0 = time.monotonic()
+        try:
+            cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme)
+            # A mapped table is read as the mapping shapes it: hashed client side here,
+            # its differences located by reading it so again (`_locate_mapped`).
+            mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
+            # a side that lost its reader's session is read again, in the same snapshot
+            args = (source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
+            p = RetryPolicy(attempts=options.run.retries).run(
+                f"verifying {tp.source.name}", partial(check_table, *args)
+            )
+        except XferError as exc:
+            r.status, r.error = "failed", str(exc)
+            p = None
+        r.seconds = time.monotonic() - t0
+        if p is not None:
+            pending.append(p)
+    return pending
 
 
 def _plan_against(source: Dialect, target: Dialect, options: Options) -> tuple[Plan, dict[str, Table]]:
@@ -456,3 +476,41 @@ def _readable(actual: Table, planned: Table) -> Table:
     """The target table as it is, restricted to (and ordered like) the planned columns."""
     cols = [actual.column(c.name) for c in planned.columns]
     return Table(actual.name, cols, row_estimate=actual.row_estimate)
+
+
+def check_keys(
+    source: Dialect, target: Dialect, tp: TablePlan, keys: list[tuple[Any, ...]], r: TableResult, options: Options
+) -> None:
+    """The cutover's check of what changed since a full check: the rows of `keys` (the target's
+    key values) read now from both sides and compared value by value, and both sides' exact row
+    counts. A table whose rows were verified whole at an earlier position and that changed only
+    in these keys since is then verified whole at this one."""
+    actual = {t.name: t for t in target.introspect([tp.target.name])}.get(tp.target.name)
+    r.source_rows, r.target_rows = source.count_rows(tp.source.name), target.count_rows(tp.target.name)
+    if actual is None:
+        r.status, r.error = "missing", "the table is missing in the target"
+        return
+    cmp = plan_comparison(source, tp, options.verify.float_digits)
+    s_side = Side("source", source, tp.source)
+    t_side = Side("target", target, _readable(actual, tp.target))
+    now_s = fetch_rows(s_side, cmp, keys) if keys else {}
+    now_t = fetch_rows(t_side, cmp, keys) if keys else {}
+    found = Located()
+    n = len(cmp.canons)
+    for kc in sorted(now_s.keys() | now_t.keys()):
+        s, t = now_s.get(kc), now_t.get(kc)
+        kind, flags = classify(s, t, n)
+        if kind is None:
+            continue
+        count_difference(found, cmp, kind, 1 if s else 0, 1 if t else 0, flags, +1)
+        if len(found.samples) < options.verify.sample:
+            key = tuple((s or t)[2][i] for i in cmp.spec.key)  # type: ignore[index]
+            found.samples.append(sample_of(cmp, kind, key, s[2] if s else [], t[2] if t else [], flags))
+    r.verification = Verification(key=cmp.key_names, bucketing="keys", scheme="md5", policies=cmp.policies)
+    r.notes.append(f"{len(keys):,} key(s) changed since the full check: read again on both sides and compared")
+    differs = bool(found.total) or r.source_rows != r.target_rows
+    r.status = "mismatch" if differs else "ok"
+    r.checksum_match = not differs
+    if differs:
+        r.error = _summary(r.source_rows, r.target_rows)
+        _record(r, found)

@@ -61,6 +61,7 @@ class MySQLBinlog(ChangeSource):
     introspect: Any
     quote: Any
     _open: Any
+    reader: Any  # the snapshot's connection, inside snapshot()
 
     @property
     def secret(self) -> str | None:  # overridden by the dialect (the password in use)
@@ -102,6 +103,17 @@ class MySQLBinlog(ChangeSource):
         gtid = self._variables().get("gtid_binlog_pos", "")
         return Position(str(rows[0][0]), int(rows[0][1]), gtid)
 
+    def snapshot_position(self) -> Position | None:
+        reader = self.reader
+        if reader is None:
+            return None
+        with reader.cursor() as cur:  # MariaDB: the binlog position of this very snapshot, no lock
+            cur.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
+            status = {_text(k).lower(): _text(v) for k, v in cur.fetchall()}
+        if not status.get("binlog_snapshot_file"):
+            return None  # MySQL has no such status: the cutover then verifies under the lock
+        return Position(status["binlog_snapshot_file"], int(status["binlog_snapshot_position"]))
+
     def position_available(self, position: Position) -> bool:
         logs = {str(r[0]): int(r[1]) for r in self._query("SHOW BINARY LOGS")}
         return position.file in logs and position.pos <= logs[position.file]
@@ -111,7 +123,8 @@ class MySQLBinlog(ChangeSource):
     ) -> pa.RecordBatch:
         at = {name: i for i, name in enumerate(columns)}
         none: list[bytes | None] = [None] * len(rows)
-        values = [[r[at[c.name]] for r in rows] if c.name in at else none for c in table.columns]
+        by_column = list(zip(*rows, strict=True)) if rows else [()] * len(columns)  # (transposed in C)
+        values = [by_column[at[c.name]] if c.name in at else none for c in table.columns]
         return text_batch(table.columns, table.arrow_schema, values, policies)
 
     def hold_writes(self, tables: Sequence[str], mode: str) -> Callable[[], None]:
@@ -346,6 +359,10 @@ class MySQLBinlog(ChangeSource):
             )
         transient = code in (2006, 2013, 2003, 1053, 1927) or "Lost connection" in text
         return XferError(f"reading the binlog at {at}: {text}", transient=transient)
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _binary_length(native_type: str) -> int | None:
