@@ -51,6 +51,9 @@ _DB_FIXTURES = {
     "postgres": {"pg_url", "pg_conn", "pg_server"},
 }
 
+# the binlog-enabled MariaDB of the change-capture tests (binlog_mysql, binlog_url, binlog_conn)
+pytest_plugins = ["conftest_binlog"]
+
 RunCli = Callable[..., Result]
 MyConn = pymysql.connections.Connection
 PgConn = psycopg.Connection[tuple[Any, ...]]
