@@ -686,13 +686,22 @@ class XferRun:
         self.args = args
         self.proc: subprocess.Popen[bytes] = xfer_process(args, cwd)
         self._lines: list[str] = []
+        self._times: list[float] = []  # when each line arrived (time.monotonic())
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
+            self._times.append(time.monotonic())
             self._lines.append(raw.decode(errors="replace"))
+
+    def printed_at(self, pattern: str) -> float | None:
+        """When (time.monotonic()) the first line matching the regular expression was printed."""
+        for at, line in zip(list(self._times), list(self._lines), strict=False):
+            if re.search(pattern, line):
+                return at
+        return None
 
     @property
     def output(self) -> str:
