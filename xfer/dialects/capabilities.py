@@ -306,7 +306,7 @@ class ChangeSource(ABC):
         tables: Mapping[str, Table],
         stop: Callable[[], bool],
         until: Position | None = None,
-        max_events: int = 20_000,
+        max_events: int = 10_000,
         max_seconds: float = 0.5,
     ) -> Iterator[ChangeBatch]:
         """The log from `start` as batches of whole transactions touching `tables` (the source's

@@ -25,7 +25,7 @@ from xfer.planning.build import Plan, TablePlan
 from xfer.planning.make import make_plan
 
 log = logging.getLogger("xfer")
-READ_AHEAD = 2  # batches read and decoded ahead of the one being applied
+READ_AHEAD = 1  # batches read and decoded ahead of the one being applied
 SAVE_IDLE_S = 0.5  # an idle follower records its moving position this often
 ASK_STOP_S = 0.5  # and asks whether a cutover wants it to stop this often
 

@@ -42,6 +42,7 @@ _ADD_COLUMN = re.compile(
     r"^\s*ALTER\s+TABLE\s+(\S+)\s+ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(`[^`]+`|\w+)\s", re.I | re.S
 )
 _QUOTED = re.compile(r"`((?:[^`]|``)+)`|\b(\w+)\b")
+_TableDecoders = tuple[list[Any], list[str], list[bool] | None]  # decoders, names, key columns (None: all)
 
 
 def _name(token: str) -> tuple[str | None, str]:
@@ -168,7 +169,7 @@ class MySQLBinlog(ChangeSource):
         tables: Mapping[str, Table],
         stop: Callable[[], bool],
         until: Position | None = None,
-        max_events: int = 20_000,
+        max_events: int = 10_000,
         max_seconds: float = 0.5,
     ) -> Iterator[ChangeBatch]:
         replication = require("pymysqlreplication", "MySQL change capture (pip install mysql-replication)")
@@ -208,7 +209,7 @@ class MySQLBinlog(ChangeSource):
             slave_heartbeat=HEARTBEAT_S,
             is_mariadb=False,  # (its MariaDB mode positions by GTID only; file/offset works on both)
         )
-        decoders: dict[tuple[int, str], tuple[list[Any], list[str]]] = {}
+        decoders: dict[tuple[int, str], _TableDecoders] = {}
         kinds = {
             row_event.WriteRowsEvent: "insert",
             row_event.UpdateRowsEvent: "update",
@@ -285,7 +286,7 @@ class MySQLBinlog(ChangeSource):
                 pass
 
     def _rows_change(
-        self, ev: Any, kind: str, decoders: dict[tuple[int, str], tuple[list[Any], list[str]]], table: Table
+        self, ev: Any, kind: str, decoders: dict[tuple[int, str], _TableDecoders], table: Table
     ) -> RowsChange:
         cols = ev.columns
         key = (ev.table_id, ev.table)
@@ -294,16 +295,21 @@ class MySQLBinlog(ChangeSource):
             try:
                 known = table.columns
                 pads = {c.name: _binary_length(c.native_type) for c in known}
-                cached = ([column_decoder(c, pads.get(str(c.name))) for c in cols], [str(c.name) for c in cols])
+                decs = [column_decoder(c, pads.get(str(c.name))) for c in cols]
             except UnsupportedColumn as exc:
                 raise XferError(f"following {ev.table}: {exc}", hint="this type cannot be followed yet") from None
-            if any(n in (None, "None") for n in cached[1]):
+            names = [str(c.name) for c in cols]
+            if any(n in (None, "None") for n in names):
                 raise XferError(
                     f"following {ev.table}: the binlog has no column names",
                     hint="set binlog_row_metadata=FULL on the source",
                 )
-            decoders[key] = cached
-        decs, names = cached
+            # an update's before-image and a delete are matched by the key alone: the other
+            # columns are stepped over (all are decoded when the event lacks a key column)
+            pk = set(table.primary_key)
+            keys = [n in pk for n in names] if pk and pk <= set(names) else None
+            cached = decoders[key] = (decs, names, keys)
+        decs, names, keys = cached
         n = ev.number_of_columns
         present = _bits(ev.columns_present_bitmap, n)
         body = ev.packet.read(ev.event_size - ev.packet.read_bytes)
@@ -313,13 +319,13 @@ class MySQLBinlog(ChangeSource):
                 raise XferError(
                     f"following {ev.table}: a partial row image", hint="set binlog_row_image=FULL on the source"
                 )
-            before, after = decode_rows(body, decs, present, 2)
+            before, after = decode_rows(body, decs, present, 2, wanted=[keys, None])
             return RowsChange(ev.table, "update", names, before, after)
         if not all(present):
             raise XferError(
                 f"following {ev.table}: a partial row image", hint="set binlog_row_image=FULL on the source"
             )
-        (image,) = decode_rows(body, decs, present, 1)
+        (image,) = decode_rows(body, decs, present, 1, wanted=[keys if kind == "delete" else None])
         if kind == "insert":
             return RowsChange(ev.table, "insert", names, after=image)
         return RowsChange(ev.table, "delete", names, before=image)

@@ -24,8 +24,9 @@ from xfer.core.errors import XferError
 from xfer.core.journal import JOURNAL_SCHEMA
 from xfer.core.schema import Column, Table
 from xfer.dialects.capabilities import ChangeTarget, FollowState, TableDelta
-from xfer.dialects.postgres.binary import BinaryEncoder, copy_sql, send, written
+from xfer.dialects.postgres.binary import BinaryEncoder, binary_supported, copy_sql, send, written
 from xfer.dialects.postgres.errors import pg_message
+from xfer.dialects.postgres.writing import to_csv
 
 S = JOURNAL_SCHEMA
 FOLLOW_DDL = f"""CREATE TABLE IF NOT EXISTS {S}.follow (
@@ -196,8 +197,16 @@ class PostgresApply(ChangeTarget):
         return stage
 
     def _load(self, cur: Any, stage: str, table: Table, batch: Any) -> None:
-        payload = BinaryEncoder(table).encode(batch)
-        send(cur, copy_sql(stage, self.column_list(c.name for c in written(table))), payload)
+        """`batch` into the staging table, by the copy's own writer: binary COPY, or CSV COPY
+        for the tables binary cannot carry exactly (as `write_bulk` / `write_batches` choose)."""
+        cols = written(table)
+        names = self.column_list(c.name for c in cols)
+        if binary_supported(table):
+            send(cur, copy_sql(stage, names), BinaryEncoder(table).encode(batch))
+            return
+        keep = [i for i, c in enumerate(table.columns) if not c.generated]
+        data = to_csv(batch.select(keep) if len(keep) < batch.num_columns else batch)
+        send(cur, f"COPY {stage} ({names}) FROM STDIN (FORMAT csv)", [data])
 
     def _delete(self, cur: Any, d: TableDelta) -> None:
         t = d.table
