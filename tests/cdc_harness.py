@@ -69,7 +69,7 @@ CREATE TABLE typed (
 TABLES = ("parent", "child", "pairs", "typed")
 
 U64 = 2**64 - 1
-_POOLS: dict[str, list[Any]] = {
+POOLS: dict[str, list[Any]] = {
     "ti": [-128, 127, 0], "ti_u": [0, 255], "si": [-32768, 32767], "si_u": [0, 65535],
     "mi": [-8388608, 8388607], "mi_u": [0, 16777215], "i": [-(2**31), 2**31 - 1], "i_u": [0, 2**32 - 1],
     "bi": [-(2**63), 2**63 - 1], "bi_u": [0, U64, 2**63],
@@ -101,16 +101,16 @@ _POOLS: dict[str, list[Any]] = {
     "j": ['{"a": [1, 2.5, {"b": null, "c": "ü🚀", "d": {"e": [[], {}]}}], "big": 12345678901234567890, '
           '"neg": -1e-7, "s": "q\\"uote"}', "[]", '"just a string"', "null", '{"k": 1.0e+2, "z": 0}', "{}"],
 }  # fmt: skip
-TYPED_COLUMNS = list(_POOLS)
+TYPED_COLUMNS = list(POOLS)
 
 
-def _random_value(rng: random.Random, name: str) -> Any:
+def random_value(rng: random.Random, name: str) -> Any:
     """An edge value of column `name` most of the time, NULL or an ordinary value otherwise."""
     r = rng.random()
     if r < 0.08:
         return None
     if r < 0.55 or name in ("e", "s", "flag", "b1", "j", "dt", "dtm", "dtm6", "ts", "tm", "bn"):
-        return rng.choice(_POOLS[name])
+        return rng.choice(POOLS[name])
     match name:
         case "ti":
             return rng.randint(-128, 127)
@@ -148,7 +148,7 @@ def _random_value(rng: random.Random, name: str) -> Any:
 
 
 def typed_row(rng: random.Random) -> dict[str, Any]:
-    return {name: _random_value(rng, name) for name in TYPED_COLUMNS}
+    return {name: random_value(rng, name) for name in TYPED_COLUMNS}
 
 
 def create_schema(conn: pymysql.connections.Connection) -> None:
@@ -686,13 +686,22 @@ class XferRun:
         self.args = args
         self.proc: subprocess.Popen[bytes] = xfer_process(args, cwd)
         self._lines: list[str] = []
+        self._times: list[float] = []  # when each line arrived (time.monotonic())
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
+            self._times.append(time.monotonic())
             self._lines.append(raw.decode(errors="replace"))
+
+    def printed_at(self, pattern: str) -> float | None:
+        """When (time.monotonic()) the first line matching the regular expression was printed."""
+        for at, line in zip(list(self._times), list(self._lines), strict=False):
+            if re.search(pattern, line):
+                return at
+        return None
 
     @property
     def output(self) -> str:
