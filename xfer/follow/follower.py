@@ -181,6 +181,7 @@ class Follower:
                     log.warning("following: %s; trying again from %s", exc.message, state.position)
                     time.sleep(min(0.5 * 2**attempt, 5.0))
                     self._reconnect()
+                    self._reload()
         except BaseException as exc:
             state.state = "failed" if isinstance(exc, XferError) else "stopped"
             state.last_error = exc.message if isinstance(exc, XferError) else None
@@ -257,6 +258,15 @@ class Follower:
         self.tables[name] = fresh.source
         self.converters.pop(name, None)
         log.warning("following: %s: column(s) %s added (%s)", name, ", ".join(change.columns), change.statement)
+
+    def _reload(self) -> None:
+        """The state as the target committed it: a batch that failed took its position with it."""
+        mine = [s for s in self.applier.follow_states() if s.run_id == self.state.run_id]
+        if mine:
+            done = mine[0]
+            st = self.state
+            st.position, st.events, st.tables = done.position, done.events, done.tables
+            st.event_time, st.lag_seconds = done.event_time, done.lag_seconds
 
     def _reconnect(self) -> None:
         for d in (self.source, self.target):

@@ -131,10 +131,17 @@ class PostgresApply(ChangeTarget):
             )
         return out
 
+    def _ask(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+        """A statement of the follower's bookkeeping; a lost session is a transient XferError."""
+        try:
+            return list(self._query(sql, args))
+        except self._psycopg.Error as exc:
+            raise XferError(f"the follower's state: {pg_message(exc)}", transient=self.is_transient(exc)) from None
+
     def claim_follow(self, run_id: str) -> bool:
-        got = bool(self._query("SELECT pg_try_advisory_lock(%s, %s)", (_FOLLOW_SALT, _follow_key(run_id)))[0][0])
+        got = bool(self._ask("SELECT pg_try_advisory_lock(%s, %s)", (_FOLLOW_SALT, _follow_key(run_id)))[0][0])
         if got:  # a request to stop was for the follower before this one
-            self._query(f"UPDATE {S}.follow SET stop_requested = false WHERE run_id = %s", (run_id,))
+            self._ask(f"UPDATE {S}.follow SET stop_requested = false WHERE run_id = %s", (run_id,))
         return got
 
     def save_follow(self, state: FollowState) -> None:
@@ -148,10 +155,10 @@ class PostgresApply(ChangeTarget):
 
     def request_stop(self, run_id: str) -> None:
         """Ask the run's follower to stop after its batch in hand (it reads this between batches)."""
-        self._query(f"UPDATE {S}.follow SET stop_requested = true WHERE run_id = %s", (run_id,))
+        self._ask(f"UPDATE {S}.follow SET stop_requested = true WHERE run_id = %s", (run_id,))
 
     def stop_requested(self, run_id: str) -> bool:
-        rows = self._query(f"SELECT stop_requested FROM {S}.follow WHERE run_id = %s", (run_id,))
+        rows = self._ask(f"SELECT stop_requested FROM {S}.follow WHERE run_id = %s", (run_id,))
         return bool(rows and rows[0][0])
 
     def _record(self, cur: Any, state: FollowState) -> None:
