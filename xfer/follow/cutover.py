@@ -64,6 +64,7 @@ def cutover(
             phase = _phase(report, "verify (held)", phase)
             state = _fresh(target, state)
             state.state = "cut over" if report.status == "ok" else "stopped"
+            state.lag_seconds = 0.0
             target.save_follow(state)
             done = report.status == "ok"
         finally:
