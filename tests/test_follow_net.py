@@ -94,3 +94,20 @@ def test_counters_count_events_not_keys() -> None:
     )
     assert net is not None
     assert (net.inserted, net.updated, net.deleted) == (2, 1, 1)
+
+
+def test_key_moves_compose_and_are_not_removals() -> None:
+    # 1 -> 101 -> 102 is one move 1 -> 102; 3 -> 4 and 2 -> 3 are moves (their children follow
+    # them under ON UPDATE CASCADE), 4 deleted afterwards is a removal (its children go).
+    net = collapse(
+        [
+            ev("update", ((1, "a"), (101, "a"))),
+            ev("update", ((101, "a"), (102, "a")), ((3, "c"), (4, "c")), ((2, "b"), (3, "b"))),
+            ev("delete", (4, "c")),
+        ],
+        ["id"],
+    )
+    assert net is not None
+    assert {int(k): (int(o[0]), int(n[0])) for k, (o, n) in net.moves.items()} == {1: (1, 102), 3: (3, 4), 2: (2, 3)}  # type: ignore[arg-type]
+    assert sorted(int(k) for k in net.removed) == [4]
+    assert sorted(int(k) for k in net.upserts) == [3, 102]

@@ -78,6 +78,9 @@ def plan(source_url: str, target_url: str, options: Options | None = None, **set
         source = open_source(source_url, stack)
         target = open_plan_target(target_url, stack)
         the_plan = make_plan(source, target, options)
+        if options.run.follow:  # what stops following is an error (UsageError); what is not followed, a note
+            notes = check_followable(source, target, [tp.source for tp in the_plan.tables])
+            the_plan.notes.extend(notes or ["following: the source's binlog and the target are ready (--follow)"])
         for tp in the_plan.tables:  # the DDL as `migrate` would run it, while the target is open
             tp.ddl = (
                 target.create_table_sql(tp.target)

@@ -20,6 +20,11 @@ from xfer.report.plan_text import render_plan
 @app.selection
 @app.mapping_opt
 @app.policies
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Also check that SOURCE can be followed into TARGET (migrate --follow): what stops it, what is not followed.",
+)
 @app.command
 def plan(
     source: str | None,

@@ -62,13 +62,13 @@ class RowsChange:
 class SchemaChange:
     """A DDL statement met in the log. `table` is the followed table it changes (None: none of
     them); `kind` is what the follower can apply ("truncate", "add_column") or "other";
-    `column` is the added column's definition as the source now has it (add_column)."""
+    `columns`: the names of the added columns (add_column)."""
 
     statement: str
     kind: SchemaKind
     table: str | None
     position: Position
-    column: Any = None  # xfer.core.schema.Column for add_column
+    columns: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -356,12 +356,17 @@ class FollowState:
 class TableDelta:
     """One table's net changes in a batch, in the target's types: rows to upsert by key (in the
     order of their last change), keys to delete, whether the table was emptied first, and the
-    foreign keys that point at it with an ON DELETE action the target must repeat itself."""
+    foreign keys that point at it with an ON DELETE or ON UPDATE action the target must repeat."""
 
     table: Table  # the target table
     upserts: pa.RecordBatch | None = None
     deletes: pa.RecordBatch | None = None  # the key columns only
     children: list[tuple[Table, Any]] = field(default_factory=list)  # (child table, its ForeignKey)
+    #: rows whose key changed: (old keys, new keys), row for row; their children follow them
+    #: where the foreign key says ON UPDATE CASCADE / SET NULL (the source does not log that)
+    moves: tuple[pa.RecordBatch, pa.RecordBatch] | None = None
+    #: the keys of `deletes` that a delete removed (a moved key's children moved with it)
+    removed: pa.RecordBatch | None = None
 
 
 class ChangeTarget(ABC):

@@ -40,11 +40,12 @@ def followable(tp: TablePlan) -> str | None:
 
 
 def children_of(the_plan: Plan) -> dict[str, list[tuple[Table, ForeignKey]]]:
-    """Per target table: the tables whose foreign keys point at it with an ON DELETE action."""
+    """Per target table: the tables whose foreign keys point at it with an ON DELETE or ON
+    UPDATE action (the source's InnoDB runs those without logging them)."""
     out: dict[str, list[tuple[Table, ForeignKey]]] = {}
     for tp in the_plan.tables:
         for fk in tp.target.foreign_keys:
-            if fk.on_delete in ("CASCADE", "SET NULL"):
+            if fk.on_delete in ("CASCADE", "SET NULL") or fk.on_update in ("CASCADE", "SET NULL"):
                 out.setdefault(fk.ref_table, []).append((tp.target, fk))
     return out
 
@@ -69,7 +70,15 @@ class Converter:
             return self._filtered(net)
         ups = self._convert(net.columns, list(net.upserts.values()))
         dels = self._convert(net.columns, list(net.deletes.values()))
-        return TableDelta(self.tp.target, ups, self._keys(dels), self.children)
+        moves = None
+        if net.moves and any(fk.on_update in ("CASCADE", "SET NULL") for _, fk in self.children):
+            old = self._keys(self._convert(net.columns, [o for o, _ in net.moves.values()]))
+            new = self._keys(self._convert(net.columns, [n for _, n in net.moves.values()]))
+            moves = (old, new) if old is not None and new is not None else None
+        removed = None
+        if net.removed and any(fk.on_delete in ("CASCADE", "SET NULL") for _, fk in self.children):
+            removed = self._keys(self._convert(net.columns, list(net.removed.values())))
+        return TableDelta(self.tp.target, ups, self._keys(dels), self.children, moves, removed)
 
     def _convert(self, columns: Sequence[str], rows: Sequence[Image]) -> pa.RecordBatch | None:
         if not rows:

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xfer.core.changes import ChangeBatch, Position, RowsChange, SchemaChange
@@ -236,6 +236,28 @@ class Follower:
             quit_reading.set()
             reader.join(timeout=10)
 
+    def _add_columns(self, name: str, tp: TablePlan, change: SchemaChange, state: FollowState) -> None:
+        """The statement's columns planned through the type rules (the table as the source has
+        it now, but only the columns the target has plus these) and added, with the position."""
+        fresh = make_plan(self.source, self.target, self.options, self.source.introspect([name])).tables[0]
+        keep = {c.name for c in tp.source.columns} | set(change.columns)
+        pairs = [(s, t) for s, t in zip(fresh.source.columns, fresh.target.columns, strict=True) if s.name in keep]
+        added = [t for s, t in pairs if s.name in change.columns and s.name not in {c.name for c in tp.source.columns}]
+        if len(added) != len(set(change.columns)):
+            raise XferError(
+                f"following stopped: {name}: `{change.statement}` at {change.position}: the source no longer has "
+                "the column(s) it added (changed again since)",
+                hint="add them to the target by hand, then continue with `xfer follow`",
+            )
+        ddl = [sql for c in added for sql in self.applier.add_column_sql(tp.target, c)]
+        self.applier.apply_changes(state, [], ddl=ddl)
+        fresh.source = replace(fresh.source, columns=[s for s, _ in pairs])
+        fresh.target = replace(fresh.target, columns=[t for _, t in pairs])
+        self.followed[name] = fresh
+        self.tables[name] = fresh.source
+        self.converters.pop(name, None)
+        log.warning("following: %s: column(s) %s added (%s)", name, ", ".join(change.columns), change.statement)
+
     def _reconnect(self) -> None:
         for d in (self.source, self.target):
             try:
@@ -290,18 +312,7 @@ class Follower:
             log.warning("following: %s emptied (%s)", name, change.statement)
             return
         if change.kind == "add_column" and tp.mapped is None:
-            fresh = self.source.introspect([name])[0]
-            new_tp = make_plan(self.source, self.target, self.options, [fresh]).tables[0]
-            added = [
-                tc for sc, tc in zip(new_tp.source.columns, new_tp.target.columns, strict=True)
-                if sc.name == change.column.name
-            ]  # fmt: skip
-            ddl = [s for c in added for s in self.applier.add_column_sql(tp.target, c)]
-            self.applier.apply_changes(state, [], ddl=ddl)
-            self.followed[name] = new_tp
-            self.tables[name] = new_tp.source
-            self.converters.pop(name, None)
-            log.warning("following: %s: column %s added (%s)", name, change.column.name, change.statement)
+            self._add_columns(name, tp, change, state)
             return
         if change.kind == "add_column":  # a mapped table: the mapping says which columns it takes
             self.applier.save_follow(state)

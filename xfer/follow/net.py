@@ -26,6 +26,11 @@ class Net:
     columns: list[str]
     upserts: dict[Any, Image] = field(default_factory=dict)  # key -> the row's last image
     deletes: dict[Any, Image] = field(default_factory=dict)
+    #: a key moved (an update of the key): first key -> (its old image, the row's last image);
+    #: moves in a row compose (1 -> 101 -> 102 is 1 -> 102)
+    moves: dict[Any, tuple[Image, Image]] = field(default_factory=dict)
+    #: keys a delete removed (not those a key update moved away): their children go too (ON DELETE)
+    removed: dict[Any, Image] = field(default_factory=dict)
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
@@ -36,6 +41,7 @@ def collapse(changes: Iterable[RowsChange], key: Sequence[str]) -> Net | None:
     value of a one-column key, else the tuple of its values."""
     net: Net | None = None
     get: Callable[[Image], Any] = itemgetter(0)
+    moved_to: dict[Any, Any] = {}  # a moved row's key now -> its first key
     for ch in changes:
         if net is None or ch.columns != net.columns:
             if net is not None and (net.upserts or net.deletes):
@@ -55,6 +61,7 @@ def collapse(changes: Iterable[RowsChange], key: Sequence[str]) -> Net | None:
                 k = get(row)
                 ups.pop(k, None)
                 dels[k] = row
+                net.removed[k] = row
         else:
             net.updated += len(ch.after)
             for old, new in zip(ch.before, ch.after, strict=True):
@@ -62,6 +69,9 @@ def collapse(changes: Iterable[RowsChange], key: Sequence[str]) -> Net | None:
                 if k_old != k_new:
                     ups.pop(k_old, None)
                     dels[k_old] = old
+                    first = moved_to.pop(k_old, k_old)
+                    moved_to[k_new] = first
+                    net.moves[first] = (net.moves[first][0] if first in net.moves else old, new)
                 ups.pop(k_new, None)
                 ups[k_new] = new
     return net

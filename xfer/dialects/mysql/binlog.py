@@ -38,9 +38,6 @@ SETTINGS = {  # server variable -> the value following needs
 }
 HEARTBEAT_S = 0.1  # the server says "nothing new" this often when idle: a waiting batch is flushed
 _TRUNCATE = re.compile(r"^\s*TRUNCATE\s+(?:TABLE\s+)?(\S+)\s*$", re.I | re.S)
-_ADD_COLUMN = re.compile(
-    r"^\s*ALTER\s+TABLE\s+(\S+)\s+ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(`[^`]+`|\w+)\s", re.I | re.S
-)
 _QUOTED = re.compile(r"`((?:[^`]|``)+)`|\b(\w+)\b")
 _TableDecoders = tuple[list[Any], list[str], list[bool] | None]  # decoders, names, key columns (None: all)
 
@@ -345,13 +342,9 @@ class MySQLBinlog(ChangeSource):
         touched = [t for t in tables if re.search(rf"(?<![\w$])`?{re.escape(t)}`?(?![\w$])", sql)]
         if not touched:
             return None
-        if (m := _ADD_COLUMN.match(sql)) is not None and "," not in sql.split(m[2], 1)[1].split("(")[0]:
-            name = _name(m[1])[1]
-            column = _name(m[2])[1]
-            if name in tables:
-                now = {c.name: c for c in self.introspect([name])[0].columns}
-                if column in now:
-                    return SchemaChange(sql, "add_column", name, here, now[column])
+        added = _added_columns(sql)
+        if added is not None and added[0] in tables:
+            return SchemaChange(sql, "add_column", added[0], here, added[1])
         return SchemaChange(sql, "other", touched[0], here)
 
     def _log_error(self, exc: Any, at: Position) -> XferError:
@@ -365,6 +358,39 @@ class MySQLBinlog(ChangeSource):
             )
         transient = code in (2006, 2013, 2003, 1053, 1927) or "Lost connection" in text
         return XferError(f"reading the binlog at {at}: {text}", transient=transient)
+
+
+_ALTER = re.compile(r"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\s+(\S+)\s+(.*)$", re.I | re.S)
+_ADD = re.compile(r"^ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(`(?:[^`]|``)+`|\w+)\s", re.I | re.S)
+_NOT_A_COLUMN = {"INDEX", "KEY", "CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "FULLTEXT", "SPATIAL", "CHECK", "PERIOD"}
+
+
+def _added_columns(sql: str) -> tuple[str, list[str]] | None:
+    """`ALTER TABLE t ADD [COLUMN] a …, ADD b …` -> (t, [a, b]); None for any other statement."""
+    m = _ALTER.match(sql)
+    if m is None:
+        return None
+    clauses, depth, quote, start, body = [], 0, "", 0, m[2]
+    for i, ch in enumerate(body):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            clauses.append(body[start:i].strip())
+            start = i + 1
+    clauses.append(body[start:].strip())
+    names = []
+    for clause in clauses:
+        a = _ADD.match(clause + " ")
+        if a is None or a[1].upper() in _NOT_A_COLUMN:
+            return None
+        names.append(_name(a[1])[1])
+    return _name(m[1])[1], names
 
 
 def _text(v: Any) -> str:

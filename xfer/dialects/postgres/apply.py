@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
+
+import pyarrow as pa
 
 from xfer.core.errors import XferError
 from xfer.core.journal import JOURNAL_SCHEMA
@@ -170,11 +173,20 @@ class PostgresApply(ChangeTarget):
                 for sql in ddl:
                     cur.execute(sql)
                 for d in deltas:
+                    if d.moves is not None and d.moves[0].num_rows:
+                        self._move(cur, d)
+                staged: dict[int, str] = {}
+                for d in deltas:
                     if d.deletes is not None and d.deletes.num_rows:
-                        self._delete(cur, d)
+                        removed = self._delete(cur, d)
+                        if removed:
+                            staged[id(d)] = removed
                 for d in deltas:
                     if d.upserts is not None and d.upserts.num_rows:
                         self._upsert(cur, d)
+                for d in deltas:  # children the batch's own upserts gave a parent it deleted
+                    if id(d) in staged:
+                        self._cascade(cur, d, staged[id(d)], after=True)
                 self._record(cur, state)
         except self._psycopg.Error as exc:
             raise XferError(
@@ -182,16 +194,19 @@ class PostgresApply(ChangeTarget):
                 transient=self.is_transient(exc),
             ) from None
 
-    def _stage(self, cur: Any, table: Table, columns: list[Column], tag: str) -> str:
-        """A temporary table of `columns` of `table`, emptied at each commit; made once per session."""
+    def _stage(self, cur: Any, table: Table, columns: list[Column], tag: str, exprs: list[str] | None = None) -> str:
+        """A temporary table of `columns` of `table` (or of `exprs` over it), emptied at each
+        commit; made once per session (a new connection makes its own)."""
         names = [c.name for c in columns]
         digest = hashlib.sha1(json.dumps([table.name, names, tag]).encode()).hexdigest()[:16]
         stage = f"_xfer_{tag}_{digest}"
-        made: set[str] = self.__dict__.setdefault("_stages", set())
+        sessions: dict[int, set[str]] = self.__dict__.setdefault("_stages", {})
+        made = sessions.setdefault(self.conn.info.backend_pid, set())
         if stage not in made:
+            select = ", ".join(exprs) if exprs else self.column_list(names)
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                f"SELECT {self.column_list(names)} FROM {self.qualified(table.name)} WITH NO DATA"
+                f"SELECT {select} FROM {self.qualified(table.name)} WITH NO DATA"
             )
             made.add(stage)
         return stage
@@ -208,27 +223,71 @@ class PostgresApply(ChangeTarget):
         data = to_csv(batch.select(keep) if len(keep) < batch.num_columns else batch)
         send(cur, f"COPY {stage} ({names}) FROM STDIN (FORMAT csv)", [data])
 
-    def _delete(self, cur: Any, d: TableDelta) -> None:
+    def _delete(self, cur: Any, d: TableDelta) -> str:
         t = d.table
         keys = [c for c in t.columns if c.name in t.primary_key]
         key_table = Table(t.name, keys, primary_key=list(t.primary_key))
         stage = self._stage(cur, t, keys, "d")
         self._load(cur, stage, key_table, d.deletes)
         match = " AND ".join(f"t.{self.quote(k)} = d.{self.quote(k)}" for k in t.primary_key)
-        # the ON DELETE actions the source ran without logging them: repeated for these keys
+        removed = ""
+        if d.removed is not None and d.removed.num_rows:
+            removed = self._stage(cur, t, keys, "r")
+            self._load(cur, removed, key_table, d.removed)
+            self._cascade(cur, d, removed, after=False)
+        cur.execute(f"DELETE FROM {self.qualified(t.name)} t USING {stage} d WHERE {match}")
+        return removed
+
+    def _move(self, cur: Any, d: TableDelta) -> None:
+        """Children follow their parent's new key (ON UPDATE CASCADE) or lose it (SET NULL)."""
+        assert d.moves is not None
+        t = d.table
+        keys = [c for c in t.columns if c.name in t.primary_key]
+        pairs = [replace(c, name=f"old_{i}") for i, c in enumerate(keys)] + [
+            replace(c, name=f"new_{i}") for i, c in enumerate(keys)
+        ]
+        exprs = [f"{self.quote(c.name)} AS old_{i}" for i, c in enumerate(keys)] + [
+            f"{self.quote(c.name)} AS new_{i}" for i, c in enumerate(keys)
+        ]
+        stage = self._stage(cur, t, keys, "m", exprs)
+        old, new = d.moves
+        batch = pa.RecordBatch.from_arrays([*old.columns, *new.columns], names=[c.name for c in pairs])
+        self._load(cur, stage, Table(t.name, pairs), batch)
         for child, fk in d.children:
-            if list(fk.ref_columns) != list(t.primary_key):
+            if list(fk.ref_columns) != list(t.primary_key) or fk.on_update not in ("CASCADE", "SET NULL"):
+                continue
+            at = {k: i for i, k in enumerate(t.primary_key)}
+            on = " AND ".join(
+                f"c.{self.quote(col)} = m.old_{at[ref]}" for col, ref in zip(fk.columns, fk.ref_columns, strict=True)
+            )
+            value = "m.new_{}" if fk.on_update == "CASCADE" else "NULL"
+            sets = ", ".join(
+                f"{self.quote(col)} = {value.format(at[ref])}"
+                for col, ref in zip(fk.columns, fk.ref_columns, strict=True)
+            )
+            cur.execute(f"UPDATE {self.qualified(child.name)} c SET {sets} FROM {stage} m WHERE {on}")
+
+    def _cascade(self, cur: Any, d: TableDelta, stage: str, after: bool) -> None:
+        """The ON DELETE actions the source ran without logging them, repeated for the deleted
+        keys: before the upserts for the children already there, and `after` them for children
+        the batch itself added to a parent it deleted (whose key is not back)."""
+        t = d.table
+        gone = ""
+        if after:
+            same = " AND ".join(f"p.{self.quote(k)} = d.{self.quote(k)}" for k in t.primary_key)
+            gone = f" AND NOT EXISTS (SELECT 1 FROM {self.qualified(t.name)} p WHERE {same})"
+        for child, fk in d.children:
+            if list(fk.ref_columns) != list(t.primary_key) or fk.on_delete not in ("CASCADE", "SET NULL"):
                 continue
             on = " AND ".join(
                 f"c.{self.quote(col)} = d.{self.quote(ref)}"
                 for col, ref in zip(fk.columns, fk.ref_columns, strict=True)
             )
             if fk.on_delete == "CASCADE":
-                cur.execute(f"DELETE FROM {self.qualified(child.name)} c USING {stage} d WHERE {on}")
+                cur.execute(f"DELETE FROM {self.qualified(child.name)} c USING {stage} d WHERE {on}{gone}")
             elif fk.on_delete == "SET NULL":
                 sets = ", ".join(f"{self.quote(col)} = NULL" for col in fk.columns)
-                cur.execute(f"UPDATE {self.qualified(child.name)} c SET {sets} FROM {stage} d WHERE {on}")
-        cur.execute(f"DELETE FROM {self.qualified(t.name)} t USING {stage} d WHERE {match}")
+                cur.execute(f"UPDATE {self.qualified(child.name)} c SET {sets} FROM {stage} d WHERE {on}{gone}")
 
     def _upsert(self, cur: Any, d: TableDelta) -> None:
         t = d.table
