@@ -175,8 +175,7 @@ def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
     with start_following(binlog_url, pg_url, tmp_path) as run:
         copied = run.printed_at(r"^total \(") or time.monotonic()  # the copy's summary line
         copy_seconds = copied - started
-        # no parent deletes: ON DELETE CASCADE has tests of its own, this one is about the time held
-        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed=4, rate=50, delete_parents=False)
+        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed=4, rate=50)
         writer.start()
         try:
             time.sleep(1.5)
