@@ -633,7 +633,7 @@ def wait_converged(
     src: pymysql.connections.Connection,
     pg: psycopg.Connection[Any],
     tables: Iterable[str] = TABLES,
-    timeout: float = 30,
+    timeout: float = 20,
     follower: XferRun | None = None,
 ) -> list[str]:
     """Poll until the target equals the source; the last differences when it never does (or

@@ -175,8 +175,7 @@ def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
     with start_following(binlog_url, pg_url, tmp_path) as run:
         copied = run.printed_at(r"^total \(") or time.monotonic()  # the copy's summary line
         copy_seconds = copied - started
-        # no parent deletes: ON DELETE CASCADE has tests of its own, this one is about the time held
-        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed=4, rate=50, delete_parents=False)
+        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed=4, rate=50)
         writer.start()
         try:
             time.sleep(1.5)
@@ -240,9 +239,17 @@ def test_every_type_arrives_through_following(
 # --------------------------------------------------------------------------- cutover finds differences
 
 
+@pytest.mark.parametrize("hold", [[], ["--read-only"]], ids=["lock", "read-only"])
 def test_a_difference_at_cutover_exits_3_and_names_the_table(
-    binlog_mysql: BinlogMariaDB, binlog_url: str, binlog_conn: Any, pg_url: str, pg_conn: PgConn, tmp_path: Path
+    hold: list[str],
+    binlog_mysql: BinlogMariaDB,
+    binlog_url: str,
+    binlog_conn: Any,
+    pg_url: str,
+    pg_conn: PgConn,
+    tmp_path: Path,
 ) -> None:
+    """Exit 3, the table named, and the source released (lock gone, read_only back off)."""
     create_schema(binlog_conn)
     load_rows(binlog_conn, seed=5, typed=200, parents=50, children=100, pairs=50)
     with start_following(binlog_url, pg_url, tmp_path) as run:
@@ -257,7 +264,14 @@ def test_a_difference_at_cutover_exits_3_and_names_the_table(
     pg_conn.execute("UPDATE parent SET name = 'changed by hand' WHERE id = 7")
 
     report = tmp_path / "r.json"
-    code, out = xfer(["cutover", binlog_url, pg_url, "--report", str(report)], tmp_path, timeout=300)
+    try:
+        code, out = xfer(["cutover", binlog_url, pg_url, "--report", str(report), *hold], tmp_path, timeout=300)
+    finally:
+        with binlog_conn.cursor() as cur:  # the server is shared by the session's tests
+            cur.execute("SELECT @@global.read_only")
+            left_read_only = cur.fetchone()[0]
+            cur.execute("SET GLOBAL read_only = OFF")
+    assert left_read_only == 0, "a cutover that found differences left the source read-only"
     assert code == 3, out
     assert "parent" in out
     summary = json.loads(report.read_text())
@@ -321,6 +335,12 @@ def test_drop_column_stops_the_follower_naming_statement_and_position(
     names = dict(pg_conn.execute("SELECT id, name FROM parent WHERE id > 1000").fetchall())
     assert names == {1001: "before the drop"}
 
+    # as the message says: the same change made to the target by hand, following goes on
+    pg_conn.execute("ALTER TABLE parent DROP COLUMN hits")
+    code, out = xfer(["follow", binlog_url, pg_url, "--until-current"], tmp_path, timeout=120)
+    assert code == 0, out
+    assert differences(binlog_conn, pg_conn, ["parent", "child"]) == []
+
 
 # --------------------------------------------------------------------------- said up front
 
@@ -342,6 +362,20 @@ def test_a_table_without_a_primary_key_is_noted_and_copied(
             cur.execute("UPDATE keyed SET v = 'A' WHERE id = 1")
         assert wait_converged(binlog_conn, pg_conn, ["keyed"], follower=run) == []
         assert run.signal(signal.SIGTERM) == 0, run.output
+
+
+def test_plan_follow_says_what_cannot_be_followed(
+    binlog_url: str, binlog_conn: Any, pg_url: str, pg_conn: PgConn, run_cli: RunCli
+) -> None:
+    """Before anything is copied: `xfer plan --follow` names the table that will not be followed."""
+    with binlog_conn.cursor() as cur:
+        cur.execute("CREATE TABLE keyed (id INT PRIMARY KEY, v VARCHAR(20))")
+        cur.execute("CREATE TABLE loose (x INT, y VARCHAR(20))")
+    before = _empty_target(pg_conn)
+    result = run_cli("plan", binlog_url, pg_url, "--follow")
+    assert result.exit_code == 0, result.output
+    assert any("loose" in line and re.search(r"primary|key", line, re.I) for line in result.output.splitlines())
+    assert _empty_target(pg_conn) == before
 
 
 def _empty_target(pg_conn: PgConn) -> set[tuple[str, ...]]:
@@ -452,7 +486,7 @@ def test_on_delete_cascade_removes_children_changed_in_the_same_transaction(
             cur.execute("INSERT INTO child VALUES (12, 1)")  # inserted under it
             cur.execute("DELETE FROM parent WHERE id = 1")
             cur.execute("COMMIT")
-        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"], timeout=30, follower=run) == []
+        assert wait_converged(binlog_conn, pg_conn, ["parent", "child"], follower=run) == []
         assert run.signal(signal.SIGTERM) == 0
     assert pg_conn.execute("SELECT count(*) FROM child").fetchone() == (0,)
 

@@ -69,8 +69,7 @@ def test_follower_sigkilled_at_random_moments_converges_exactly_once(
 
     # the initial copy, killed once it follows
     with start_following(binlog_url, pg_url, tmp_path) as first:
-        # no parent deletes: ON DELETE CASCADE has tests of its own (test_follow.py)
-        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed, rate=60, delete_parents=False)
+        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed, rate=60)
         writer.start()
         time.sleep(1.0)
         first.proc.kill()
@@ -122,8 +121,7 @@ def test_follower_survives_a_restart_of_the_source(
     create_schema(binlog_conn)
     load_rows(binlog_conn, seed=11, typed=300, parents=60, children=200, pairs=100)
     with start_following(binlog_url, pg_url, tmp_path) as run:
-        # no parent deletes here: ON DELETE CASCADE has tests of its own, this one is about the restart
-        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed=12, rate=40, delete_parents=False)
+        writer = Workload(writer_connect(binlog_mysql, binlog_url), seed=12, rate=40)
         writer.start()
         try:
             time.sleep(1.0)
