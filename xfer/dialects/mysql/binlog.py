@@ -183,7 +183,7 @@ class MySQLBinlog(ChangeSource):
             "host": self.url.host or "127.0.0.1",
             "port": self.url.port or 3306,
             "user": user,
-            "passwd": password or "",
+            "password": password or "",
         }
         db = self.url.database
         rows_events = (row_event.WriteRowsEvent, row_event.UpdateRowsEvent, row_event.DeleteRowsEvent)
