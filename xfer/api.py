@@ -150,12 +150,7 @@ def migrate(
         source = open_source(source_url, stack)
         # Select tables before opening the target: a usage error must leave no trace there.
         tables = source_tables(source, options)
-        follow_from = None
-        if options.run.follow:
-            target = open_target(target_url, stack)
-            notes = check_followable(source, target, tables if tables is not None else [])
-            assert isinstance(source, ChangeSource)
-            follow_from = source.change_position()  # before the first row is read
+        follow_from, notes = None, []
         fresh_file = new_embedded_file(target_url)
         try:
             target = open_target(target_url, stack, must_exist=options.copy.data_only)
@@ -166,6 +161,10 @@ def migrate(
         report = RunReport("migrate", str(source.url), str(target.url))
         try:
             the_plan = make_plan(source, target, options, tables)
+            if options.run.follow:  # refused here, before anything is created
+                notes = check_followable(source, target, [tp.source for tp in the_plan.tables])
+                assert isinstance(source, ChangeSource)
+                follow_from = source.change_position()  # before the first row is read
             resumable = runs.find_resumable(source, target, options, stack)
             existing = set() if resumable else preflight(target, the_plan, options)
         except TargetExistsError as exc:
