@@ -92,3 +92,24 @@ def tables_in(sql: str, source: str) -> set[str]:
         raise TranslateError(f"cannot parse: {str(exc).splitlines()[0]}") from None
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     return {t.name for t in tree.find_all(exp.Table) if t.name not in ctes}
+
+
+def split_top(text: str, sep: str) -> list[str]:
+    """Split at `sep` outside quotes and parentheses."""
+    out, cur, depth, quote = [], "", 0, ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur)
+    return [p for p in (x.strip() for x in out) if p]

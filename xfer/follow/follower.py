@@ -241,9 +241,13 @@ class Follower:
         """The statement's columns planned through the type rules (the table as the source has
         it now, but only the columns the target has plus these) and added, with the position."""
         fresh = make_plan(self.source, self.target, self.options, self.source.introspect([name])).tables[0]
-        keep = {c.name for c in tp.source.columns} | set(change.columns)
-        pairs = [(s, t) for s, t in zip(fresh.source.columns, fresh.target.columns, strict=True) if s.name in keep]
-        added = [t for s, t in pairs if s.name in change.columns and s.name not in {c.name for c in tp.source.columns}]
+        had = {c.name for c in tp.source.columns}
+        pairs = [
+            (s, t)
+            for s, t in zip(fresh.source.columns, fresh.target.columns, strict=True)
+            if s.name in had or s.name in change.columns
+        ]
+        added = [t for s, t in pairs if s.name not in had]
         if len(added) != len(set(change.columns)):
             raise XferError(
                 f"following stopped: {name}: `{change.statement}` at {change.position}: the source no longer has "

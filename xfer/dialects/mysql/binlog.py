@@ -27,6 +27,7 @@ from xfer.dialects.capabilities import ChangeSource
 from xfer.dialects.mysql.auth import credentials
 from xfer.dialects.mysql.rowdecode import UnsupportedColumn, column_decoder, decode_rows
 from xfer.dialects.mysql.types import text_batch
+from xfer.dialects.sqlexpr import split_top
 
 log = logging.getLogger("xfer")
 
@@ -370,20 +371,7 @@ def _added_columns(sql: str) -> tuple[str, list[str]] | None:
     m = _ALTER.match(sql)
     if m is None:
         return None
-    clauses, depth, quote, start, body = [], 0, "", 0, m[2]
-    for i, ch in enumerate(body):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            clauses.append(body[start:i].strip())
-            start = i + 1
-    clauses.append(body[start:].strip())
+    clauses = split_top(m[2], ",")
     names = []
     for clause in clauses:
         a = _ADD.match(clause + " ")

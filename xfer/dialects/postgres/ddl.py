@@ -18,7 +18,7 @@ from xfer.core.schema import Check, Column, Index, Table
 from xfer.dialects.base import split_type
 from xfer.dialects.capabilities import ConcurrentBuilds, EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
 from xfer.dialects.postgres.parts import PostgresPart
-from xfer.dialects.sqlexpr import tables_in, translate
+from xfer.dialects.sqlexpr import split_top, tables_in, translate
 
 INTEGER_TYPES = {"smallint", "integer", "bigint"}
 _ZERO_DATE = re.compile(r"^0000-|-00[- ]|-00$")
@@ -288,27 +288,6 @@ _SET = re.compile(r"^\s*set\s+(.*)$", re.I | re.S)
 _ASSIGN = re.compile(r"^\s*(new)\.`?([^`=\s]+)`?\s*=\s*(.+)$", re.I | re.S)
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split at `sep` outside quotes and parentheses."""
-    out, cur, depth, quote = [], "", 0, ""
-    for ch in text:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            out.append(cur)
-            cur = ""
-            continue
-        cur += ch
-    out.append(cur)
-    return [p for p in (x.strip() for x in out) if p]
-
-
 class PostgresTriggers(PostgresPart, TriggerTarget):
     """MySQL triggers whose body is assignments to NEW (`SET NEW.x = ...`) and plain
     INSERT/UPDATE/DELETE statements become a PL/pgSQL function and a trigger; anything with
@@ -323,9 +302,9 @@ class PostgresTriggers(PostgresPart, TriggerTarget):
         if re.search(r"\b(if|while|loop|repeat|declare|call|signal|case|leave|iterate|cursor)\b", text, re.I):
             raise ValueError("its body has control flow, which is not translated")
         lines = []
-        for stmt in _split_top(text, ";"):
+        for stmt in split_top(text, ";"):
             if m := _SET.match(stmt):
-                for assign in _split_top(m[1], ","):
+                for assign in split_top(m[1], ","):
                     a = _ASSIGN.match(assign)
                     if not a:
                         raise ValueError(f"cannot translate {assign!r}")
