@@ -109,7 +109,7 @@ class Converter:
         images = list(net.upserts.values()) + list(net.deletes.values())
         keys = list({tuple(row[i] for i in at): None for row in images})
         q = self.source.quote
-        one = "(" + ", ".join(["%s"] * len(key_cols)) + ")"
+        one = "(" + ", ".join([self.source.param_marker] * len(key_cols)) + ")"
         cond = f"({', '.join(q(k) for k in key_cols)}) IN ({', '.join([one] * len(keys))})"
         params = [v for k in keys for v in k]
         found: list[pa.RecordBatch] = [
