@@ -229,8 +229,9 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
                 if t.source.source.name in names:
                     pending.put(t)
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
-                futures = [pool.submit(worker, s) for s in opened]
+                futures: list[Any] = []
                 try:
+                    futures.extend(pool.submit(worker, s) for s in opened)
                     for f in futures:
                         f.result()
                 except KeyboardInterrupt:
