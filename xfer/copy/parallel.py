@@ -229,9 +229,8 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
                 if t.source.source.name in names:
                     pending.put(t)
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
-                futures: list[Any] = []
+                futures = [pool.submit(worker, s) for s in opened]
                 try:
-                    futures.extend(pool.submit(worker, s) for s in opened)
                     for f in futures:
                         f.result()
                 except KeyboardInterrupt:
