@@ -22,7 +22,7 @@ from typing import Any
 from xfer.copy.ddl import create_tables, create_triggers, create_views, preflight
 from xfer.copy.rows import CopyJob
 from xfer.copy.stage import build_keys, copy_rows
-from xfer.core.errors import ConnectError, Interrupted, TargetExistsError, UsageError, XferError
+from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
 from xfer.core.journal import Journal
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile
@@ -189,12 +189,6 @@ def migrate(
             _migrate(source, target, more, the_plan, options, existing, report, progress, started, journal)
         except BaseException as exc:
             runs.abandon(journal, exc)
-            if isinstance(exc, KeyboardInterrupt):
-                raise Interrupted(
-                    f"interrupted: run {journal.run_id} stopped after the chunks in hand (each committed whole "
-                    "or not at all)",
-                    hint=runs.resume_hint(journal.run_id),
-                ) from None
             raise
         runs.finish(journal, report)
         if follow_from is not None:

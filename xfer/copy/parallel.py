@@ -20,7 +20,7 @@ import math
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -137,20 +137,18 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
     spans: dict[str, list[float]] = {}
     bars = {tp.source.name: progress(tp.target.name, tp.source.row_estimate) for tp in the_plan.tables}
     pending: queue.Queue[ChunkTask] = queue.Queue()
-    interrupted = threading.Event()  # Ctrl-C: workers take no further chunk
     # A connectorx chunk is read on a connection of its own: a worker reads its next chunk while
     # it writes the current one. Snapshot readers share their worker's connection: no read-ahead.
     read_ahead = options.copy.consistency in ("lock", "none")
 
     def take() -> ChunkTask | None:
-        while not interrupted.is_set():
+        while True:
             try:
                 t = pending.get_nowait()
             except queue.Empty:
                 return None
             if t.source.source.name not in failed:
                 return t
-        return None
 
     def process(s: Session, started: Started) -> None:
         task = started.task
@@ -193,8 +191,6 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
         started = start_chunk(task, s, source) if task else None
         try:
             while started is not None:
-                if interrupted.is_set():  # (the chunk begun ahead is stopped in `finally`)
-                    break
                 current, started = started, None
                 if read_ahead and (ahead := take()):
                     started = start_chunk(ahead, s, source)
@@ -229,16 +225,8 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
                 if t.source.source.name in names:
                     pending.put(t)
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
-                futures = [pool.submit(worker, s) for s in opened]
-                try:
-                    for f in futures:
-                        f.result()
-                except KeyboardInterrupt:
-                    # Ctrl-C: no worker takes another chunk; the ones in hand finish (a journaled
-                    # chunk commits with its mark, so --resume skips it) before the connections close
-                    interrupted.set()
-                    _finish_in_hand(futures)
-                    raise
+                for f in [pool.submit(worker, s) for s in opened]:
+                    f.result()
     finally:
         pa.set_memory_pool(arrow_pool)
         reading.end_consistent(readers)
@@ -254,17 +242,6 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
                 r.error = f"{r.error} ({r.source_rows} rows had been committed)"
             r.source_rows = None
     return sums, notes
-
-
-def _finish_in_hand(futures: list[Any]) -> None:
-    """Wait for the workers to finish their chunk in hand; a second Ctrl-C does not cut them off
-    (their connections would close under them): it is said, and waited out."""
-    while True:
-        try:
-            wait(futures)
-            return
-        except KeyboardInterrupt:
-            log.warning("interrupted: finishing the chunks in hand (each commits or rolls back whole)")
 
 
 def _levels(the_plan: Plan) -> list[list[TablePlan]]:

@@ -1,7 +1,6 @@
 """The errors xfer raises, each with the exit code the CLI maps it to.
 
-Exit codes (documented in the README): 0 success, 1 error, 2 usage, 3 verification mismatch,
-130 interrupted.
+Exit codes (documented in the README): 0 success, 1 error, 2 usage, 3 verification mismatch.
 Messages are one line, say what and where, and never contain a password.
 """
 
@@ -11,7 +10,6 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_MISMATCH = 3
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class XferError(Exception):
@@ -66,10 +64,3 @@ class VerificationMismatch(XferError):
     """Source and target differ: row counts or checksums."""
 
     exit_code = EXIT_MISMATCH
-
-
-class Interrupted(XferError):
-    """Ctrl-C (or SIGTERM where the command handles it): the work in hand was finished or rolled
-    back, nothing half-written; the hint says how to go on."""
-
-    exit_code = EXIT_INTERRUPTED
