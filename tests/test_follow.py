@@ -160,9 +160,9 @@ def test_converges_under_load_and_cutover_says_identical(
 def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
     binlog_mysql: BinlogMariaDB, binlog_url: str, binlog_conn: Any, pg_url: str, pg_conn: PgConn, tmp_path: Path
 ) -> None:
-    """blocked_seconds: measured, well under the copy's time (less than half: only the last
-    events and what changed are waited for, not a re-read of every table), and not less than
-    what a writer actually waited."""
+    """blocked_seconds: measured, short (only the last events and the keys they touched are
+    compared while held, never a re-read of every table), and not less than what a writer
+    actually waited."""
     create_schema(binlog_conn)
     load_rows(binlog_conn, seed=3, typed=3000, parents=500, children=3000, pairs=3000)
     with binlog_conn.cursor() as cur:  # most of the bytes: 300,000 narrow rows
@@ -190,14 +190,17 @@ def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
         assert code == 0, out
         run.wait(60)
     summary = json.loads(report.read_text())
-    blocked = _cutover_figures(summary)["blocked_seconds"]
+    figures = _cutover_figures(summary)
+    blocked = figures["blocked_seconds"]
     waited = writer.longest_wait(cut_start, cut_end)
     print(f"copy {copy_seconds:.2f} s, cutover {cut_end - cut_start:.2f} s, blocked {blocked} s, waited {waited:.2f} s")
     print(f"phases: {summary.get('phases')}")
-    assert isinstance(blocked, int | float) and 0 < blocked < 30
-    assert blocked < copy_seconds / 2, (
-        f"writes blocked {blocked} s; the whole copy took {copy_seconds:.1f} s; phases {summary.get('phases')}"
-    )
+    # promptness is the feature: a generous bound (the benchmark measures the real figure)
+    assert isinstance(blocked, int | float) and 0 < blocked < 10, summary.get("phases")
+    # while held, each table is compared by the keys that changed, not read whole again
+    rows = sum(t["source_rows"] for t in summary["tables"])
+    assert 0 < figures["keys_rechecked"] < rows / 20, (figures["keys_rechecked"], rows)
+    assert all(t["verification"]["bucketing"] == "keys" for t in summary["tables"]), summary["tables"]
     assert waited <= blocked + 1.0, f"a write waited {waited:.2f} s but the report says {blocked} s"
     assert after > 0, "the source took no writes after the cutover"
 
