@@ -9,6 +9,7 @@ of these functions:
     print(report.status)                      # ok | rejected | failed | mismatch
     check = xfer.verify("sqlite:///shop.sqlite", "duckdb:///shop.duckdb")
     plan = xfer.plan("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app")
+    xfer.plan_sql("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app", "migration/")  # up/down .sql
     found = xfer.inspect("mysql://root@127.0.0.1/shop")
 
 Options come as an `Options` object (grouped: `Selection`, `CopyOptions`, `Policies`,
@@ -18,7 +19,8 @@ A mapping file is `load_mapping(path)`, passed as `mapping=`. Errors are `XferEr
 subclasses; `exit_code` is what the CLI exits with (1 error, 2 usage, 3 verification mismatch).
 """
 
-from xfer.api import cutover, follow, inspect, migrate, plan, status, verify
+from xfer.api import cutover, follow, inspect, migrate, plan, plan_sql, status, verify
+from xfer.copy.script import MigrationSQL
 from xfer.core import __version__
 from xfer.core.changes import Position
 from xfer.core.errors import (
@@ -62,6 +64,7 @@ __all__ = [
     "Inspection",
     "Mapping",
     "MappingError",
+    "MigrationSQL",
     "MissingDriverError",
     "Options",
     "Plan",
@@ -83,5 +86,6 @@ __all__ = [
     "load_mapping",
     "migrate",
     "plan",
+    "plan_sql",
     "verify",
 ]

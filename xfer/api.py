@@ -17,10 +17,12 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
-from xfer.copy.ddl import create_tables, create_triggers, create_views, preflight
+from xfer.copy.ddl import checks_sql, create_tables, create_triggers, create_views, foreign_keys_sql, preflight
 from xfer.copy.rows import CopyJob
+from xfer.copy.script import DOWN, POST, PRE, MigrationSQL, migration_sql
 from xfer.copy.stage import build_keys, copy_rows
 from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
 from xfer.core.journal import Journal
@@ -29,7 +31,7 @@ from xfer.core.policies import RejectFile
 from xfer.core.progress import Progress, ProgressFactory, no_progress
 from xfer.core.report import Inspection, RunReport, TableResult
 from xfer.dialects.base import Dialect
-from xfer.dialects.capabilities import ChangeSource, SQLTranslator
+from xfer.dialects.capabilities import ChangeSource
 from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_target, open_source, open_target
 from xfer.follow import session
 from xfer.follow.cutover import cutover as cutover_run
@@ -37,12 +39,14 @@ from xfer.follow.follower import FollowResult, check_followable
 from xfer.planning.build import Plan
 from xfer.planning.hooks import run_hooks
 from xfer.planning.make import make_plan, source_tables
+from xfer.report.sql_text import render_script
 from xfer.runs import lifecycle as runs
 from xfer.verification.run import compare_targets
 from xfer.verification.run import verify as verify_tables
 
 __all__ = [
     "Inspection",
+    "MigrationSQL",
     "Options",
     "Plan",
     "Progress",
@@ -52,6 +56,7 @@ __all__ = [
     "migrate",
     "no_progress",
     "plan",
+    "plan_sql",
     "verify",
 ]
 
@@ -77,18 +82,65 @@ def plan(source_url: str, target_url: str, options: Options | None = None, **set
     with ExitStack() as stack:
         source = open_source(source_url, stack)
         target = open_plan_target(target_url, stack)
-        the_plan = make_plan(source, target, options)
-        if options.run.follow:  # what stops following is an error (UsageError); what is not followed, a note
-            notes = check_followable(source, target, [tp.source for tp in the_plan.tables])
-            the_plan.notes.extend(notes or ["following: the source's binlog and the target are ready (--follow)"])
-        for tp in the_plan.tables:  # the DDL as `migrate` would run it, while the target is open
-            tp.ddl = (
-                target.create_table_sql(tp.target)
-                + (target.checks_sql(tp.target) if isinstance(target, SQLTranslator) else [])
-                + target.post_data_sql(tp.target)
-                + target.foreign_keys_sql(tp.target)
-            )
-        return the_plan
+        return _plan(source, target, options)
+
+
+def _plan(source: Dialect, target: Dialect, options: Options) -> Plan:
+    the_plan = make_plan(source, target, options)
+    if options.run.follow:  # what stops following is an error (UsageError); what is not followed, a note
+        notes = check_followable(source, target, [tp.source for tp in the_plan.tables])
+        the_plan.notes.extend(notes or ["following: the source's binlog and the target are ready (--follow)"])
+    for tp in the_plan.tables:  # the DDL as `migrate` would run it, while the target is open
+        tp.ddl = (
+            target.create_table_sql(tp.target)
+            + checks_sql(target, tp.target)
+            + target.post_data_sql(tp.target)
+            + foreign_keys_sql(target, tp.target, options.run.follow)
+        )
+    return the_plan
+
+
+def plan_sql(
+    source_url: str,
+    target_url: str,
+    directory: str | Path,
+    options: Options | None = None,
+    *,
+    force: bool = False,
+    **settings: Any,
+) -> MigrationSQL:
+    """Write the DDL `migrate` would run as three scripts in `directory` (created if missing):
+    `up-pre-data.sql` (schema, types, sequences, tables with their CHECKs), `up-post-data.sql`
+    (keys, indexes, identities, foreign keys, views, triggers) and `down.sql` (drops exactly
+    those objects, in reverse). Apply the first, run `migrate(..., data_only=True)` with the same
+    options, apply the second. Changes nothing in either database. Files already in `directory`
+    are refused (UsageError) unless `force=True`. Returns the scripts, `paths` the files written.
+
+        s = xfer.plan_sql("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app", "migration/")
+        print(s.commands["up-pre-data.sql"])     # psql -v ON_ERROR_STOP=1 ... -f up-pre-data.sql
+    """
+    options = _options(options, settings)
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--sql {str(out)!r} is not a directory")
+    present = [name for name in (PRE, POST, DOWN) if (out / name).exists()]
+    if present and not force:
+        raise UsageError(
+            f"{out} already holds {', '.join(present)}", hint="choose another directory, or add --force to overwrite"
+        )
+    with ExitStack() as stack:
+        source = open_source(source_url, stack)
+        target = open_plan_target(target_url, stack)
+        scripts = migration_sql(target, _plan(source, target, options), options)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for script in scripts.scripts:
+            path = out / script.name
+            path.write_text(render_script(script, scripts, source_url, target_url, options), encoding="utf-8")
+            scripts.paths.append(path)
+    except OSError as exc:
+        raise XferError(f"cannot write the scripts in {str(out)!r}: {exc.strerror or exc}") from None
+    return scripts
 
 
 def inspect(url: str) -> Inspection:

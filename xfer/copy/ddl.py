@@ -13,7 +13,7 @@ from xfer.core.report import TableResult
 from xfer.core.schema import Table
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ChangeTarget, SQLTranslator
-from xfer.planning.build import Plan, TablePlan, load_order
+from xfer.planning.build import Plan, TablePlan, ViewPlan, load_order
 
 log = logging.getLogger("xfer")
 
@@ -81,7 +81,7 @@ def create_tables(
 def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] | None) -> None:
     """CHECKs before the rows (a row breaking one is refused alone, into the reject file); one
     the target refuses is reported, never fatal."""
-    for sql in target.checks_sql(tp.target) if isinstance(target, SQLTranslator) else []:
+    for sql in checks_sql(target, tp.target):
         try:
             _run(target, [sql])
         except XferError as exc:
@@ -89,6 +89,11 @@ def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] 
             log.warning("%s: %s", tp.source.name, note)
             if results is not None:
                 results[tp.source.name].notes.append(note)
+
+
+def checks_sql(target: Dialect, table: Table) -> list[str]:
+    """`table`'s CHECK constraints, where the target translates them (created before the rows)."""
+    return target.checks_sql(table) if isinstance(target, SQLTranslator) else []
 
 
 def create_triggers(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
@@ -121,8 +126,8 @@ def create_views(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
         left = []
         for v in pending:
             try:
-                target.execute(f"DROP VIEW IF EXISTS {target.qualified(v.target_name)} CASCADE")
-                target.execute(v.sql or "")
+                for sql in view_sql(target, v):
+                    target.execute(sql)
                 v.status, v.reason = "created", None
             except XferError as exc:
                 errors[v.name] = str(exc)
@@ -138,6 +143,11 @@ def create_views(target: Dialect, the_plan: Plan) -> list[dict[str, object]]:
     return [
         {"name": v.name, "target_name": v.target_name, "status": v.status, "reason": v.reason} for v in the_plan.views
     ]
+
+
+def view_sql(target: Dialect, v: ViewPlan) -> list[str]:
+    """The statements creating view `v` (one left by an earlier run is replaced)."""
+    return [f"DROP VIEW IF EXISTS {target.qualified(v.target_name)} CASCADE", v.sql or ""]
 
 
 def foreign_keys_sql(target: Dialect, table: Table, follow: bool) -> list[str]:

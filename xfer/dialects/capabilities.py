@@ -11,6 +11,7 @@ implementing `Dialect` and whichever of these it can, in one package under `xfer
 | `SQLTranslator` | planning: defaults, generated columns, CHECKs, index expressions | PostgreSQL |
 | `EnumTypes` | planning: `--enum native` | PostgreSQL |
 | `ViewTarget`, `TriggerTarget` | planning and the run: views and triggers created after the data | PostgreSQL |
+| `SQLScripts` | `xfer plan --sql`: the run's DDL as up/down scripts for the engine's own client | PostgreSQL |
 | `RangeReader` | copy: tables cut into key ranges read by parallel workers, one consistent view | MySQL/MariaDB |
 | `BulkWriter` | copy: a batch written in one transaction through the engine's bulk path | PostgreSQL |
 | `ConcurrentBuilds` | copy: keys and indexes built at once on several connections | PostgreSQL |
@@ -94,6 +95,26 @@ class TriggerTarget(ABC):
         self, name: str, table: str, timing: str, event: str, body: str, source: str, namer: Any
     ) -> list[str]:
         """Statements creating the trigger; raises with the reason when the body cannot be translated."""
+
+
+class SQLScripts(ABC):
+    """A target whose DDL can be handed out as scripts run by its own client (`xfer plan --sql`):
+    the statements are the ones a run executes; this says what else a script needs."""
+
+    @abstractmethod
+    def schema_sql(self) -> list[str]:
+        """The statements creating the URL's namespace, empty when it exists already (a run's
+        `create_schema` executes these)."""
+
+    @abstractmethod
+    def undo_sql(self, statement: str) -> list[str] | None:
+        """Statements dropping (IF EXISTS) what `statement`, one of this dialect's DDL, creates:
+        empty when it creates nothing of its own (a comment, a sequence moved, a primary key
+        that goes with its table); None when the statement is not one this dialect knows."""
+
+    @abstractmethod
+    def apply_command(self, file: str) -> str:
+        """The shell command applying the script `file` to this target, stopping at the first error."""
 
 
 # -- copy: RangeReader, BulkWriter (used by xfer.copy) ----------------------------------------

@@ -284,6 +284,15 @@ class PostgresDDL(PostgresPart, SQLTranslator, EnumTypes, ViewTarget, Concurrent
         return f"CREATE VIEW {self.qualified(name)} AS {select}"
 
 
+# NEW.col / OLD.col as the translator writes them (every identifier quoted): "NEW" would be a
+# table there, while PL/pgSQL's row variables are new and old (folded to lower case)
+_ROW_REF = re.compile(r'"(new|old)"\.', re.I)
+
+
+def _row_refs(sql: str) -> str:
+    return _ROW_REF.sub(lambda m: m[1].upper() + ".", sql)
+
+
 _SET = re.compile(r"^\s*set\s+(.*)$", re.I | re.S)
 _ASSIGN = re.compile(r"^\s*(new)\.`?([^`=\s]+)`?\s*=\s*(.+)$", re.I | re.S)
 
@@ -309,9 +318,9 @@ class PostgresTriggers(PostgresPart, TriggerTarget):
                     if not a:
                         raise ValueError(f"cannot translate {assign!r}")
                     expr = translate(a[3], source, "postgres", column=lambda n: namer.column(table, n))
-                    lines.append(f"  NEW.{self.quote(namer.column(table, a[2]))} := {expr};")
+                    lines.append(f"  NEW.{self.quote(namer.column(table, a[2]))} := {_row_refs(expr)};")
             else:
-                lines.append("  " + self._statement(stmt, source, namer) + ";")
+                lines.append("  " + _row_refs(self._statement(stmt, source, namer)) + ";")
         returns = "NEW" if timing.upper() == "BEFORE" and event.upper() != "DELETE" else "OLD"
         if timing.upper() == "AFTER":
             returns = "NULL"

@@ -24,6 +24,7 @@ from xfer.dialects.postgres.ddl import PostgresDDL, PostgresTriggers
 from xfer.dialects.postgres.errors import pg_message
 from xfer.dialects.postgres.journal import PostgresJournalStore
 from xfer.dialects.postgres.reading import PostgresReading
+from xfer.dialects.postgres.script import PostgresScripts
 from xfer.dialects.postgres.types import ARROW_TO_PG, PG_TO_ARROW, TYPE_ALIASES
 from xfer.dialects.postgres.writing import PostgresWriting
 
@@ -53,6 +54,7 @@ class Postgres(
     PostgresCatalog,
     PostgresDDL,
     PostgresTriggers,
+    PostgresScripts,
     Dialect,
 ):
     name = "postgres"

@@ -31,12 +31,12 @@ class PostgresWriting(PostgresPart, BulkWriter):
     ddl_hook: Any
     execute: Any
     is_transient: Any
-    schema_exists: Any
+    schema_sql: Any
 
     # -- writing --------------------------------------------------------------------------
     def create_schema(self) -> None:
-        if not self.schema_exists():  # (IF NOT EXISTS alone still needs CREATE on the database)
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(self.schema)}")
+        for sql in self.schema_sql():  # the statement `xfer plan --sql` writes too (script.py)
+            self.execute(sql)
 
     def drop_table(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {self.qualified(name)} CASCADE")
