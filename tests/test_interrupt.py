@@ -75,7 +75,7 @@ def _interrupt_when(p: subprocess.Popen[bytes], ready: Callable[[], bool], what:
 
 def pg_count(pg: PgConn) -> int:
     """Rows of `big` in the target, committed or not (the copy's COPY shows in the table's size)."""
-    row = pg.execute("SELECT pg_relation_size('big') FROM pg_class WHERE relname = 'big'").fetchone()
+    row = pg.execute("SELECT pg_relation_size(oid) FROM pg_class WHERE relname = 'big' AND relkind = 'r'").fetchone()
     return int(row[0]) if row else 0
 
 

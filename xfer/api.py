@@ -121,6 +121,7 @@ def verify(
         return verify_tables(source_url, target_url, _options(options, settings), progress)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or interrupt.requested():
+            interrupt.settle()
             raise Interrupted(
                 "interrupted: verification stopped before it finished (it changes nothing)",
                 hint="run it again to get the result",
@@ -198,6 +199,7 @@ def migrate(
                 return _migrate(source, target, more, the_plan, options, existing, report, progress, started, None)
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt) or interrupt.requested():
+                    interrupt.settle()
                     raise Interrupted(
                         f"interrupted: the copy into {target.name} stopped; no run journal is kept there, "
                         "so it cannot be resumed",
@@ -210,6 +212,8 @@ def migrate(
         except BaseException as exc:
             # an error after Ctrl-C (a cancelled statement, DuckDB's own exception) is the interrupt
             stopped = isinstance(exc, KeyboardInterrupt) or interrupt.requested()
+            if stopped:
+                interrupt.settle()
             runs.abandon(journal, Interrupted("interrupted") if stopped else exc)
             if stopped:
                 raise Interrupted(

@@ -29,6 +29,7 @@ from typing import Any
 
 _stop = threading.Event()  # the first Ctrl-C/SIGTERM: take no further work
 _abort = threading.Event()  # the second: abort the work in hand
+_settled = threading.Event()  # the interrupt is being reported: further signals only recorded
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -56,10 +57,17 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
+def settle() -> None:
+    """The interrupt is handled and being reported (the journal closed, the message made): a
+    further signal is recorded, not raised, so that it cannot cut the report short."""
+    _settled.set()
+
+
 def reset() -> None:
     """Forget an earlier interrupt (a library caller that goes on after one)."""
     _stop.clear()
     _abort.clear()
+    _settled.clear()
 
 
 def shield() -> None:
@@ -96,7 +104,8 @@ def handled(on_signal: Callable[[int, bool], None] | None = None) -> Iterator[No
         request()
         if on_signal is not None:
             on_signal(signum, first)
-        raise KeyboardInterrupt
+        if not _settled.is_set():
+            raise KeyboardInterrupt
 
     reset()
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
