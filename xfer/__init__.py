@@ -25,11 +25,13 @@ from xfer.core import __version__
 from xfer.core.changes import Position
 from xfer.core.errors import (
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     EXIT_MISMATCH,
     EXIT_OK,
     EXIT_USAGE,
     ConnectError,
     CopyError,
+    Interrupted,
     MissingDriverError,
     TargetExistsError,
     UsageError,
@@ -81,6 +83,8 @@ __all__ = [
     "VerificationMismatch",
     "VerifyOptions",
     "XferError",
+    "Interrupted",
+    "EXIT_INTERRUPTED",
     "__version__",
     "inspect",
     "load_mapping",

@@ -24,7 +24,8 @@ from xfer.copy.ddl import checks_sql, create_tables, create_triggers, create_vie
 from xfer.copy.rows import CopyJob
 from xfer.copy.script import DOWN, POST, PRE, MigrationSQL, migration_sql
 from xfer.copy.stage import build_keys, copy_rows
-from xfer.core.errors import ConnectError, TargetExistsError, UsageError, XferError
+from xfer.core import interrupt
+from xfer.core.errors import ConnectError, Interrupted, TargetExistsError, UsageError, XferError
 from xfer.core.journal import Journal
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile
@@ -167,7 +168,17 @@ def verify(
 
         r = xfer.verify("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app", sample=20)
     """
-    return verify_tables(source_url, target_url, _options(options, settings), progress)
+    interrupt.reset()
+    try:
+        return verify_tables(source_url, target_url, _options(options, settings), progress)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) or interrupt.requested():
+            interrupt.settle()
+            raise Interrupted(
+                "interrupted: verification stopped before it finished (it changes nothing)",
+                hint="run it again to get the result",
+            ) from None
+        raise
 
 
 def migrate(
@@ -189,6 +200,7 @@ def migrate(
     """
     options = _options(options, settings)
     started = time.monotonic()
+    interrupt.reset()  # an earlier call's Ctrl-C (caught by the caller) does not stop this one
     if options.copy.consistency == "none" and not options.run.follow:
         raise UsageError("consistency none (no lock, no snapshot) is for following only: add follow=True")
     if options.run.follow:
@@ -235,12 +247,33 @@ def migrate(
             return journal.attach(d) if journal is not None else d
 
         if journal is None:
-            return _migrate(source, target, more, the_plan, options, existing, report, progress, started, None)
+            try:
+                return _migrate(source, target, more, the_plan, options, existing, report, progress, started, None)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt) or interrupt.requested():
+                    interrupt.settle()
+                    raise Interrupted(
+                        f"interrupted: the copy into {target.name} stopped; no run journal is kept there, "
+                        "so it cannot be resumed",
+                        hint="run the same command again with --if-exists replace to start over",
+                    ) from None
+                raise
         report.run_id = journal.run_id
         try:
             _migrate(source, target, more, the_plan, options, existing, report, progress, started, journal)
         except BaseException as exc:
-            runs.abandon(journal, exc)
+            # an error after Ctrl-C (a cancelled statement, DuckDB's own exception) is the interrupt
+            stopped = isinstance(exc, KeyboardInterrupt) or interrupt.requested()
+            if stopped:
+                interrupt.settle()
+            runs.abandon(journal, Interrupted("interrupted") if stopped else exc)
+            if stopped:
+                raise Interrupted(
+                    f"interrupted: run {journal.run_id} stopped; every chunk copied is committed with its "
+                    "journal mark, none half-written",
+                    hint=runs.resume_hint(journal.run_id),
+                    run_id=journal.run_id,
+                ) from None
             raise
         runs.finish(journal, report)
         if follow_from is not None:

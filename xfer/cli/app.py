@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
+import signal
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
@@ -20,8 +23,17 @@ import click
 from click.core import ParameterSource
 
 from xfer import api
-from xfer.core import __version__
-from xfer.core.errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_USAGE, UsageError, VerificationMismatch, XferError
+from xfer.core import __version__, interrupt
+from xfer.core.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_MISMATCH,
+    EXIT_USAGE,
+    Interrupted,
+    UsageError,
+    VerificationMismatch,
+    XferError,
+)
 from xfer.core.options import CONSISTENCY, ENUMS, IDENTIFIERS, MB, NUL_BYTES, ZERO_DATES, Options
 from xfer.core.urls import mask
 from xfer.report.formats import render
@@ -29,6 +41,7 @@ from xfer.report.formats import write as write_report
 from xfer.report.text import render_stats
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("xfer")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -38,7 +51,7 @@ def main() -> None:
 
     URLs: mysql://user:pass@host:3306/db, postgresql://user:pass@host:5432/db?schema=s,
     sqlite:///path.db, duckdb:///path.duckdb. SOURCE and TARGET may come from XFER_SOURCE and
-    XFER_TARGET. Exit codes: 0 ok, 1 error, 2 usage, 3 verification mismatch.
+    XFER_TARGET. Exit codes: 0 ok, 1 error, 2 usage, 3 verification mismatch, 130 interrupted.
     """
     _fewer_malloc_arenas()
 
@@ -84,11 +97,11 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         except XferError as exc:
             if debug:
                 traceback.print_exc()
-            click.echo(f"error: {mask(str(exc))}", err=True)
+            click.echo(("" if isinstance(exc, Interrupted) else "error: ") + mask(str(exc)), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             # `xfer inspect … | head`: the reader has gone; stop quietly, as other tools do.
             # Point stdout at devnull so the interpreter's final flush does not fail again.
@@ -103,6 +116,30 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_ERROR)
 
     return wrapper
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the command as Ctrl-C does (exit 130): the first lets the work in
+    hand finish or roll back, a second aborts it (xfer.core.interrupt)."""
+
+    def said(signum: int, first: bool) -> None:
+        if first and signum == signal.SIGTERM:
+            log.warning("terminated (SIGTERM): stopping as Ctrl-C would")
+
+    with interrupt.handled(said):
+        yield
+
+
+def resume_commands(exc: Interrupted, target: str) -> None:
+    """Give an interrupted run's hint the exact commands: this one again with --resume, and
+    the rollback (passwords masked; URLs from XFER_SOURCE/XFER_TARGET stay there)."""
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    if exc.run_id is None or "migrate" not in argv:  # (called in-process: the library's hint stands)
+        return
+    again = shlex.join(["xfer", *(mask(a) for a in argv), "--resume"])
+    back = shlex.join(["xfer", "rollback", mask(target), "--run", exc.run_id])
+    exc.hint = f"continue it (copied chunks are kept): {again}\n  hint: or undo it: {back}"
 
 
 def progress_bars(quiet: bool) -> api.ProgressFactory:

@@ -9,6 +9,7 @@ import click
 
 from xfer import api
 from xfer.cli import app
+from xfer.core.errors import Interrupted
 from xfer.core.options import IF_EXISTS
 
 
@@ -102,7 +103,12 @@ def migrate(
     if flags["reject_file"] is None and report_path:
         flags["reject_file"] = report_path.with_name(report_path.stem + ".rejects.jsonl")
     source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
-    report = api.migrate(source, target, opts, app.progress_bars(quiet))
+    try:
+        with app.interruptible():
+            report = api.migrate(source, target, opts, app.progress_bars(quiet))
+    except Interrupted as exc:
+        app.resume_commands(exc, target)
+        raise
     app.finish(report, quiet, report_path, stats=stats)
     if opts.run.follow:
         from xfer.cli.follow import exec_follower

@@ -74,5 +74,6 @@ def verify(
     transformed, computed). Exit codes: 0 identical, 3 differences, 1 errors.
     """
     source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
-    report = api.verify(source, target, opts, app.progress_bars(quiet))
+    with app.interruptible():
+        report = api.verify(source, target, opts, app.progress_bars(quiet))
     app.finish(report, quiet, report_paths, fmt)

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from xfer.copy.rows import convert, drain_rejects, write_isolating, write_plain
+from xfer.core import interrupt
 from xfer.core.checksum import BucketMap, MapHasher
 from xfer.core.policies import RejectFile, ValuePolicies
 from xfer.core.report import TableResult
@@ -197,6 +198,7 @@ class Pipe:
         return False
 
     def _produce(self, make: Callable[[], Generator[Any, None, None]]) -> None:
+        interrupt.shield()  # signals go to the main thread (xfer.core.interrupt)
         gen = make()
         try:
             for item in gen:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from xfer.copy.ddl import foreign_keys_sql, run_constraint
+from xfer.core import interrupt
 from xfer.core.report import TableResult
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ConcurrentBuilds
@@ -53,9 +54,23 @@ def build_constraints_parallel(
             finally:
                 conns.put(d)
 
-        with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="xfer-index") as pool:
-            for f in [pool.submit(run, b) for b in builds]:
+        # workers shielded from signals, a timed wait: Ctrl-C reaches the main thread (#16)
+        pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="xfer-index", initializer=interrupt.shield)
+        futures = []
+        try:
+            futures = [pool.submit(run, b) for b in builds]
+            interrupt.wait_all(futures)
+            for f in futures:
                 f.result()
+        except KeyboardInterrupt:  # the builds in hand are cancelled (each is one statement), no more start
+            interrupt.request()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for d in opened:
+                d.cancel()
+            interrupt.wait_all(futures)
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
     finally:
         for d in opened:
             d.close()

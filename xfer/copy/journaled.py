@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from xfer.copy.chunk import ChunkStats, ChunkTask, Session, Started, run_chunk
 from xfer.copy.rows import TableCopy, converted, write_isolating, write_plain
+from xfer.core import interrupt
 from xfer.core.checksum import BucketMap, KeySpec, MapHasher
 from xfer.core.errors import CopyError, XferError
 from xfer.core.journal import ChunkState, Journal
@@ -108,6 +109,7 @@ def copy_chunks(job: TableCopy, journal: Journal, retry: RetryPolicy) -> BucketM
         if pending:
             journal.set_table(name, "copying")
         for c in chunks:
+            interrupt.check()  # (a signal handled outside the chunk's statements)
             if not c.done:
                 what = f"{name}: {describe(c, len(chunks))}"
 
@@ -127,6 +129,7 @@ def copy_chunks(job: TableCopy, journal: Journal, retry: RetryPolicy) -> BucketM
         journal.set_table(name, "copied")
         r.source_rows = rows
     except XferError as exc:
+        interrupt.check()  # an error caused by Ctrl-C (a cancelled statement) is the interrupt
         where = describe(c, len(chunks)) if c is not None else "planning its chunks"
         r.status = "failed"
         r.error = f"{where}: {exc}" + (f" ({rows} rows had been committed)" if rows else "")

@@ -20,7 +20,7 @@ import math
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +28,7 @@ import pyarrow as pa
 from xfer.copy.chunk import ChunkStats, ChunkTask, Session, Started, run_chunk, run_task, start_chunk
 from xfer.copy.journaled import journaled_tasks, run_journaled
 from xfer.copy.rows import CopyJob, nul_columns
+from xfer.core import interrupt
 from xfer.core.checksum import BucketMap, KeySpec
 from xfer.core.errors import XferError
 from xfer.core.journal import ChunkState
@@ -142,13 +143,14 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
     read_ahead = options.copy.consistency in ("lock", "none")
 
     def take() -> ChunkTask | None:
-        while True:
+        while not interrupt.requested():  # Ctrl-C: no worker takes a further chunk
             try:
                 t = pending.get_nowait()
             except queue.Empty:
                 return None
             if t.source.source.name not in failed:
                 return t
+        return None
 
     def process(s: Session, started: Started) -> None:
         task = started.task
@@ -165,6 +167,8 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
             else:
                 stats = run_chunk(task, s, source, bars[name].update, started, rejects, r)
         except XferError as exc:
+            if interrupt.requested():  # a statement cancelled by a second Ctrl-C: rolled back, not a failure
+                return
             with lock:
                 failed.add(name)
                 r.status = "failed"
@@ -191,6 +195,8 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
         started = start_chunk(task, s, source) if task else None
         try:
             while started is not None:
+                if interrupt.requested():  # (the chunk begun ahead is stopped in `finally`)
+                    break
                 current, started = started, None
                 if read_ahead and (ahead := take()):
                     started = start_chunk(ahead, s, source)
@@ -224,9 +230,25 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
             for t in tasks:
                 if t.source.source.name in names:
                     pending.put(t)
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy") as pool:
-                for f in [pool.submit(worker, s) for s in opened]:
+            # the workers block SIGINT/SIGTERM (so do the native reader threads they start), and
+            # the main thread waits for them with a timeout: a signal taken by another thread left
+            # an untimed wait asleep until every chunk was copied (xfer.core.interrupt, #16)
+            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="xfer-copy", initializer=interrupt.shield)
+            futures: list[Future[None]] = []
+            try:
+                futures.extend(pool.submit(worker, s) for s in opened)
+                interrupt.wait_all(futures)
+                for f in futures:
                     f.result()
+            except KeyboardInterrupt:
+                # no worker takes another chunk; the ones in hand finish (a journaled chunk
+                # commits with its mark, so --resume skips it) before the connections close
+                interrupt.request()
+                log.warning("interrupted: finishing the chunks in hand (Ctrl-C again to abort them)")
+                _finish_in_hand(futures, opened)
+                raise
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
     finally:
         pa.set_memory_pool(arrow_pool)
         reading.end_consistent(readers)
@@ -242,6 +264,21 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
                 r.error = f"{r.error} ({r.source_rows} rows had been committed)"
             r.source_rows = None
     return sums, notes
+
+
+def _finish_in_hand(futures: list[Future[None]], sessions: list[Session]) -> None:
+    """Wait for the workers to finish their chunk in hand. A second Ctrl-C aborts them: their
+    target statements are cancelled, so each chunk's transaction (with its journal mark) rolls
+    back whole, and nothing is retried after the interrupt (`RetryPolicy.run`)."""
+    while True:
+        try:
+            interrupt.wait_all(futures)
+            return
+        except KeyboardInterrupt:
+            interrupt.request()
+            log.warning("interrupted again: aborting the chunks in hand (each rolls back whole)")
+            for s in sessions:
+                s.target.cancel()
 
 
 def _levels(the_plan: Plan) -> list[list[TablePlan]]:

@@ -18,6 +18,7 @@ from xfer.copy.constraints import build_constraints_parallel
 from xfer.copy.ddl import build_constraints
 from xfer.copy.rows import CopyJob
 from xfer.copy.table import copy_table
+from xfer.core import interrupt
 from xfer.core.checksum import BucketMap
 from xfer.core.options import Options
 from xfer.core.report import TableResult
@@ -50,6 +51,7 @@ def copy_rows(job: CopyJob, existing: set[str]) -> Copied:
         return out
     with job.source.snapshot():
         for tp in load_order(job.plan):
+            interrupt.check()
             out.sums[tp.source.name] = copy_table(job, tp)
     return out
 

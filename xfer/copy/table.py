@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from xfer.copy.journaled import copy_chunks
 from xfer.copy.rows import CopyJob, TableCopy, converted, drain_rejects, write_isolating, write_plain
+from xfer.core import interrupt
 from xfer.core.checksum import BucketMap, KeySpec, MapHasher
 from xfer.core.errors import XferError
 from xfer.core.policies import RejectFile
@@ -69,6 +70,7 @@ def _copy(job: TableCopy, rejects: RejectFile | None) -> BucketMap:
         r.source_rows = rows
     except XferError as exc:
         drain_rejects(policies.rejects + isolated, rejects, r)
+        interrupt.check()  # an error caused by Ctrl-C (a cancelled statement) is the interrupt
         r.status = "failed"
         r.error = str(exc) + (f" ({rows} rows had been committed)" if rows else "")
         r.source_rows = None

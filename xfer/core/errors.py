@@ -1,6 +1,7 @@
 """The errors xfer raises, each with the exit code the CLI maps it to.
 
-Exit codes (documented in the README): 0 success, 1 error, 2 usage, 3 verification mismatch.
+Exit codes (documented in the README): 0 success, 1 error, 2 usage, 3 verification mismatch,
+130 interrupted.
 Messages are one line, say what and where, and never contain a password.
 """
 
@@ -10,6 +11,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_MISMATCH = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class XferError(Exception):
@@ -64,3 +66,14 @@ class VerificationMismatch(XferError):
     """Source and target differ: row counts or checksums."""
 
     exit_code = EXIT_MISMATCH
+
+
+class Interrupted(XferError):
+    """Ctrl-C (or SIGTERM where the command handles it): the work in hand was finished or rolled
+    back, nothing half-written; the hint says how to go on."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, hint: str | None = None, run_id: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.run_id = run_id  # the journaled run to resume or roll back, if there is one

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from xfer.core import interrupt
 from xfer.core.errors import XferError
 
 log = logging.getLogger("xfer")
@@ -41,6 +42,8 @@ class RetryPolicy:
                 return fn()
             except XferError as exc:
                 attempt += 1
+                if interrupt.requested():  # never a retry after Ctrl-C: its error is the interrupt's
+                    raise KeyboardInterrupt from exc
                 if not exc.transient or attempt > self.attempts:
                     if exc.transient:
                         exc.message += f" (gave up after {self.attempts} retries)"
@@ -61,6 +64,8 @@ class RetryPolicy:
                 reconnect()
                 return attempt
             except XferError as exc:  # the server may still be restarting: any connect error may pass
+                if interrupt.requested():
+                    raise KeyboardInterrupt from exc
                 attempt += 1
                 if attempt > self.attempts:
                     exc.message += f" (reconnecting; gave up after {self.attempts} retries)"

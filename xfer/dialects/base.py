@@ -89,6 +89,10 @@ class Dialect:
     def close(self) -> None:
         raise NotImplementedError
 
+    def cancel(self) -> None:
+        """Cancel the statement this connection is running, called from another thread (a second
+        Ctrl-C): its transaction then fails and rolls back. Default: nothing (it finishes)."""
+
     def is_transient(self, exc: BaseException) -> bool:
         """Whether the driver error `exc` may go away on its own (a dropped connection, a server
         restart, a deadlock, a serialization failure), so the work is worth trying again.

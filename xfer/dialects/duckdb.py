@@ -9,6 +9,7 @@ the plan says so.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -58,7 +59,36 @@ class DuckDB(EmbeddedDialect):
             raise ConnectError(f"DuckDB database {path!r}: {str(exc).splitlines()[0]}") from None
 
     def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, args).fetchall() if args is not None else self.conn.execute(sql).fetchall()
+        with self._interruptible():
+            return self.conn.execute(sql, args).fetchall() if args is not None else self.conn.execute(sql).fetchall()
+
+    def execute(self, sql: str) -> None:
+        with self._interruptible():
+            super().execute(sql)
+
+    def cancel(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.interrupt()
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """DuckDB turns a Ctrl-C that lands while it runs a query into exceptions of its own:
+        RuntimeError('Query interrupted'), InterruptException, or, while it was reading a Python
+        object, an InvalidInputException quoting the KeyboardInterrupt. They are the interrupt."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            text = str(exc)
+            if (
+                isinstance(exc, self._duckdb.InterruptException)
+                or (isinstance(exc, RuntimeError) and "interrupted" in text.lower())
+                or "KeyboardInterrupt" in text
+            ):
+                raise KeyboardInterrupt from None
+            raise
 
     @property
     def driver_error(self) -> type[Exception]:
@@ -138,25 +168,30 @@ class DuckDB(EmbeddedDialect):
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
         sql = f"SELECT {cols} FROM {self.quote(table.name)}" + (f" WHERE ({where})" if where else "")
-        try:
-            reader = self.conn.sql(sql).to_arrow_reader(batch_rows)
-        except self._duckdb.Error as exc:
-            raise CopyError(f"reading {table.name}: {str(exc).splitlines()[0]}") from None
-        for batch in reader:
-            yield pa.RecordBatch.from_arrays(
-                [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)], schema=schema
-            )
+        with self._interruptible():
+            try:
+                reader = self.conn.sql(sql).to_arrow_reader(batch_rows)
+            except self._duckdb.Error as exc:
+                raise CopyError(f"reading {table.name}: {str(exc).splitlines()[0]}") from None
+            for batch in reader:
+                yield pa.RecordBatch.from_arrays(
+                    [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)], schema=schema
+                )
 
     def write_batches(self, table: Table, batches: Iterable[pa.RecordBatch]) -> Iterator[int]:
         cols = self.column_list(c.name for c in table.columns)
         for batch in batches:
             self.conn.register("xfer_batch", batch)
             try:
-                self.conn.execute("BEGIN")
-                self.conn.execute(f"INSERT INTO {self.quote(table.name)} ({cols}) SELECT * FROM xfer_batch")
-                self.conn.execute("COMMIT")
+                with self._interruptible():
+                    try:
+                        self.conn.execute("BEGIN")
+                        self.conn.execute(f"INSERT INTO {self.quote(table.name)} ({cols}) SELECT * FROM xfer_batch")
+                        self.conn.execute("COMMIT")
+                    except BaseException:
+                        self.conn.execute("ROLLBACK")  # (a Ctrl-C too: no half-written batch)
+                        raise
             except self._duckdb.Error as exc:
-                self.conn.execute("ROLLBACK")
                 raise CopyError(f"writing {table.name}: DuckDB refused a batch: {str(exc).splitlines()[0]}") from None
             finally:
                 self.conn.unregister("xfer_batch")
@@ -171,11 +206,12 @@ class DuckDB(EmbeddedDialect):
     def read_rows(self, table: Table, where: str, params: Sequence[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
         cols = ", ".join(self.quote(c.name) for c in table.columns)
         schema = table.arrow_schema
-        rel = self.conn.sql(f"SELECT {cols} FROM {self.quote(table.name)} WHERE {where}", params=list(params))
-        for batch in rel.to_arrow_reader(batch_rows):
-            yield pa.RecordBatch.from_arrays(
-                [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)], schema=schema
-            )
+        with self._interruptible():
+            rel = self.conn.sql(f"SELECT {cols} FROM {self.quote(table.name)} WHERE {where}", params=list(params))
+            for batch in rel.to_arrow_reader(batch_rows):
+                yield pa.RecordBatch.from_arrays(
+                    [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)], schema=schema
+                )
 
 
 def _index_columns(expressions: str | list[str] | None) -> list[str]:

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from xfer.core import interrupt
 from xfer.core.checksum import BucketMap, MapHasher
 from xfer.core.conform import conform
 from xfer.core.errors import XferError
@@ -140,6 +141,7 @@ def check_tables(
                 f"verifying {tp.source.name}", partial(check_table, *args)
             )
         except XferError as exc:
+            interrupt.check()  # an error caused by Ctrl-C (a cancelled statement) is the interrupt
             r.status, r.error = "failed", str(exc)
             p = None
         r.seconds = time.monotonic() - t0
@@ -204,6 +206,7 @@ def compare_targets(
             if p is not None:
                 finish(p, options)
         except XferError as exc:
+            interrupt.check()
             r.status, r.error = "failed", f"verification: {exc}"
 
 
@@ -346,15 +349,36 @@ def _both_sides(
     if not (source.dialect.reads_in_any_thread and target.dialect.reads_in_any_thread):
         return side_map(source, cmp, options, progress), side_map(target, cmp, options, progress)
     stop = threading.Event()  # one side failed: the other stops at its next batch
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify") as pool:
+    # the sides block SIGINT/SIGTERM and the main thread waits with a timeout: Ctrl-C reaches
+    # the main thread at once (xfer.core.interrupt, #16), and both sides stop at their next batch
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify", initializer=interrupt.shield) as pool:
         s = pool.submit(side_map, source, cmp, options, progress, stop)
         t = pool.submit(side_map, target, cmp, options, progress, stop)
-        done, _ = wait([s, t], return_when=FIRST_EXCEPTION)
+        try:
+            interrupt.wait_all([s, t], first_exception=True)
+        except KeyboardInterrupt:
+            interrupt.request()
+            stop.set()
+            _abort_sides([source, target], [s, t])
+            raise
+        done = {f for f in (s, t) if f.done()}
         errors = [e for e in (f.exception() for f in (s, t) if f in done) if e is not None]
         if errors:
             stop.set()
             raise errors[0]  # (the other's outcome no longer matters)
         return s.result(), t.result()
+
+
+def _abort_sides(sides: list[Side], futures: list[Any]) -> None:
+    """After Ctrl-C: wait for the sides to stop at their next batch; a second Ctrl-C cancels
+    their statements (a checksum computed in the database is one long query)."""
+    while True:
+        try:
+            interrupt.wait_all(futures)
+            return
+        except KeyboardInterrupt:
+            for side in sides:
+                side.dialect.cancel()
 
 
 class Stopped(XferError):
@@ -409,6 +433,7 @@ def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.R
     stop = threading.Event()
 
     def produce() -> None:
+        interrupt.shield()  # signals go to the main thread (xfer.core.interrupt)
         try:
             for b in batches:
                 if stop.is_set():

@@ -150,6 +150,14 @@ class Postgres(
         if conn is not None:
             conn.close()
 
+    def cancel(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None and not conn.closed:
+            try:
+                conn.cancel_safe(timeout=5.0)  # a cancel request on a connection of its own
+            except self._psycopg.Error:  # the statement ended meanwhile, or the server is away
+                pass
+
     def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:
             cur.execute(sql, args)
