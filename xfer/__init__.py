@@ -35,6 +35,7 @@ from xfer.core.errors import (
     XferError,
 )
 from xfer.core.options import CopyOptions, Options, Policies, RunOptions, Selection, VerifyOptions
+from xfer.core.progress import ProgressEvents, Tracker
 from xfer.core.report import Inspection, RunReport, TableResult, Verification
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.dialects.capabilities import FollowState
@@ -66,6 +67,7 @@ __all__ = [
     "Options",
     "Plan",
     "Policies",
+    "ProgressEvents",
     "RunOptions",
     "RunReport",
     "Selection",
@@ -73,6 +75,7 @@ __all__ = [
     "TablePlan",
     "TableResult",
     "TargetExistsError",
+    "Tracker",
     "UsageError",
     "Verification",
     "VerificationMismatch",

@@ -83,6 +83,7 @@ from xfer.core.options import IF_EXISTS
     is_flag=True,
     help="Copy without locking the source, then apply its binlog until Ctrl-C (MySQL -> PostgreSQL; see cutover).",
 )
+@app.progress_opt
 @app.command
 def migrate(
     source: str | None,
@@ -91,6 +92,7 @@ def migrate(
     stats: bool,
     mapping_path: Path | None,
     quiet: bool,
+    progress_mode: str,
     **flags: Any,  # the options of the run (see `options_from`)
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
@@ -102,7 +104,8 @@ def migrate(
     if flags["reject_file"] is None and report_path:
         flags["reject_file"] = report_path.with_name(report_path.stem + ".rejects.jsonl")
     source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
-    report = api.migrate(source, target, opts, app.progress_bars(quiet))
+    with app.progress_display(progress_mode, quiet) as events:
+        report = api.migrate(source, target, opts, events)
     app.finish(report, quiet, report_path, stats=stats)
     if opts.run.follow:
         from xfer.cli.follow import exec_follower
