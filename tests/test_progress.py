@@ -11,6 +11,7 @@ import fcntl
 import os
 import pty
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -53,9 +54,9 @@ TABLE_LINE = re.compile(r"^  (\S+)\s+.*rows")
 PERCENT = re.compile(r"(\d+)%")
 
 
-def _under_terminal(args: list[str], cwd: Path) -> tuple[int, bytes, str]:
+def _under_terminal(args: list[str], cwd: Path, interrupt: bool = False) -> tuple[int, bytes, str]:
     """Run xfer with stderr on a pseudo-terminal (100 columns); return its exit code, what it
-    drew there, and its stdout."""
+    drew there, and its stdout. `interrupt`: Ctrl-C (SIGINT) once the copy's ETA is drawn."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
     env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm"}
@@ -78,6 +79,9 @@ def _under_terminal(args: list[str], cwd: Path) -> tuple[int, bytes, str]:
         if not data:
             break
         drawn += data
+        if interrupt and b"ETA" in drawn:
+            p.send_signal(signal.SIGINT)
+            interrupt = False
     os.close(master)
     out = p.stdout.read().decode() if p.stdout else ""
     return p.wait(timeout=300), bytes(drawn), out
@@ -219,3 +223,14 @@ def test_a_progress_factory_still_gets_a_bar_per_table_while_it_is_copied(
     assert report.status == "ok"
     assert set(made) == set(TABLES) and len(made) == len(TABLES)
     assert 1 <= most[0] <= JOBS and not open_now
+
+
+def test_an_interrupted_run_leaves_no_bar_behind(shop: None, mysql_url: str, pg_url: str, tmp_path: Path) -> None:
+    args = ["migrate", mysql_url, pg_url, "--jobs", str(JOBS), "--chunk-bytes", "0.3", "--batch-size", "2000"]
+    code, drawn, _ = _under_terminal(args, tmp_path, interrupt=True)
+    assert code == 130, drawn[-2000:]
+    screens = _screens(drawn)
+    assert any(COPY_LINE.match(line) for screen in screens for line in screen)
+    # what the CLI says after the interrupt, and nothing of the bars
+    assert screens[-1] and all("rows/s" not in line and "[#" not in line for line in screens[-1]), screens[-1]
+    assert screens[-1][0].startswith("interrupted"), screens[-1]
