@@ -39,6 +39,7 @@ from xfer.core.errors import (
     XferError,
 )
 from xfer.core.options import CopyOptions, Options, Policies, RunOptions, Selection, VerifyOptions
+from xfer.core.progress import ProgressEvents, Tracker
 from xfer.core.report import Inspection, RunReport, TableResult, Verification
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.dialects.capabilities import FollowState
@@ -71,6 +72,7 @@ __all__ = [
     "Options",
     "Plan",
     "Policies",
+    "ProgressEvents",
     "RunOptions",
     "RunReport",
     "Selection",
@@ -78,6 +80,7 @@ __all__ = [
     "TablePlan",
     "TableResult",
     "TargetExistsError",
+    "Tracker",
     "UsageError",
     "Verification",
     "VerificationMismatch",

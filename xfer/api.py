@@ -29,7 +29,7 @@ from xfer.core.errors import ConnectError, Interrupted, TargetExistsError, Usage
 from xfer.core.journal import Journal
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile
-from xfer.core.progress import Progress, ProgressFactory, no_progress
+from xfer.core.progress import Progress, ProgressEvents, ProgressFactory, Tracker, as_events, no_progress
 from xfer.core.report import Inspection, RunReport, TableResult
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ChangeSource
@@ -51,7 +51,9 @@ __all__ = [
     "Options",
     "Plan",
     "Progress",
+    "ProgressEvents",
     "ProgressFactory",
+    "Tracker",
     "RunReport",
     "inspect",
     "migrate",
@@ -159,7 +161,7 @@ def verify(
     source_url: str,
     target_url: str,
     options: Options | None = None,
-    progress: ProgressFactory = no_progress,
+    progress: ProgressFactory | ProgressEvents = no_progress,
     **settings: Any,
 ) -> RunReport:
     """Compare every selected table of the source (as the options' mapping shapes it) with the
@@ -169,8 +171,9 @@ def verify(
         r = xfer.verify("mysql://root@127.0.0.1/shop", "postgresql://127.0.0.1/app", sample=20)
     """
     interrupt.reset()
+    events = as_events(progress)
     try:
-        return verify_tables(source_url, target_url, _options(options, settings), progress)
+        return verify_tables(source_url, target_url, _options(options, settings), events)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or interrupt.requested():
             interrupt.settle()
@@ -179,13 +182,16 @@ def verify(
                 hint="run it again to get the result",
             ) from None
         raise
+    finally:
+        if events is not progress:  # bars of our making: closed whatever happened
+            events.close()
 
 
 def migrate(
     source_url: str,
     target_url: str,
     options: Options | None = None,
-    progress: ProgressFactory = no_progress,
+    progress: ProgressFactory | ProgressEvents = no_progress,
     **settings: Any,
 ) -> RunReport:
     """Copy the source's selected tables into the target, build keys, indexes and foreign keys
@@ -196,9 +202,19 @@ def migrate(
         r = xfer.migrate("sqlite:///shop.sqlite", "duckdb:///shop.duckdb", if_exists="replace")
         print(r.status, [(t.name, t.source_rows) for t in r.tables])
 
-    `progress(name, total_rows)` makes a progress bar per table (`xfer.core.progress`).
+    `progress`: a `ProgressEvents` (`xfer.Tracker` keeps their state: rows, ETA, tables being
+    copied now, index builds done) or a `progress(name, total_rows)` factory making a bar per
+    table while it is copied (`xfer.core.progress`).
     """
-    options = _options(options, settings)
+    events = as_events(progress)
+    try:
+        return _migrate_run(source_url, target_url, _options(options, settings), events)
+    finally:
+        if events is not progress:  # bars of our making: closed whatever happened
+            events.close()
+
+
+def _migrate_run(source_url: str, target_url: str, options: Options, progress: ProgressEvents) -> RunReport:
     started = time.monotonic()
     interrupt.reset()  # an earlier call's Ctrl-C (caught by the caller) does not stop this one
     if options.copy.consistency == "none" and not options.run.follow:
@@ -294,7 +310,7 @@ def _migrate(
     options: Options,
     existing: set[str],
     report: RunReport,
-    progress: ProgressFactory,
+    progress: ProgressEvents,
     started: float,
     journal: Journal | None,
 ) -> RunReport:
@@ -327,7 +343,7 @@ def _migrate(
         report.reject_file = runs.write_rejects(journal, options.policies.reject_file)
         if note := runs.results_note(journal):
             report.notes.append(note)
-    build_keys(target, more, the_plan, results, existing, options, copied)
+    build_keys(target, more, the_plan, results, existing, options, copied, progress)
     phase = _phase(report, "index", phase)
     if not options.copy.data_only:
         report.views = create_views(target, the_plan)
@@ -337,7 +353,7 @@ def _migrate(
         for r in report.tables:
             r.status = "created" if r.status == "pending" else r.status
     elif options.verify.enabled:
-        compare_targets(target, the_plan, results, copied.sums, options, source=source)
+        compare_targets(target, the_plan, results, copied.sums, options, source=source, events=progress)
     else:
         for r in report.tables:
             r.status = "ok" if r.status == "pending" else r.status

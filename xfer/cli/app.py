@@ -1,5 +1,5 @@
 """The `xfer` group and what its commands share: logging, the one place where errors become
-messages and exit codes, progress bars, printing and writing the report, SOURCE/TARGET and the
+messages and exit codes, progress (`progress.py` draws it), printing and writing the report, SOURCE/TARGET and the
 shared options, and turning parsed flags into `Options`. The commands themselves live in
 `migrate.py`, `verify.py`, `plan.py` (plan, inspect) and `runs.py` (runs, rollback, restore);
 `xfer/cli/__init__.py` imports them so that they register on `main`."""
@@ -23,6 +23,7 @@ import click
 from click.core import ParameterSource
 
 from xfer import api
+from xfer.cli.progress import MODES, Above, Display, resolve_mode
 from xfer.core import __version__, interrupt
 from xfer.core.errors import (
     EXIT_ERROR,
@@ -142,23 +143,42 @@ def resume_commands(exc: Interrupted, target: str) -> None:
     exc.hint = f"continue it (copied chunks are kept): {again}\n  hint: or undo it: {back}"
 
 
-def progress_bars(quiet: bool) -> api.ProgressFactory:
-    """tqdm bars on stderr when it is a terminal and --quiet is not given; else none."""
-    if quiet or not sys.stderr.isatty():
-        return api.no_progress
-    from tqdm import tqdm
+progress_opt = click.option(
+    "--progress",
+    "progress_mode",
+    type=click.Choice(MODES),
+    default="auto",
+    show_default=True,
+    envvar="XFER_PROGRESS",
+    show_envvar=True,
+    help="On stderr: bars redrawn in place, a plain line every few seconds (for logs), or none; "
+    "auto: bars when stderr is a terminal, else none. -q: none.",
+)
 
-    class Bar:  # tqdm's update takes floats and returns a flag: the Progress protocol is narrower
-        def __init__(self, name: str, total: int | None) -> None:
-            self.bar = tqdm(total=total or None, desc=name, unit=" rows", unit_scale=True, file=sys.stderr, leave=False)
 
-        def update(self, n: int) -> None:
-            self.bar.update(n)
-
-        def close(self) -> None:
-            self.bar.close()
-
-    return Bar
+@contextmanager
+def progress_display(mode: str, quiet: bool) -> Iterator[api.ProgressEvents]:
+    """The run's progress as `--progress` asks, on stderr; the bars are erased when the block
+    ends, however it ends (done, an error, Ctrl-C), so the terminal is left clean."""
+    mode = resolve_mode(mode, quiet, sys.stderr)
+    if mode == "none":
+        yield api.ProgressEvents()
+        return
+    display = Display(mode, sys.stderr)
+    moved = []
+    if mode == "bar":  # log messages above the bars, not through them
+        for h in logging.getLogger("xfer").handlers:
+            if isinstance(h, logging.StreamHandler):
+                moved.append((h, h.setStream(Above(display))))
+    display.start()
+    ok = False
+    try:
+        yield display
+        ok = True
+    finally:
+        display.stop(ok)
+        for h, old in moved:
+            h.setStream(old)
 
 
 def _write_report(report: api.RunReport, paths: Path | tuple[Path, ...] | None) -> None:

@@ -84,6 +84,7 @@ from xfer.core.options import IF_EXISTS
     is_flag=True,
     help="Copy without locking the source, then apply its binlog until Ctrl-C (MySQL -> PostgreSQL; see cutover).",
 )
+@app.progress_opt
 @app.command
 def migrate(
     source: str | None,
@@ -92,6 +93,7 @@ def migrate(
     stats: bool,
     mapping_path: Path | None,
     quiet: bool,
+    progress_mode: str,
     **flags: Any,  # the options of the run (see `options_from`)
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
@@ -104,8 +106,8 @@ def migrate(
         flags["reject_file"] = report_path.with_name(report_path.stem + ".rejects.jsonl")
     source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
     try:
-        with app.interruptible():
-            report = api.migrate(source, target, opts, app.progress_bars(quiet))
+        with app.interruptible(), app.progress_display(progress_mode, quiet) as events:
+            report = api.migrate(source, target, opts, events)
     except Interrupted as exc:
         app.resume_commands(exc, target)
         raise

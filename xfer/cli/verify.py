@@ -56,6 +56,7 @@ from xfer.report.formats import FORMATS
 @app.number_option("--batch-size", click.IntRange(1), 50_000, "Rows per read batch.")
 @app.consistency_opt
 @app.retries_opt
+@app.progress_opt
 @app.command
 def verify(
     source: str | None,
@@ -64,6 +65,7 @@ def verify(
     fmt: str,
     mapping_path: Path | None,
     quiet: bool,
+    progress_mode: str,
     **flags: Any,  # the options of the check (see `options_from`)
 ) -> None:
     """Prove TARGET holds SOURCE's rows, or name the rows that differ.
@@ -74,6 +76,6 @@ def verify(
     transformed, computed). Exit codes: 0 identical, 3 differences, 1 errors.
     """
     source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
-    with app.interruptible():
-        report = api.verify(source, target, opts, app.progress_bars(quiet))
+    with app.interruptible(), app.progress_display(progress_mode, quiet) as events:
+        report = api.verify(source, target, opts, events)
     app.finish(report, quiet, report_paths, fmt)

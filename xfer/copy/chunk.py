@@ -98,7 +98,7 @@ def run_chunk(
     task: ChunkTask,
     session: Session,
     source: Dialect,
-    on_rows: Callable[[int], None],
+    on_rows: Callable[[int, int], None],
     started: Started | None = None,
     rejects: RejectFile | None = None,
     result: TableResult | None = None,
@@ -135,7 +135,7 @@ def run_chunk(
             n = write_isolating(tp, batch, write, isolated, task.binary, hashed)
             stats.rows += n
             stats.bytes += batch.nbytes
-            on_rows(n)
+            on_rows(n, batch.nbytes)
             if records or isolated:
                 if rejects is not None and result is not None:
                     drain_rejects(records + isolated, rejects, result)
@@ -235,7 +235,7 @@ def run_task(task: ChunkTask) -> ChunkStats:
         target.connect()
         try:
             target.prepare_for_load()
-            return run_chunk(task, Session(target), source, lambda n: None)
+            return run_chunk(task, Session(target), source, lambda n, nbytes: None)
         finally:
             target.close()
     finally:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from xfer.copy.ddl import foreign_keys_sql, run_constraint
 from xfer.core import interrupt
+from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import ConcurrentBuilds
@@ -24,6 +25,7 @@ def build_constraints_parallel(
     results: dict[str, TableResult],
     jobs: int,
     follow: bool = False,
+    events: ProgressEvents | None = None,
 ) -> None:
     """Primary keys and indexes of every table built at once on `jobs` connections (as the
     target's `ConcurrentBuilds` splits them), then the rest, then foreign keys."""
@@ -37,6 +39,9 @@ def build_constraints_parallel(
             concurrent, later = [], target.post_data_sql(tp.target)
         builds.extend((name, sql) for sql in concurrent)
         after.extend((name, sql) for sql in later)
+    fks = [(tp.source.name, sql) for tp in plans for sql in foreign_keys_sql(target, tp.target, follow)]
+    events = events or ProgressEvents()
+    events.phase_started("index", len(builds) + len(after) + len(fks))
     pool_size = max(1, min(jobs, len(builds)))
     conns: queue.Queue[Dialect] = queue.Queue()
     opened = []
@@ -53,6 +58,7 @@ def build_constraints_parallel(
                 run_constraint(d, item[1], results[item[0]], level=logging.ERROR, stage="index")
             finally:
                 conns.put(d)
+                events.phase_step()
 
         # workers shielded from signals, a timed wait: Ctrl-C reaches the main thread (#16)
         pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="xfer-index", initializer=interrupt.shield)
@@ -77,6 +83,7 @@ def build_constraints_parallel(
     for name, sql in after:
         if results[name].status != "failed":
             run_constraint(target, sql, results[name], level=logging.ERROR, stage="index")
-    for tp in plans:
-        for sql in foreign_keys_sql(target, tp.target, follow):
-            run_constraint(target, sql, results[tp.source.name], level=logging.ERROR, stage="index")
+        events.phase_step()
+    for name, sql in fks:
+        run_constraint(target, sql, results[name], level=logging.ERROR, stage="index")
+        events.phase_step()

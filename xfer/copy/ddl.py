@@ -9,6 +9,7 @@ import time
 
 from xfer.core.errors import TargetExistsError, UsageError, XferError
 from xfer.core.options import Options
+from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
 from xfer.core.schema import Table
 from xfer.dialects.base import Dialect
@@ -158,17 +159,23 @@ def foreign_keys_sql(target: Dialect, table: Table, follow: bool) -> list[str]:
 
 
 def build_constraints(
-    target: Dialect, the_plan: Plan, results: dict[str, TableResult], existing: set[str], follow: bool = False
+    target: Dialect,
+    the_plan: Plan,
+    results: dict[str, TableResult],
+    existing: set[str],
+    follow: bool = False,
+    events: ProgressEvents | None = None,
 ) -> None:
     """Keys and indexes after the data (much faster than maintaining them row by row),
     foreign keys last, once every table they point to is complete."""
     fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
-    for tp in fresh:
-        for sql in target.post_data_sql(tp.target):
-            run_constraint(target, sql, results[tp.source.name])
-    for tp in fresh:
-        for sql in foreign_keys_sql(target, tp.target, follow):
-            run_constraint(target, sql, results[tp.source.name])
+    steps = [(tp, sql) for tp in fresh for sql in target.post_data_sql(tp.target)]
+    steps += [(tp, sql) for tp in fresh for sql in foreign_keys_sql(target, tp.target, follow)]
+    events = events or ProgressEvents()
+    events.phase_started("index", len(steps))
+    for tp, sql in steps:
+        run_constraint(target, sql, results[tp.source.name])
+        events.phase_step()
 
 
 def run_constraint(

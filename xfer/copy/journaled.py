@@ -87,7 +87,7 @@ def copy_chunks(job: TableCopy, journal: Journal, retry: RetryPolicy) -> BucketM
     tp, r, source, target, options = job.tp, job.result, job.source, job.target, job.options
     t0 = time.monotonic()
     name = tp.source.name
-    bar = job.progress(tp.target.name, tp.source.row_estimate)
+    events, shown = job.progress, tp.target.name
     total = BucketMap(KeySpec("rows"))
     rows = 0
     cmp: Comparison | None = None
@@ -104,6 +104,11 @@ def copy_chunks(job: TableCopy, journal: Journal, retry: RetryPolicy) -> BucketM
             cmp.spec if cmp is not None else None,
         )
         pending = [c for c in chunks if not c.done]
+        before = sum(c.rows for c in chunks if c.done)  # copied by an earlier run: not this one's progress
+        estimate = max((tp.source.row_estimate or 0) - before, 0) if tp.source.row_estimate is not None else None
+        events.expect(shown, estimate if pending else 0)
+        if pending:
+            events.table_started(shown, estimate)
         if pending and len(pending) < len(chunks):
             log.info("%s: %d of %d chunks already copied", name, len(chunks) - len(pending), len(chunks))
         if pending:
@@ -118,9 +123,9 @@ def copy_chunks(job: TableCopy, journal: Journal, retry: RetryPolicy) -> BucketM
                     _copy_one(job, journal, c, cmp)
 
                 retry.run(what, once, lambda: _reconnect(source, target))
+                events.table_rows(shown, c.rows, c.bytes)
             for col, n in c.policies.items():
                 counts.setdefault(col, Counter()).update(n)
-            bar.update(c.rows)
             r.bytes += c.bytes
             for b, sums in c.buckets.items():
                 total.add(b, sums)
@@ -137,7 +142,7 @@ def copy_chunks(job: TableCopy, journal: Journal, retry: RetryPolicy) -> BucketM
         journal.set_table(name, "failed", r.error)
         log.debug("%s: %s", name, r.error)
     finally:
-        bar.close()
+        events.table_done(shown)
         r.seconds = time.monotonic() - t0
         r.policies = {col: dict(n) for col, n in counts.items()}
     return total
@@ -239,7 +244,7 @@ def run_journaled(
     c: ChunkState,
     s: Session,
     source: Dialect,
-    on_rows: Callable[[int], None],
+    on_rows: Callable[[int, int], None],
     started: Started | None,
     journal: Journal,
     retry: RetryPolicy,

@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -110,7 +111,7 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
     With `job.journal`, each chunk is copied in one transaction with its done mark, chunks done
     before are skipped, and transient errors are retried (xfer.copy.journaled)."""
     source, target, target_factory, the_plan = job.source, job.target, job.more, job.plan
-    results, options, progress, rejects = job.results, job.options, job.progress, job.rejects
+    results, options, events, rejects = job.results, job.options, job.progress, job.rejects
     journal, retry = job.journal, job.retry
     reading, bulk = _capabilities(source, target)
     reader = reading.range_reader(options.copy.consistency)
@@ -136,7 +137,7 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
     lock = threading.Lock()
     failed: set[str] = set()
     spans: dict[str, list[float]] = {}
-    bars = {tp.source.name: progress(tp.target.name, tp.source.row_estimate) for tp in the_plan.tables}
+    shown, remaining = _expect(job, tasks)
     pending: queue.Queue[ChunkTask] = queue.Queue()
     # A connectorx chunk is read on a connection of its own: a worker reads its next chunk while
     # it writes the current one. Snapshot readers share their worker's connection: no read-ahead.
@@ -157,16 +158,20 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
         name = task.source.source.name
         r = results[name]
         t0 = time.monotonic()
+        label, estimate = shown[name]
+        on_rows = partial(events.table_rows, label)
         try:
             if name in failed:
                 started.pipe.close()
                 return
+            events.table_started(label, estimate)  # its first chunk: its bar appears
             if journal is not None and retry is not None:
                 c = states[id(task)]
-                stats = run_journaled(task, c, s, source, bars[name].update, started, journal, retry, run_chunk)
+                stats = run_journaled(task, c, s, source, on_rows, started, journal, retry, run_chunk)
             else:
-                stats = run_chunk(task, s, source, bars[name].update, started, rejects, r)
+                stats = run_chunk(task, s, source, on_rows, started, rejects, r)
         except XferError as exc:
+            events.table_done(label)
             if interrupt.requested():  # a statement cancelled by a second Ctrl-C: rolled back, not a failure
                 return
             with lock:
@@ -182,6 +187,10 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
             with lock:
                 span = spans.setdefault(name, [t0, t0])
                 span[0], span[1] = min(span[0], t0), max(span[1], time.monotonic())
+                remaining[name] -= 1
+                last = remaining[name] == 0
+            if last:  # its last chunk: its bar goes
+                events.table_done(label)
         with lock:
             _add(r, stats)
             if journal is not None:
@@ -252,8 +261,6 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
     finally:
         pa.set_memory_pool(arrow_pool)
         reading.end_consistent(readers)
-        for b in bars.values():
-            b.close()
         for s in opened:
             s.target.close()
     for name, r in results.items():
@@ -279,6 +286,23 @@ def _finish_in_hand(futures: list[Future[None]], sessions: list[Session]) -> Non
             log.warning("interrupted again: aborting the chunks in hand (each rolls back whole)")
             for s in sessions:
                 s.target.cancel()
+
+
+def _expect(job: CopyJob, tasks: list[ChunkTask]) -> tuple[dict[str, tuple[str, int | None]], dict[str, int]]:
+    """Tell the progress events the rows still to copy per table (a resumed run's chunks done
+    before are not this run's). Returns per source table the name progress shows (the target's)
+    with that estimate, and its number of chunks (its bar goes with the last)."""
+    shown: dict[str, tuple[str, int | None]] = {}
+    remaining: dict[str, int] = {}
+    for t in tasks:
+        remaining[t.source.source.name] = remaining.get(t.source.source.name, 0) + 1
+    for tp in job.plan.tables:
+        name, est = tp.source.name, tp.source.row_estimate
+        before = job.results[name].source_rows or 0
+        left = max(est - before, 0) if est is not None else None
+        shown[name] = (tp.target.name, left)
+        job.progress.expect(tp.target.name, left if remaining.get(name) else 0)
+    return shown, remaining
 
 
 def _levels(the_plan: Plan) -> list[list[TablePlan]]:

@@ -22,7 +22,7 @@ from xfer.core.errors import CopyError
 from xfer.core.journal import Journal
 from xfer.core.options import Options
 from xfer.core.policies import RejectFile, ValuePolicies, jsonable
-from xfer.core.progress import ProgressFactory
+from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
 from xfer.core.retry import RetryPolicy
 from xfer.dialects.base import Dialect
@@ -35,14 +35,14 @@ MAX_ISOLATED_REJECTS = 1000  # past this a table's failure is not about a few ba
 @dataclass(frozen=True)
 class TableCopy:
     """One table's copy: both ends, its plan, the result it fills, the run's options and its
-    progress bars."""
+    progress events."""
 
     source: Dialect
     target: Dialect
     tp: TablePlan
     result: TableResult
     options: Options
-    progress: ProgressFactory
+    progress: ProgressEvents
 
     def policies(self) -> ValuePolicies:
         return table_policies(self.tp, self.options)
@@ -165,7 +165,7 @@ def reject_record(tp: TablePlan, batch: pa.RecordBatch, exc: CopyError) -> dict[
 class CopyJob:
     """One run's copy, as every strategy takes it: the open source and target, `more()` for
     another session on the target, the plan, the per-table results to fill, the options and
-    progress bars, where refused rows go (`rejects`, or the `journal`), and the retry policy."""
+    progress events, where refused rows go (`rejects`, or the `journal`), and the retry policy."""
 
     source: Dialect
     target: Dialect
@@ -173,7 +173,7 @@ class CopyJob:
     plan: Plan
     results: dict[str, TableResult]
     options: Options
-    progress: ProgressFactory
+    progress: ProgressEvents
     rejects: RejectFile | None = None
     journal: Journal | None = None
     retry: RetryPolicy | None = None

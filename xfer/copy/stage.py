@@ -21,6 +21,7 @@ from xfer.copy.table import copy_table
 from xfer.core import interrupt
 from xfer.core.checksum import BucketMap
 from xfer.core.options import Options
+from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
 from xfer.dialects.base import Dialect
 from xfer.planning.build import Plan, load_order
@@ -44,6 +45,9 @@ def copy_rows(job: CopyJob, existing: set[str]) -> Copied:
     out = Copied(parallel.applicable(job.source, job.target, job.plan))
     if options.copy.schema_only:
         return out
+    for tp in job.plan.tables:  # the overall total and ETA, before the first row arrives
+        job.progress.expect(tp.target.name, tp.source.row_estimate)
+    job.progress.phase_started("copy")
     if out.parallel:
         ordered = options.copy.data_only or bool(existing)  # foreign keys already there
         out.sums, out.notes = parallel.copy_all(job, ordered)
@@ -64,11 +68,12 @@ def build_keys(
     existing: set[str],
     options: Options,
     copied: Copied,
+    events: ProgressEvents | None = None,
 ) -> None:
     """Primary keys and indexes of the tables the run created, after their rows, then foreign
     keys; a statement the target refuses fails its table (with the reason), not the run."""
     if copied.parallel and options.copy.jobs > 1:
         fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]
-        build_constraints_parallel(target, more, fresh, results, options.copy.jobs, options.run.follow)
+        build_constraints_parallel(target, more, fresh, results, options.copy.jobs, options.run.follow, events)
     else:
-        build_constraints(target, the_plan, results, existing, options.run.follow)
+        build_constraints(target, the_plan, results, existing, options.run.follow, events)

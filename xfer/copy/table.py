@@ -45,7 +45,8 @@ def _copy(job: TableCopy, rejects: RejectFile | None) -> BucketMap:
     # the source side of the final check: bucket checksums of the rows as they are written
     cmp = job.comparison()
     hasher = MapHasher(tp.target.arrow_schema, cmp.canons, cmp.spec, tp.source.name) if cmp is not None else None
-    bar = job.progress(tp.target.name, tp.source.row_estimate)
+    events, name = job.progress, tp.target.name
+    events.table_started(name, tp.source.row_estimate)
     policies = job.policies()
     isolated: list[dict[str, Any]] = []
     rows = 0
@@ -63,7 +64,7 @@ def _copy(job: TableCopy, rejects: RejectFile | None) -> BucketMap:
         for batch in batches():
             n = write_isolating(tp, batch, write, isolated, done=hasher.update if hasher is not None else None)
             rows += n
-            bar.update(n)
+            events.table_rows(name, n, batch.nbytes)
             drain_rejects(policies.rejects + isolated, rejects, r)
             policies.rejects.clear()
             isolated.clear()
@@ -76,7 +77,7 @@ def _copy(job: TableCopy, rejects: RejectFile | None) -> BucketMap:
         r.source_rows = None
         log.debug("%s: %s", tp.source.name, r.error)  # the summary and the exit message say it
     finally:
-        bar.close()
+        events.table_done(name)
         if hasher is not None:
             hasher.close()
         r.seconds = time.monotonic() - t0

@@ -28,7 +28,7 @@ from xfer.core.checksum import BucketMap, MapHasher
 from xfer.core.conform import conform
 from xfer.core.errors import XferError
 from xfer.core.options import Options
-from xfer.core.progress import ProgressFactory, no_progress
+from xfer.core.progress import ProgressEvents, ProgressFactory, as_events
 from xfer.core.report import RunReport, TableResult, Verification
 from xfer.core.retry import RetryPolicy
 from xfer.core.schema import Table
@@ -77,7 +77,9 @@ class Pending:
     first: list[dict[str, object]]
 
 
-def verify(source_url: str, target_url: str, options: Options, progress: ProgressFactory = no_progress) -> RunReport:
+def verify(
+    source_url: str, target_url: str, options: Options, progress: ProgressFactory | ProgressEvents | None = None
+) -> RunReport:
     """Counts, checksums and differences of every selected table, source (as the migration maps
     it) against target. Each side is read in one consistent snapshot."""
     started = time.monotonic()
@@ -93,7 +95,7 @@ def verify(source_url: str, target_url: str, options: Options, progress: Progres
         with locked as lock_note, source.snapshot(), target.snapshot():
             if lock_note:
                 report.notes.append(lock_note)
-            pending = check_tables(source, target, the_plan, live, options, report, progress)
+            pending = check_tables(source, target, the_plan, live, options, report, as_events(progress))
         for p in pending:  # outside the snapshots: what is true now
             t0 = time.monotonic()
             try:
@@ -112,42 +114,58 @@ def check_tables(
     live: dict[str, Table],
     options: Options,
     report: RunReport,
-    progress: ProgressFactory = no_progress,
+    events: ProgressEvents | None = None,
 ) -> list[Pending]:
     """Check every table of `the_plan` (`live`: the target's tables as they are), each side read
     in whatever snapshot or lock the caller holds; results go to `report.tables`. Returns the
     tables whose differences wait to be re-checked outside the snapshot (`finish`)."""
     scheme = hash_scheme(options.verify.method, source, target)
     pending: list[Pending] = []
+    events = events or ProgressEvents()
+    events.phase_started("verify", len(the_plan.tables))
     for tp in the_plan.tables:
         r = TableResult(tp.source.name, tp.target.name)
         report.tables.append(r)
-        if tp.skip_verify:
-            r.status, r.checksum_match = "ok", None
-            r.notes.append("not verified: the mapping file says verify: false")
-            continue
-        if tp.target.name not in live:
-            r.status, r.error = "missing", f"table {tp.target.name!r} does not exist in the target"
-            continue
-        t0 = time.monotonic()
-        try:
-            cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme)
-            # A mapped table is read as the mapping shapes it: hashed client side here,
-            # its differences located by reading it so again (`_locate_mapped`).
-            mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
-            # a side that lost its reader's session is read again, in the same snapshot
-            args = (source, target, tp, live[tp.target.name], cmp, mapped, r, options, progress)
-            p = RetryPolicy(attempts=options.run.retries).run(
-                f"verifying {tp.source.name}", partial(check_table, *args)
-            )
-        except XferError as exc:
-            interrupt.check()  # an error caused by Ctrl-C (a cancelled statement) is the interrupt
-            r.status, r.error = "failed", str(exc)
-            p = None
-        r.seconds = time.monotonic() - t0
+        p = _check_one(source, target, tp, live, options, scheme, r, events)
+        events.phase_step()
         if p is not None:
             pending.append(p)
     return pending
+
+
+def _check_one(
+    source: Dialect,
+    target: Dialect,
+    tp: TablePlan,
+    live: dict[str, Table],
+    options: Options,
+    scheme: str,
+    r: TableResult,
+    events: ProgressEvents,
+) -> Pending | None:
+    """One table's check; its result in `r`. Returns its differences to re-check, if any."""
+    if tp.skip_verify:
+        r.status, r.checksum_match = "ok", None
+        r.notes.append("not verified: the mapping file says verify: false")
+        return None
+    if tp.target.name not in live:
+        r.status, r.error = "missing", f"table {tp.target.name!r} does not exist in the target"
+        return None
+    t0 = time.monotonic()
+    try:
+        cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme)
+        # A mapped table is read as the mapping shapes it: hashed client side here,
+        # its differences located by reading it so again (`_locate_mapped`).
+        mapped = mapped_source_map(source, tp, cmp, options) if tp.mapped is not None else None
+        # a side that lost its reader's session is read again, in the same snapshot
+        args = (source, target, tp, live[tp.target.name], cmp, mapped, r, options, events)
+        p = RetryPolicy(attempts=options.run.retries).run(f"verifying {tp.source.name}", partial(check_table, *args))
+    except XferError as exc:
+        interrupt.check()  # an error caused by Ctrl-C (a cancelled statement) is the interrupt
+        r.status, r.error = "failed", str(exc)
+        p = None
+    r.seconds = time.monotonic() - t0
+    return p
 
 
 def _plan_against(source: Dialect, target: Dialect, options: Options) -> tuple[Plan, dict[str, Table]]:
@@ -183,31 +201,47 @@ def compare_targets(
     sums: dict[str, BucketMap],
     options: Options,
     source: Dialect | None = None,
+    events: ProgressEvents | None = None,
 ) -> None:
     """The check at the end of `migrate`: the source's maps were computed while its rows streamed
     through (`sums`); hash the target the same way, compare, and (given `source`) locate."""
     plans = tables.tables if isinstance(tables, Plan) else tables
     todo = [tp for tp in plans if results[tp.source.name].status != "failed"]
     live = {t.name: t for t in target.introspect([tp.target.name for tp in todo])}
+    events = events or ProgressEvents()
+    events.phase_started("verify", len(todo))
     for tp in todo:
         r = results[tp.source.name]
-        if tp.target.name not in live or tp.source.name not in sums:
-            continue
-        if tp.skip_verify:
-            r.status, r.checksum_match = "ok", None
-            r.notes.append("not verified: the mapping file says verify: false")
-            continue
-        if options.copy.if_exists == "append":
-            _appended(target, tp, r, sums[tp.source.name])
-            continue
-        cmp = plan_comparison(source or target, tp, options.verify.float_digits, spec=sums[tp.source.name].spec)
-        try:
-            p = check_table(source, target, tp, live[tp.target.name], cmp, sums[tp.source.name], r, options)
-            if p is not None:
-                finish(p, options)
-        except XferError as exc:
-            interrupt.check()
-            r.status, r.error = "failed", f"verification: {exc}"
+        if tp.target.name in live and tp.source.name in sums:
+            _compare_one(target, tp, live[tp.target.name], r, sums[tp.source.name], options, source, events)
+        events.phase_step()
+
+
+def _compare_one(
+    target: Dialect,
+    tp: TablePlan,
+    actual: Table,
+    r: TableResult,
+    source_map: BucketMap,
+    options: Options,
+    source: Dialect | None,
+    events: ProgressEvents,
+) -> None:
+    if tp.skip_verify:
+        r.status, r.checksum_match = "ok", None
+        r.notes.append("not verified: the mapping file says verify: false")
+        return
+    if options.copy.if_exists == "append":
+        _appended(target, tp, r, source_map)
+        return
+    cmp = plan_comparison(source or target, tp, options.verify.float_digits, spec=source_map.spec)
+    try:
+        p = check_table(source, target, tp, actual, cmp, source_map, r, options, events)
+        if p is not None:
+            finish(p, options)
+    except XferError as exc:
+        interrupt.check()  # an error caused by Ctrl-C (a cancelled statement) is the interrupt
+        r.status, r.error = "failed", f"verification: {exc}"
 
 
 def check_table(
@@ -219,7 +253,7 @@ def check_table(
     source_map: BucketMap | None,
     r: TableResult,
     options: Options,
-    progress: ProgressFactory = no_progress,
+    events: ProgressEvents | None = None,
 ) -> Pending | None:
     """Hash the sides (the source only if its map is not given), compare, locate. Returns the
     differences still to be re-checked, if any."""
@@ -235,10 +269,10 @@ def check_table(
     s_side = Side("source", source, tp.source) if source is not None and tp.mapped is None else None
     if source_map is None:
         assert s_side is not None
-        s, t = _both_sides(s_side, t_side, cmp, options, progress)
+        s, t = _both_sides(s_side, t_side, cmp, options, events)
     else:
         s = SideMap(source_map, "client", "hashed while the rows were copied", 0.0)
-        t = side_map(t_side, cmp, options, progress)
+        t = side_map(t_side, cmp, options, events)
     for role, m in (("source", s), ("target", t)):
         v.method[role], v.method_reason[role], v.seconds[role] = m.method, m.reason, m.seconds
     want, got = s.map.total, t.map.total
@@ -342,18 +376,18 @@ def _summary(want: int, got: int) -> str:
 
 
 def _both_sides(
-    source: Side, target: Side, cmp: Comparison, options: Options, progress: ProgressFactory
+    source: Side, target: Side, cmp: Comparison, options: Options, events: ProgressEvents | None
 ) -> tuple[SideMap, SideMap]:
     """Hash the two sides at the same time: each waits on its own server most of the time, and
     DuckDB's hashing runs outside the GIL."""
     if not (source.dialect.reads_in_any_thread and target.dialect.reads_in_any_thread):
-        return side_map(source, cmp, options, progress), side_map(target, cmp, options, progress)
+        return side_map(source, cmp, options, events), side_map(target, cmp, options, events)
     stop = threading.Event()  # one side failed: the other stops at its next batch
     # the sides block SIGINT/SIGTERM and the main thread waits with a timeout: Ctrl-C reaches
     # the main thread at once (xfer.core.interrupt, #16), and both sides stop at their next batch
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xfer-verify", initializer=interrupt.shield) as pool:
-        s = pool.submit(side_map, source, cmp, options, progress, stop)
-        t = pool.submit(side_map, target, cmp, options, progress, stop)
+        s = pool.submit(side_map, source, cmp, options, events, stop)
+        t = pool.submit(side_map, target, cmp, options, events, stop)
         try:
             interrupt.wait_all([s, t], first_exception=True)
         except KeyboardInterrupt:
@@ -389,7 +423,7 @@ def side_map(
     side: Side,
     cmp: Comparison,
     options: Options,
-    progress: ProgressFactory = no_progress,
+    events: ProgressEvents | None = None,
     stop: threading.Event | None = None,
 ) -> SideMap:
     method, reason = choose_method(side, cmp, options.verify.method)
@@ -398,19 +432,21 @@ def side_map(
         m = bucket_map(side.dialect, side.table, cmp.canons, cmp.spec)
         return SideMap(m, method, reason, time.monotonic() - t0)
     hasher = MapHasher(cmp.schema, cmp.canons, cmp.spec, cmp.name)
-    bar = progress(f"{side.table.name} ({side.role})", side.table.row_estimate)
+    events = events or ProgressEvents()
+    shown = f"{side.table.name} ({side.role})"
+    events.table_started(shown, side.table.row_estimate)
     try:
         batches = side.dialect.verify_batches(side.table, options.copy.batch_size)
         for batch in prefetch(batches) if side.dialect.reads_in_any_thread else batches:
             if stop is not None and stop.is_set():
                 raise Stopped(f"{side.role} side stopped: the other side failed")
             hasher.update(batch)
-            bar.update(batch.num_rows)
+            events.table_rows(shown, batch.num_rows, batch.nbytes)
         if side.dialect.verify_reader:
             reason += f"; rows read by {side.dialect.verify_reader}"
         return SideMap(hasher.map, method, reason, time.monotonic() - t0)
     finally:
-        bar.close()
+        events.table_done(shown)
         hasher.close()
 
 
