@@ -4,6 +4,7 @@ every mistake stops the run before anything changes, and verify -m agrees with m
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -416,7 +417,20 @@ def test_hooks_run_in_order_on_target_and_source_and_are_logged(
         assert cur.fetchall() == ((0,),)
     assert f"xfer: before hook ({f}:3:5) on the target: CREATE TABLE public.audit" in result.output
     assert f"xfer: after hook ({f}:7:5) on the source: INSERT INTO migration_log" in result.output
-    assert "after hook (" in (tmp_path / "r.json").read_text()
+    # each hook is noted once, when it ran (with its time), in the summary and the JSON notes
+    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    for at in ("3:5", "4:5", "6:5", "7:5"):
+        assert len([n for n in notes if f"hook ({f}:{at})" in n]) == 1, notes
+        assert len([ln for ln in result.output.splitlines() if ln.startswith("note: ") and f"{f}:{at})" in ln]) == 1
+    assert any(
+        re.search(r"after hook \(.*:7:5\) on the source: INSERT INTO migration_log .* \(\d+\.\d+ s\)$", n)
+        for n in notes
+    )
+    planned = run_cli("plan", "-m", f, mysql_url, pg_url).output
+    assert [ln.split(" on the ")[0] for ln in planned.splitlines() if " hook (" in ln] == [
+        f"note: {phase} hook ({f}:{at})"
+        for phase, at in (("before", "3:5"), ("before", "4:5"), ("after", "6:5"), ("after", "7:5"))
+    ]
     quiet = mapping(tmp_path, "include: [tenants]\nbefore: [SELECT 1]\n")
     result = run_cli("migrate", "-q", "-m", quiet, mysql_url, with_schema(pg_url, "q"))
     assert result.exit_code == 0 and result.output == ""  # --quiet: errors only

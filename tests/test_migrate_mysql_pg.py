@@ -812,7 +812,13 @@ def test_plan_prints_types_and_ddl_and_creates_nothing(
     assert_ok(result)
     sections = re.split(r"^== ", result.output, flags=re.M)[1:]
     by_table = {s.split()[0]: s for s in sections}
-    assert set(by_table) - {"renames", "views", "triggers"} == set(TABLES)
+    assert set(by_table) - {"renames", "views", "triggers", "policies"} == set(TABLES)
+    # a policy is said as a rule ("if ... then ..."), under its heading: not as a note, which
+    # would read like a finding about this data (the shop holds no NUL byte)
+    assert not re.search(r"^note: .*NUL byte", result.output, re.M)
+    assert re.search(
+        r"^== policies\n  if a text value holds a NUL byte .* then its row is rejected", result.output, re.M
+    )
     for table, column, source_type, target_type in PLAN_LINES:
         line = rf"^\s+{column}\s+{source_type} -> {re.escape(target_type)}\s*$"
         assert re.search(line, by_table[table], re.M), (table, column, by_table[table])
