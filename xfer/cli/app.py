@@ -274,7 +274,8 @@ mapping_opt = click.option(
     "--mapping",
     "-m",
     "mapping_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # no checks here: the loader says what is wrong with the path, in xfer's words (exit 2)
+    type=click.Path(readable=False, path_type=Path),
     help="Mapping file (YAML): renames, filters, types, split/merge, hooks. Its source, target and "
     "options apply where the command line gives none.",
 )
