@@ -539,3 +539,45 @@ def test_an_expression_that_fails_on_a_value_fails_its_table_loudly(
     result = run_cli("migrate", "-m", f, mysql_url, pg_url)
     assert result.exit_code == 1
     assert "customers: computing a column: Conversion Error" in result.output
+
+
+def _readme_output(readme: str, command: str) -> str:
+    """The output block the README shows right after the ```sh block holding `command`."""
+    found = re.search(rf"```sh\n{re.escape(command)}\n```\n\n```\n(.*?)```\n", readme, re.S)
+    assert found, f"README.md shows no output for {command!r}"
+    return found[1]
+
+
+def _comparable(text: str) -> list[str]:
+    """Lines with timings and InnoDB's row estimates blanked and runs of spaces squeezed (the
+    column widths follow the timings)."""
+    text = re.sub(r"\d+\.\d\d", "#", re.sub(r"~\d+ rows", "~N rows", text))
+    return [re.sub(r" +", " ", line).rstrip() for line in text.splitlines()]
+
+
+README_COMMANDS = {
+    "migrate": "TENANT_ID=42 xfer migrate -m mappings/examples/tenant-extract.yaml",
+    "verify": "TENANT_ID=42 xfer verify -m mappings/examples/tenant-extract.yaml",
+    "plan": "xfer plan -m mappings/examples/tenant-extract.yaml -t customers",
+}
+
+
+def test_readme_tenant_extract_examples_show_the_program_s_output(
+    saas: None, mysql_url: str, pg_url: str, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's tenant-extract migrate, verify and plan examples, run on the same data from
+    the repository's root (the file paths in the notes are relative), print what it shows."""
+    readme = (ROOT / "README.md").read_text()
+    monkeypatch.chdir(ROOT)
+    target, env = with_schema(pg_url, "tenant_42"), {"TENANT_ID": "42"}
+    example = "mappings/examples/tenant-extract.yaml"
+    for command in ("plan", "migrate", "verify"):  # plan first: before the hook creates citext
+        args = [command, "-m", example, mysql_url, target] + (["-t", "customers"] if command == "plan" else [])
+        result = run_cli(*args, env=env)
+        assert result.exit_code == 0, result.output
+        shown = _readme_output(readme, README_COMMANDS[command])
+        want = _comparable(shown)
+        got = _comparable(result.output)
+        if want[-1].strip() == "...":  # the README cuts a long output short
+            want, got = want[:-1], got[: len(want) - 1]
+        assert got == want, f"README.md's `xfer {command}` example differs from the program's output"
