@@ -66,6 +66,10 @@ SERVERLESS_CASES = [
     ("not-a-url", ["migrate", "shop.sqlite", "duckdb:///{tmp}/x.duckdb"], 2, ["not a connection URL"]),
     ("empty-url", ["inspect", ""], 2, ["not a connection URL"]),
     ("bad-port", ["inspect", "mysql://root@127.0.0.1:port/db"], 2, ["127.0.0.1:port"]),
+    ("port-with-a-letter", ["inspect", "mysql://root@127.0.0.1:33o6/db"], 2, ["the port '33o6' is not a number"]),
+    # -m: a directory, or a file that is not there, gets xfer's message (never click's Usage:)
+    ("mapping-is-a-directory", ["plan", "-m", "{tmp}"], 2, ["mapping file", "is a directory"]),
+    ("mapping-missing", ["plan", "-m", "{tmp}/nope.yaml"], 2, ["mapping file", "does not exist"]),
     ("mysql-without-database", ["inspect", "mysql://root@127.0.0.1:3306"], 2, ["names no database"]),
     ("pg-without-database", ["migrate", SHOP_URL, "postgresql://postgres@127.0.0.1:5432"], 2, ["no database"]),
     (
@@ -119,6 +123,24 @@ def test_bad_input_gives_one_line(
     assert_one_error(result, exit_code, *phrases)
     assert_no_secret(result.output)
     assert list(tmp_path.iterdir()) == [], "a failed run must not create files"
+
+
+def test_an_unreadable_mapping_file_gets_xfer_s_message(run_cli: RunCli, tmp_path: Path) -> None:
+    """Not click's `Usage: ... Invalid value`: one `error:` line, exit 2, as for a missing file.
+    A socket cannot be opened even by root (who reads a chmod 000 file)."""
+    import socket
+
+    sock_path = tmp_path / "m.yaml"
+    with contextlib.closing(socket.socket(socket.AF_UNIX)) as sock:
+        sock.bind(str(sock_path))
+        assert_one_error(run_cli("plan", "-m", sock_path), 2, f"cannot read mapping file '{sock_path}'")
+    locked = tmp_path / "locked.yaml"
+    locked.write_text("include: [t]\n")
+    locked.chmod(0)
+    result = run_cli("plan", "-m", locked)
+    if os.geteuid() != 0:
+        assert_one_error(result, 2, f"cannot read mapping file '{locked}'", "permission denied")
+    assert "Usage:" not in result.output and "Invalid value" not in result.output
 
 
 def test_missing_sqlite_source_is_not_created(run_cli: RunCli, tmp_path: Path) -> None:

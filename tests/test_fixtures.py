@@ -1,8 +1,17 @@
-"""The per-test database fixtures give working, empty, isolated databases that are dropped."""
+"""The per-test database fixtures give working, empty, isolated databases that are dropped.
+
+Each test stands alone (any order, any subset): the one that checks the dropping runs its own
+small pytest session in a child process, with this directory's conftest as a plugin, and looks
+for the databases it was handed once that session is over."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,9 +20,7 @@ import pytest
 from sqlalchemy.engine import URL, make_url
 
 TEXT = "Zoë O'Brien — 山田 🚀"
-
-# Names of the databases handed out so far, to check later that they were dropped.
-_seen: dict[str, list[str]] = {"mysql": [], "postgres": []}
+TESTS = Path(__file__).resolve().parent
 
 
 @pytest.mark.parametrize("round_", [1, 2])
@@ -23,15 +30,13 @@ def test_mysql_database_is_fresh_and_works(
     url = make_url(mysql_url)
     assert url.drivername == "mysql"
     assert url.database is not None and url.database.startswith("xfer_t_")
-    assert url.database not in _seen["mysql"]
-    _seen["mysql"].append(url.database)
 
     with mysql_conn.cursor() as cur:
         cur.execute("SELECT DATABASE()")
         assert cur.fetchone() == (url.database,)
         cur.execute("SHOW TABLES")
-        assert cur.fetchall() == ()  # empty, whatever the previous round left behind
-        # Same table name in both rounds: the second would fail if databases were shared.
+        assert cur.fetchall() == ()  # empty, whatever another test left behind
+        # Same table name in every round: a shared database would make the second one fail.
         cur.execute("CREATE TABLE t (id INT PRIMARY KEY, txt VARCHAR(50))")
         cur.execute("INSERT INTO t VALUES (%s, %s), (%s, NULL)", (round_, TEXT, round_ + 10))
         cur.execute("SELECT id, txt FROM t ORDER BY id")
@@ -43,8 +48,6 @@ def test_pg_database_is_fresh_and_works(pg_url: str, pg_conn: psycopg.Connection
     url = make_url(pg_url)
     assert url.drivername == "postgresql"
     assert url.database is not None and url.database.startswith("xfer_t_")
-    assert url.database not in _seen["postgres"]
-    _seen["postgres"].append(url.database)
 
     assert pg_conn.execute("SELECT current_database()").fetchone() == (url.database,)
     assert pg_conn.execute("SHOW server_encoding").fetchone() == ("UTF8",)
@@ -56,18 +59,59 @@ def test_pg_database_is_fresh_and_works(pg_url: str, pg_conn: psycopg.Connection
     assert rows == [(round_, TEXT), (round_ + 10, None)]
 
 
-def test_databases_are_dropped_afterwards(mysql_server: URL, pg_server: URL) -> None:
-    # Runs after the tests above (file order); their fixtures have been torn down by now.
-    if len(_seen["mysql"]) < 2 or len(_seen["postgres"]) < 2:
-        pytest.skip("needs the earlier tests of this module to have run first")
+# Two tests that each take a MySQL and a PostgreSQL database, fill them and write their names down.
+CHILD_TESTS = """
+    import os
+
+    def _note(*urls):
+        with open(os.environ["XFER_TEST_NAMES_FILE"], "a") as f:
+            f.writelines(url.rsplit("/", 1)[1].split("?")[0] + "\\n" for url in urls)
+
+    def test_one(mysql_url, mysql_conn, pg_url, pg_conn):
+        _note(mysql_url, pg_url)
+        with mysql_conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (id INT)")
+        pg_conn.execute("CREATE TABLE t (id int)")
+
+    def test_two(mysql_url, pg_url):
+        _note(mysql_url, pg_url)
+"""
+
+
+def test_databases_are_distinct_and_dropped_afterwards(mysql_server: URL, pg_server: URL, tmp_path: Path) -> None:
+    (tmp_path / "test_child.py").write_text(textwrap.dedent(CHILD_TESTS))
+    names_file = tmp_path / "names.txt"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")]),
+        "XFER_TEST_NAMES_FILE": str(names_file),
+        # the servers this session found (perhaps in containers), not the defaults again
+        "XFER_TEST_MYSQL_URL": mysql_server.render_as_string(hide_password=False),
+        "XFER_TEST_POSTGRES_URL": pg_server.render_as_string(hide_password=False),
+    }
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider", "test_child.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stdout + child.stderr
+    assert "2 passed" in child.stdout, child.stdout
+
+    names = names_file.read_text().split()
+    mysql_names, pg_names = names[0::2], names[1::2]
+    assert len(set(mysql_names)) == 2 and len(set(pg_names)) == 2, names  # a database per test
+    assert all(n.startswith("xfer_t_") for n in names)
     with contextlib.closing(pymysql.connect(**_mysql_kwargs(mysql_server))) as conn:
         with conn.cursor() as cur:
             cur.execute("SHOW DATABASES")
-            left = {name for (name,) in cur.fetchall()} & set(_seen["mysql"])
+            left = {name for (name,) in cur.fetchall()} & set(mysql_names)
     assert left == set()
 
     with psycopg.connect(**_pg_kwargs(pg_server)) as conn:
-        rows = conn.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (_seen["postgres"],)).fetchall()
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (pg_names,)).fetchall()
     assert rows == []
 
 

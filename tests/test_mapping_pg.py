@@ -4,6 +4,7 @@ every mistake stops the run before anything changes, and verify -m agrees with m
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -416,7 +417,20 @@ def test_hooks_run_in_order_on_target_and_source_and_are_logged(
         assert cur.fetchall() == ((0,),)
     assert f"xfer: before hook ({f}:3:5) on the target: CREATE TABLE public.audit" in result.output
     assert f"xfer: after hook ({f}:7:5) on the source: INSERT INTO migration_log" in result.output
-    assert "after hook (" in (tmp_path / "r.json").read_text()
+    # each hook is noted once, when it ran (with its time), in the summary and the JSON notes
+    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    for at in ("3:5", "4:5", "6:5", "7:5"):
+        assert len([n for n in notes if f"hook ({f}:{at})" in n]) == 1, notes
+        assert len([ln for ln in result.output.splitlines() if ln.startswith("note: ") and f"{f}:{at})" in ln]) == 1
+    assert any(
+        re.search(r"after hook \(.*:7:5\) on the source: INSERT INTO migration_log .* \(\d+\.\d+ s\)$", n)
+        for n in notes
+    )
+    planned = run_cli("plan", "-m", f, mysql_url, pg_url).output
+    assert [ln.split(" on the ")[0] for ln in planned.splitlines() if " hook (" in ln] == [
+        f"note: {phase} hook ({f}:{at})"
+        for phase, at in (("before", "3:5"), ("before", "4:5"), ("after", "6:5"), ("after", "7:5"))
+    ]
     quiet = mapping(tmp_path, "include: [tenants]\nbefore: [SELECT 1]\n")
     result = run_cli("migrate", "-q", "-m", quiet, mysql_url, with_schema(pg_url, "q"))
     assert result.exit_code == 0 and result.output == ""  # --quiet: errors only
@@ -525,3 +539,45 @@ def test_an_expression_that_fails_on_a_value_fails_its_table_loudly(
     result = run_cli("migrate", "-m", f, mysql_url, pg_url)
     assert result.exit_code == 1
     assert "customers: computing a column: Conversion Error" in result.output
+
+
+def _readme_output(readme: str, command: str) -> str:
+    """The output block the README shows right after the ```sh block holding `command`."""
+    found = re.search(rf"```sh\n{re.escape(command)}\n```\n\n```\n(.*?)```\n", readme, re.S)
+    assert found, f"README.md shows no output for {command!r}"
+    return found[1]
+
+
+def _comparable(text: str) -> list[str]:
+    """Lines with timings and InnoDB's row estimates blanked and runs of spaces squeezed (the
+    column widths follow the timings)."""
+    text = re.sub(r"\d+\.\d\d", "#", re.sub(r"~\d+ rows", "~N rows", text))
+    return [re.sub(r" +", " ", line).rstrip() for line in text.splitlines()]
+
+
+README_COMMANDS = {
+    "migrate": "TENANT_ID=42 xfer migrate -m mappings/examples/tenant-extract.yaml",
+    "verify": "TENANT_ID=42 xfer verify -m mappings/examples/tenant-extract.yaml",
+    "plan": "xfer plan -m mappings/examples/tenant-extract.yaml -t customers",
+}
+
+
+def test_readme_tenant_extract_examples_show_the_program_s_output(
+    saas: None, mysql_url: str, pg_url: str, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's tenant-extract migrate, verify and plan examples, run on the same data from
+    the repository's root (the file paths in the notes are relative), print what it shows."""
+    readme = (ROOT / "README.md").read_text()
+    monkeypatch.chdir(ROOT)
+    target, env = with_schema(pg_url, "tenant_42"), {"TENANT_ID": "42"}
+    example = "mappings/examples/tenant-extract.yaml"
+    for command in ("plan", "migrate", "verify"):  # plan first: before the hook creates citext
+        args = [command, "-m", example, mysql_url, target] + (["-t", "customers"] if command == "plan" else [])
+        result = run_cli(*args, env=env)
+        assert result.exit_code == 0, result.output
+        shown = _readme_output(readme, README_COMMANDS[command])
+        want = _comparable(shown)
+        got = _comparable(result.output)
+        if want[-1].strip() == "...":  # the README cuts a long output short
+            want, got = want[:-1], got[: len(want) - 1]
+        assert got == want, f"README.md's `xfer {command}` example differs from the program's output"

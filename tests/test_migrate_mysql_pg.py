@@ -812,7 +812,13 @@ def test_plan_prints_types_and_ddl_and_creates_nothing(
     assert_ok(result)
     sections = re.split(r"^== ", result.output, flags=re.M)[1:]
     by_table = {s.split()[0]: s for s in sections}
-    assert set(by_table) - {"renames", "views", "triggers"} == set(TABLES)
+    assert set(by_table) - {"renames", "views", "triggers", "policies"} == set(TABLES)
+    # a policy is said as a rule ("if ... then ..."), under its heading: not as a note, which
+    # would read like a finding about this data (the shop holds no NUL byte)
+    assert not re.search(r"^note: .*NUL byte", result.output, re.M)
+    assert re.search(
+        r"^== policies\n  if a text value holds a NUL byte .* then its row is rejected", result.output, re.M
+    )
     for table, column, source_type, target_type in PLAN_LINES:
         line = rf"^\s+{column}\s+{source_type} -> {re.escape(target_type)}\s*$"
         assert re.search(line, by_table[table], re.M), (table, column, by_table[table])
@@ -847,3 +853,28 @@ def test_inspect_lists_tables_columns_and_exact_counts(
     for table in TABLES:
         assert [c["name"] for c in tables[table]["columns"]] == mysql_columns(mysql_conn, table)
     assert tables["line_items"]["primary_key"] == ["order_id", "line_no"]
+    # foreign keys with their actions: shown when not the default (NO ACTION / RESTRICT)
+    fk_lines = sorted(line.strip() for line in text.output.splitlines() if "foreign key" in line)
+    assert fk_lines == [
+        "foreign key fk_items_order (order_id) -> orders (id) ON DELETE CASCADE",
+        "foreign key fk_items_product (sku) -> products (sku)",
+        "foreign key fk_orders_customer (customer_id) -> customers (id)",
+    ]
+    fks = {f["name"]: (f["on_delete"], f["on_update"]) for f in tables["line_items"]["foreign_keys"]}
+    assert fks == {"fk_items_order": ("CASCADE", None), "fk_items_product": (None, None)}
+
+
+def test_inspect_shows_foreign_key_actions(run_cli: RunCli, mysql_url: str, mysql_conn: MyConn) -> None:
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE parent (id INT PRIMARY KEY)")
+        cur.execute(
+            "CREATE TABLE child (id INT PRIMARY KEY, p INT, q INT,"
+            " CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id) ON DELETE SET NULL ON UPDATE CASCADE,"
+            " CONSTRAINT fk_q FOREIGN KEY (q) REFERENCES parent (id) ON DELETE RESTRICT)"
+        )
+
+    text = run_cli("inspect", mysql_url)
+
+    assert_ok(text)
+    assert "  foreign key fk_p (p) -> parent (id) ON DELETE SET NULL ON UPDATE CASCADE\n" in text.output
+    assert "  foreign key fk_q (q) -> parent (id)\n" in text.output  # RESTRICT: the default, not shown

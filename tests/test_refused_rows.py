@@ -4,8 +4,10 @@ others into the target; past --max-errors the table fails, and the message says 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pymysql
 from conftest import PgConn, RunCli, mysql_source
 
 # the source: `stock`, with a row PostgreSQL cannot store (NUL) and one its CHECK refuses, and a
@@ -79,3 +81,39 @@ def test_refused_rows_reject_file_is_exact_after_a_resume(
     lines = (tmp_path / "xfer-rejects.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["key"]["id"] for line in lines) == [4, 6]
     assert pg_conn.execute("SELECT count(*) FROM stock").fetchone() == (4,)
+
+
+def test_rows_appended_again_are_refused_as_duplicate_keys_and_said_so(
+    stock: None,
+    mysql_url: str,
+    pg_url: str,
+    pg_conn: PgConn,
+    mysql_conn: pymysql.connections.Connection,
+    run_cli: RunCli,
+    tmp_path: Path,
+) -> None:
+    """`--if-exists append` of rows already there: the summary counts the rows this run copied
+    (not the table's), the JSON agrees, and the advice is about duplicate keys, not about fixing
+    values in the source. A table with new rows and a NUL row gets both hints."""
+    assert run_cli("migrate", mysql_url, pg_url, "-t", "fine").exit_code == 0
+    with mysql_conn.cursor() as cur:
+        cur.execute("INSERT INTO fine VALUES (3)")
+    report = tmp_path / "again.json"
+    result = run_cli("migrate", mysql_url, pg_url, "-t", "fine", "--if-exists", "append", "--report", report)
+
+    assert result.exit_code == 1
+    assert re.search(r"^fine\s+1\s", result.output, re.M), "the summary's rows: the 1 row copied, not 3 in the table"
+    assert "fine: 2 row(s) refused by the target, 2 of them for a key the table already held" in result.output
+    assert "1 row(s) appended; the table holds 3" in result.output
+    assert "--if-exists truncate or replace" in result.output
+    assert "fix those values in the source" not in result.output
+    table = json.loads(report.read_text())["tables"][0]
+    assert (table["source_rows"], table["target_rows"], table["rejected_rows"], table["duplicate_keys"]) == (1, 3, 2, 2)
+    records = [json.loads(line) for line in (tmp_path / "again.rejects.jsonl").read_text().splitlines()]
+    assert sorted(r["key"]["id"] for r in records) == [1, 2] and all(r["duplicate_key"] for r in records)
+    assert pg_conn.execute("SELECT count(*) FROM fine").fetchone() == (3,)
+
+    # the stock table refuses a NUL row and a CHECK: values to fix, not duplicates
+    mixed = run_cli("migrate", mysql_url, pg_url, "-t", "stock")
+    assert mixed.exit_code == 1
+    assert "fix those values in the source" in mixed.output and "duplicate key" not in mixed.output

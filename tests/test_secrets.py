@@ -130,3 +130,34 @@ def test_journal_records_no_password(
     )
     assert accounts["my_user"] in dump and "***" in dump
     assert pw not in dump and accounts["password"] not in dump
+
+
+def test_unencoded_at_in_the_password(
+    mysql_url: str, mysql_conn: pymysql.connections.Connection, run_cli: RunCli
+) -> None:
+    """`mysql://root:Tr0ub@dor&3@host/db`: the last "@" ends the password, as browsers read it.
+    The run connects; no message shows any part of the password (the first "@" once made its
+    tail a host name, printed and looked up in DNS)."""
+    tag = secrets.token_hex(4)
+    head, tail = f"Tr0ub{tag}", f"dor&3{tag}"
+    user, db = f"xfer_at_{tag}", make_url(mysql_url).database
+    with mysql_conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+        for host in ("%", "127.0.0.1", "localhost"):
+            cur.execute(f"CREATE USER '{user}'@'{host.replace('%', '%%')}' IDENTIFIED BY %s", (f"{head}@{tail}",))
+            cur.execute(f"GRANT ALL ON `{db}`.* TO '{user}'@'{host}'")
+    try:
+        ok = run_cli("inspect", f"mysql://{user}:{head}@{tail}@127.0.0.1:3306/{db}")
+        wrong = run_cli("inspect", f"mysql://{user}:{head}@{tail}x@127.0.0.1:3306/{db}")
+        bad_port = run_cli("inspect", f"mysql://{user}:{head}@{tail}@127.0.0.1:33o6/{db}")
+    finally:
+        with mysql_conn.cursor() as cur:
+            for host in ("%", "127.0.0.1", "localhost"):
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
+
+    assert ok.exit_code == 0, ok.output
+    assert "t" in ok.output.split()
+    assert wrong.exit_code == 1 and "127.0.0.1:3306" in wrong.output
+    assert bad_port.exit_code == 2 and "port '33o6' is not a number" in bad_port.output
+    for output in (ok.output, wrong.output, bad_port.output):
+        assert head not in output and tail not in output and tag not in output.replace(user, "")

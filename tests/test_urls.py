@@ -51,6 +51,15 @@ PARSE_CASES: list[tuple[str, str, Parsed]] = [
     ),
     ("password-percent-encoded", "mysql://u:p%40ss%2Fw%3Ard@h/db", Parsed("mysql", "u", "p@ss/w:rd", "h", None, "db")),
     ("ipv6-host", "postgresql://[::1]:5432/db", Parsed("postgres", None, None, "::1", 5432, "db")),
+    # an unencoded "@" in the password: the last "@" before the host ends it (as browsers parse it)
+    (
+        "at-in-password",
+        "mysql://root:Tr0ub@dor&3@127.0.0.1:3306/db",
+        Parsed("mysql", "root", "Tr0ub@dor&3", "127.0.0.1", 3306, "db"),
+    ),
+    ("slash-then-at-in-password", "mysql://u:a/b@c@h/db", Parsed("mysql", "u", "a/b@c", "h", None, "db")),
+    ("at-in-database", "mysql://u@h/d@b", Parsed("mysql", "u", None, "h", None, "d@b")),
+    ("at-in-query", "postgresql://h/db?x=a@b", Parsed("postgres", None, None, "h", None, "db", {"x": "a@b"})),
     ("sqlite-relative", "sqlite:///data/shop.db", Parsed("sqlite", database="data/shop.db", path="data/shop.db")),
     (
         "sqlite-absolute",
@@ -94,7 +103,8 @@ BAD_URLS: list[tuple[str, str, list[str]]] = [
     ("unknown-driverless", "mssql+pyodbc://u@h/db", ["unknown engine 'mssql'"]),
     ("mysql-no-database", "mysql://root@127.0.0.1:3306", ["names no database"]),
     ("pg-no-database", "postgresql://postgres@127.0.0.1/", ["names no database"]),
-    ("port-not-a-number", "mysql://u@h:port/db", ["not a valid URL"]),
+    ("port-not-a-number", "mysql://u@h:port/db", ["the port 'port' is not a number"]),
+    ("port-with-a-letter", "mysql://root@127.0.0.1:33o6/db", ["the port '33o6' is not a number"]),
     ("no-scheme", "://h/db", ["not a valid URL"]),
 ]
 
@@ -113,14 +123,20 @@ def test_parse_rejects_with_a_usage_error(raw: str, words: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["oracle://scott:Tiger-Pw1@h/orcl", "mysql://root:Tiger-Pw1@127.0.0.1:3306", "mysql://u:Tiger-Pw1@h:port/db"],
-    ids=["unknown-engine", "no-database", "bad-port"],
+    [
+        "oracle://scott:Tiger-Pw1@h/orcl",
+        "mysql://root:Tiger-Pw1@127.0.0.1:3306",
+        "mysql://u:Tiger-Pw1@h:port/db",
+        "mysql://root:Tiger@Pw1@127.0.0.1:3306",
+        "mysql://root:Tiger@Pw1@127.0.0.1:33o6/db",
+    ],
+    ids=["unknown-engine", "no-database", "bad-port", "at-in-password", "at-in-password-bad-port"],
 )
 def test_parse_errors_never_show_the_password(raw: str) -> None:
     with pytest.raises(UsageError) as info:
         parse(raw)
 
-    assert "Tiger-Pw1" not in str(info.value)
+    assert "Tiger" not in str(info.value) and "Pw1" not in str(info.value)
     assert ":***@" in str(info.value)
 
 
@@ -154,6 +170,9 @@ MASK_CASES: list[tuple[str, str | None, str]] = [
     ("encoded", "postgresql://u:p%40ss%2F1@h/db?schema=x", "postgresql://u:***@h/db?schema=x"),
     ("colon-in-password", "mysql://u:p:w@h/db", "mysql://u:***@h/db"),
     ("slash-in-password", "mysql://u:p/w@h/db", "mysql://u:***@h/db"),
+    ("at-in-password", "mysql://root:Tr0ub@dor&3@127.0.0.1:3306/db", "mysql://root:***@127.0.0.1:3306/db"),
+    ("slash-then-at-in-password", "error: mysql://u:a/b@c@h/db: no", "error: mysql://u:***@h/db: no"),
+    ("at-in-query", "postgresql://u:pw@h/db?x=a@b", "postgresql://u:***@h/db?x=a@b"),
     (
         "two-urls-in-a-sentence",
         "copy mysql://a:one@h1/db to postgresql://b:two@h2:5432/db failed",

@@ -340,7 +340,7 @@ def _migrate(
         phase = _phase(report, "copy", phase)
     report.reject_file = str(rejects.path) if rejects is not None and rejects.rows else None
     if journal is not None:
-        report.reject_file = runs.write_rejects(journal, options.policies.reject_file)
+        report.reject_file = runs.write_rejects(journal, options.policies.reject_file, report.tables)
         if note := runs.results_note(journal):
             report.notes.append(note)
     build_keys(target, more, the_plan, results, existing, options, copied, progress)

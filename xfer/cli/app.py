@@ -226,7 +226,13 @@ def finish(
 def _failure_hint(report: api.RunReport) -> str | None:
     """What to do next: fix refused rows, or resume / roll back the journaled run."""
     hints = []
-    if any(t.rejected_rows for t in report.failed):
+    if any(t.duplicate_keys for t in report.failed):
+        hints.append(
+            "a row refused for a duplicate key is already in the target table (--if-exists append adds rows, "
+            "it does not update them): copy the table again with --if-exists truncate or replace, "
+            "or accept those rows as they are with --max-errors N"
+        )
+    if any(t.rejected_rows > t.duplicate_keys for t in report.failed):
         hints.append(
             f"each line of {report.reject_file} names a refused row (table, key, column, value, reason): fix those "
             "values in the source and copy the table again, or accept up to N refused rows with --max-errors N"
@@ -325,7 +331,8 @@ mapping_opt = click.option(
     "--mapping",
     "-m",
     "mapping_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # no checks here: the loader says what is wrong with the path, in xfer's words (exit 2)
+    type=click.Path(readable=False, path_type=Path),
     help="Mapping file (YAML): renames, filters, types, split/merge, hooks. Its source, target and "
     "options apply where the command line gives none.",
 )

@@ -98,9 +98,11 @@ def migrate(
 ) -> None:
     """Copy SOURCE's tables into TARGET, then verify counts and checksums.
 
-    Tables are created without keys, rows are copied in batches (one commit each), then
-    primary keys, indexes and foreign keys are built, then every table is checked. With
-    --follow the copy takes no lock and the source's changes are applied after it.
+    Tables are created without keys, rows are copied in key ranges (a PostgreSQL target: one
+    transaction each, which marks the range done in the run journal, so --resume skips it;
+    --no-journal or an embedded target: one commit per batch), then primary keys, indexes and
+    foreign keys are built, then every table is checked. With --follow the copy takes no lock
+    and the source's changes are applied after it.
     """
     if flags["reject_file"] is None and report_path:
         flags["reject_file"] = report_path.with_name(report_path.stem + ".rejects.jsonl")

@@ -21,7 +21,7 @@ from xfer.core.conform import conform
 from xfer.core.errors import CopyError
 from xfer.core.journal import Journal
 from xfer.core.options import Options
-from xfer.core.policies import RejectFile, ValuePolicies, jsonable
+from xfer.core.policies import RejectFile, ValuePolicies, count_duplicate_keys, jsonable
 from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
 from xfer.core.retry import RetryPolicy
@@ -136,6 +136,7 @@ def drain_rejects(records: list[dict[str, Any]], rejects: RejectFile | None, r: 
         return
     # a line per refused value; a row with several is still one row
     r.rejected_rows += len({json.dumps(rec["key"], sort_keys=True, default=str) for rec in records})
+    r.duplicate_keys += count_duplicate_keys(records)
     if rejects is None:
         raise CopyError(f"{r.name}: {len(records)} row(s) rejected and no reject file to write them to")
     rejects.write(records)
@@ -152,13 +153,16 @@ def reject_record(tp: TablePlan, batch: pa.RecordBatch, exc: CopyError) -> dict[
     col = m[1].strip('"') if m else None
     reason = exc.message.split("refused a batch: ", 1)[-1]
     key = {back[k]: jsonable(row[k]) for k in tp.target.primary_key if k in row}
-    return {
+    record = {
         "table": tp.source.name,
         "key": key or {"row": {back[k]: jsonable(v) for k, v in row.items()}},
         "column": back.get(col or "", col),
         "value": jsonable(row.get(col)) if col in row else None,
         "reason": reason,
     }
+    if exc.duplicate_key:  # the target holds that key already: said apart, the advice differs
+        record["duplicate_key"] = True
+    return record
 
 
 @dataclass

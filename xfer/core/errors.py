@@ -53,13 +53,21 @@ class TargetExistsError(XferError):
 class CopyError(XferError):
     """Reading, converting or writing a table's rows failed. `row_error`: the target refused
     the rows' data or integrity (not the connection or the statement), so splitting the batch
-    can isolate the rows it refuses."""
+    can isolate the rows it refuses; `duplicate_key`: what it refused is a key the table already
+    holds (e.g. rows added again with --if-exists append), which no fix of the values cures."""
 
     def __init__(
-        self, message: str, *, hint: str | None = None, transient: bool = False, row_error: bool = False
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        transient: bool = False,
+        row_error: bool = False,
+        duplicate_key: bool = False,
     ) -> None:
         super().__init__(message, hint=hint, transient=transient)
         self.row_error = row_error
+        self.duplicate_key = duplicate_key
 
 
 class VerificationMismatch(XferError):

@@ -131,6 +131,11 @@ def jsonable(v: Any) -> Any:
     return v
 
 
+def count_duplicate_keys(records: list[dict[str, Any]]) -> int:
+    """How many refused rows (distinct keys) the target refused for a key it already holds."""
+    return len({json.dumps(rec["key"], sort_keys=True, default=str) for rec in records if rec.get("duplicate_key")})
+
+
 class RejectFile:
     """JSON lines, one rejected row each; created on the first reject, so a clean run leaves
     no file behind."""

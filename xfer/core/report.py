@@ -56,6 +56,7 @@ class TableResult:
     # seconds spent per stage, summed over the table's chunks (they overlap in parallel runs)
     stages: dict[str, float] = field(default_factory=dict)
     rejected_rows: int = 0  # rows written to the reject file instead of the target
+    duplicate_keys: int = 0  # of those, rows whose key the target table already held (--if-exists append)
     policies: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> policy -> values changed
     verification: Verification | None = None
 

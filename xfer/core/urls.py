@@ -67,10 +67,16 @@ def parse(raw: str, *, role: str = "URL") -> Url:
             hint="write e.g. mysql://user@host:3306/db, postgresql://user@host/db, "
             "sqlite:///file.db or duckdb:///file.duckdb",
         )
+    port_text = _port_text(raw)
+    if port_text and not port_text.isdigit():
+        raise UsageError(
+            f"{role} {mask(raw)!r}: the port {port_text!r} is not a number",
+            hint="write the port in digits after the host, e.g. @127.0.0.1:3306",
+        )
     try:
-        u = make_url(raw)
+        u = make_url(_encode_userinfo(raw))
     except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"{role} {mask(raw)!r} is not a valid URL: {exc}") from None
+        raise UsageError(f"{role} {mask(raw)!r} is not a valid URL: {mask(str(exc))}") from None
     scheme = u.drivername.split("+", 1)[0].lower()
     engine = SCHEMES.get(scheme)
     if engine is None:
@@ -96,21 +102,72 @@ def parse(raw: str, *, role: str = "URL") -> Url:
     )
 
 
-# user:password@ -- a password may hold "/" (no spaces), or spaces (no "/"): a URL that is not
-# well-formed is exactly the one that gets printed in an error. Masking too much is safe.
-_PASSWORD_IN_URL = [
-    re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I),
-    re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/]*)(?P<post>@)", re.I),
-]
+# What may follow the "@" that ends user:password: a host (a name, an address or [IPv6]), an
+# optional port, then the path, the query or the end.
+_HOST_AFTER_AT = re.compile(r"(\[[^\]/?#@]*\]|[^/?#@:\[\]]*)(:[^/?#@]*)?(?=[/?#]|$)")
+
+
+def _userinfo_end(rest: str) -> int:
+    """Index of the "@" that ends `user:password` in `rest` (a URL after its "scheme://"), else -1.
+
+    An unencoded "@" may be part of the password (`root:Tr0ub@dor&3@host`): as browsers and
+    Python's urlsplit do, the last "@" of the authority (up to the first "/", "?" or "#") wins --
+    never the first, which would make the password's tail a host name, shown in messages and
+    looked up in DNS. SQLAlchemy also lets a password hold "/" (`u:pa/ss@host`): without an "@" in
+    the authority, the last "@" followed by a host ends it, as long as no "/" comes before the
+    user name's end (a user name never holds one; a path or query before an "@" does)."""
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:
+        return authority.rindex("@")
+    at = len(rest)
+    while (at := rest.rfind("@", 0, at)) >= 0:
+        if "/" not in rest[:at].split(":", 1)[0] and _HOST_AFTER_AT.match(rest, at + 1):
+            return at
+    return -1
+
+
+def _split(raw: str) -> tuple[str, str, str] | None:
+    """`raw` as (scheme "://", userinfo, the rest after its "@"), or None without userinfo."""
+    head, sep, rest = raw.partition("://")
+    at = _userinfo_end(rest) if sep else -1
+    return None if at < 0 else (head + sep, rest[:at], rest[at + 1 :])
+
+
+def _encode_userinfo(raw: str) -> str:
+    """`raw` with each "@" inside user:password percent-encoded, so SQLAlchemy parses the host
+    after the last one (it decodes them back: the password is unchanged)."""
+    parts = _split(raw)
+    return raw if parts is None else f"{parts[0]}{parts[1].replace('@', '%40')}@{parts[2]}"
+
+
+def _port_text(raw: str) -> str:
+    """The text after the host's ":" (the port as written), or "" when there is none."""
+    parts = _split(raw)
+    rest = parts[2] if parts else raw.partition("://")[2]
+    host = _HOST_AFTER_AT.match(rest)
+    return host.group(2)[1:] if host and host.group(2) else ""
+
+
+# user:password@ -- a password may hold "/" (no spaces), or spaces (no "/"), or "@": a URL that is
+# not well-formed is exactly the one that gets printed in an error. Masking too much is safe.
+_URL_WITH_USERINFO = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s]*:\S*@\S*", re.I)
+_PASSWORD_IN_URL = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/]*)(?P<post>@)", re.I)
+
+
+def _mask_url(m: re.Match[str]) -> str:
+    parts = _split(m[0])
+    if parts is None:
+        return m[0]
+    user = parts[1].split(":", 1)[0]
+    return f"{parts[0]}{user}:***@{parts[2]}"
 
 
 def mask(text: str | None) -> str:
     """Replace any password inside URLs in `text` by ***."""
     if not text:
         return ""
-    for pattern in _PASSWORD_IN_URL:
-        text = pattern.sub(lambda m: m["pre"] + "***" + m["post"], text)
-    return text
+    text = _URL_WITH_USERINFO.sub(_mask_url, text)
+    return _PASSWORD_IN_URL.sub(lambda m: m["pre"] + "***" + m["post"], text)
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -132,6 +132,20 @@ def _suggest(glob: str, names: list[str]) -> str:
     return "tables there: " + (", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "none")
 
 
+def run_policies(target: Dialect, options: Options) -> list[str]:
+    """The value policies that apply to every table of the run, each said as "if the data holds
+    such a value, then ..." (`xfer plan` lists them under "== policies": a rule, not a finding)."""
+    policies = []
+    if not target.text_holds_nul:
+        then = (
+            "its row is rejected (--nul-bytes strip removes the byte instead)"
+            if options.policies.nul_bytes == "reject"
+            else "the byte is removed (counted per column in the report)"
+        )
+        policies.append(f"if a text value holds a NUL byte (U+0000), which PostgreSQL cannot store, then {then}")
+    return policies
+
+
 def build_plan(
     source: Dialect,
     target: Dialect,
@@ -147,15 +161,7 @@ def build_plan(
         plan.notes.append(f"{target.name}: foreign keys are not created (the engine cannot add them after the data)")
     namer = Namer(tables, views, target.max_identifier_length, options.policies.identifiers)
     types = typemap.default_map(source.name, target.name)
-    if not target.text_holds_nul:
-        plan.policies.append(
-            "text holding a NUL byte (U+0000), which PostgreSQL cannot store: "
-            + (
-                "the row is rejected (--nul-bytes strip removes it)"
-                if options.policies.nul_bytes == "reject"
-                else "stripped"
-            )
-        )
+    plan.policies = run_policies(target, options)
     for t in tables:
         plan.tables.append(
             translate(t, target, selected, namer=namer, types=types, options=options, source=source.name)

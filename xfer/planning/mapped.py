@@ -21,7 +21,7 @@ from xfer.dialects.base import Dialect
 from xfer.mapping.model import Mapping, MergeSpec, Output, TableSpec
 from xfer.mapping.problems import Problems, did_you_mean
 from xfer.mapping.typerules import first_match
-from xfer.planning.build import Plan, TablePlan, translate
+from xfer.planning.build import Plan, TablePlan, run_policies, translate
 from xfer.planning.checks import check_cast, check_type, check_type_rules, probe_filters, verify_settings
 from xfer.planning.draft import Draft
 from xfer.planning.hooks import bind_hooks
@@ -86,9 +86,8 @@ def plan_mapping(m: Mapping, source: Dialect, target: Dialect, options: Options)
     plans = [_translate(d, m, target, drafts, problems, namer, types, options) for d in drafts]
     problems.raise_if_any()
 
-    before, after = bind_hooks(m)
-    plan_notes.extend(f"{h.phase} hook ({h.at}) on the {h.on}: {h.sql}" for h in before + after)
-    return Plan(plans, plan_notes, before, after)
+    before, after = bind_hooks(m)  # not notes: `plan` shows them, `migrate` notes each as it runs
+    return Plan(plans, plan_notes, before, after, policies=run_policies(target, options))
 
 
 # -- which tables ---------------------------------------------------------------------------

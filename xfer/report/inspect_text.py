@@ -22,8 +22,13 @@ def inspection_text(found: Inspection) -> str:
         for ix in t.indexes:
             lines.append(f"  {'unique ' if ix.unique else ''}index {ix.name} ({', '.join(ix.columns)})")
         for fk in t.foreign_keys:
+            # the actions are shown when they are not the default (NO ACTION / RESTRICT: refuse)
+            actions = "".join(
+                f" ON {what} {rule}" for what, rule in (("DELETE", fk.on_delete), ("UPDATE", fk.on_update)) if rule
+            )
             lines.append(
                 f"  foreign key {fk.name} ({', '.join(fk.columns)}) -> {fk.ref_table} ({', '.join(fk.ref_columns)})"
+                + actions
             )
     return "".join(line + "\n" for line in lines)
 
@@ -42,7 +47,15 @@ def table_dict(t: Table) -> dict[str, Any]:
         "primary_key": t.primary_key,
         "indexes": [{"name": i.name, "columns": i.columns, "unique": i.unique} for i in t.indexes],
         "foreign_keys": [
-            {"name": f.name, "columns": f.columns, "ref_table": f.ref_table, "ref_columns": f.ref_columns}
+            {
+                "name": f.name,
+                "columns": f.columns,
+                "ref_table": f.ref_table,
+                "ref_columns": f.ref_columns,
+                # null: the default, NO ACTION or RESTRICT (a referenced row cannot go)
+                "on_delete": f.on_delete,
+                "on_update": f.on_update,
+            }
             for f in t.foreign_keys
         ],
     }

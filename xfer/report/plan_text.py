@@ -9,7 +9,11 @@ from xfer.planning.build import Plan, TablePlan
 
 def render_plan(plan: Plan) -> str:
     """The plan as text, every line ended by a newline ("" for an empty plan)."""
-    lines = [f"note: {note}" for note in plan.policies + plan.notes]
+    lines = [f"note: {note}" for note in plan.notes]
+    lines.extend(f"note: {h.phase} hook ({h.at}) on the {h.on}: {h.sql}" for h in plan.before + plan.after)
+    if plan.policies:  # rules that apply if the data holds such values: not findings
+        lines.append("\n== policies")
+        lines.extend(f"  {policy}" for policy in plan.policies)
     for tp in plan.tables:
         lines.extend(_table_lines(tp))
     if plan.renames:

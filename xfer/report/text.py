@@ -31,7 +31,7 @@ def render_text(report: RunReport) -> str:
             counts = (_n(v.missing), _n(v.extra), _n(v.changed)) if v else ("-", "-", "-")
             rows.append((t.name, _n(t.source_rows), _n(t.target_rows), *counts, f"{t.seconds:.2f}", check))
         else:
-            count = t.target_rows if t.target_rows is not None else t.source_rows
+            count = _copied(t)
             rows.append((t.name, _n(count), _bytes(t.bytes), f"{t.seconds:.2f}", check))
     bad = len(report.failed) + len(report.mismatched)
     total = f"total ({len(report.tables)} tables)"
@@ -49,7 +49,7 @@ def render_text(report: RunReport) -> str:
             )
         )
     else:
-        n = sum((t.target_rows if t.target_rows is not None else t.source_rows) or 0 for t in report.tables)
+        n = sum(_copied(t) or 0 for t in report.tables)
         rows.append((total, _n(n), _bytes(sum(t.bytes for t in report.tables)), f"{report.seconds:.2f}", verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     line = "  ".join("-" * w for w in widths)
@@ -97,6 +97,12 @@ def _policy_lines(report: RunReport) -> list[str]:
 
 
 _COUNTS = ("missing", "extra", "changed")
+
+
+def _copied(t: TableResult) -> int | None:
+    """A migrate summary's rows: those this run copied (`source_rows`: refused rows not among
+    them), never the target's count, which holds other rows too with --if-exists append."""
+    return t.source_rows if t.source_rows is not None else t.target_rows
 
 
 def _details(t: TableResult) -> list[str]:

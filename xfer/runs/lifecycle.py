@@ -14,7 +14,7 @@ from typing import Any
 from xfer.core.errors import TargetExistsError, UsageError, XferError
 from xfer.core.journal import Journal, RunInfo, RunStart, new_run_id
 from xfer.core.options import Options
-from xfer.core.policies import RejectFile
+from xfer.core.policies import RejectFile, count_duplicate_keys
 from xfer.core.report import RunReport, TableResult
 from xfer.core.retry import RetryPolicy
 from xfer.dialects import dialect_for
@@ -150,8 +150,9 @@ def enforce_max_errors(report: RunReport, options: Options, j: Journal | None) -
     for r in report.tables:
         if r.rejected_rows > options.policies.max_errors and r.status != "failed":
             r.status = "failed"
+            dup = f", {r.duplicate_keys:,} of them for a key the table already held" if r.duplicate_keys else ""
             r.error = (
-                f"{r.rejected_rows:,} row(s) refused by the target "
+                f"{r.rejected_rows:,} row(s) refused by the target{dup} "
                 f"(more than --max-errors {options.policies.max_errors})"
                 + (f"; they are in {report.reject_file}" if report.reject_file else "")
             )
@@ -167,9 +168,12 @@ def mark_tables(j: Journal | None, results: dict[str, TableResult]) -> None:
         j.set_table(name, "failed" if r.status == "failed" else "copied", r.error if r.status == "failed" else None)
 
 
-def write_rejects(j: Journal, path: str | None) -> str | None:
-    """The run's refused rows (every chunk, this process's and earlier ones'), from the journal."""
+def write_rejects(j: Journal, path: str | None, results: list[TableResult]) -> str | None:
+    """The run's refused rows (every chunk, this process's and earlier ones'), from the journal;
+    each table's `duplicate_keys` counted from them."""
     records = j.rejects()
+    for r in results:
+        r.duplicate_keys = count_duplicate_keys([rec for rec in records if rec["table"] == r.name])
     if not records:
         return None
     f = RejectFile(path or "xfer-rejects.jsonl")

@@ -528,7 +528,7 @@ def _appended(target: Dialect, tp: TablePlan, r: TableResult, source_map: Bucket
     r.checksum_match = None
     if got >= want:
         r.status = "ok"
-        r.notes.append("appended to existing rows: checksum not comparable")
+        r.notes.append(f"{want:,} row(s) appended; the table holds {got:,}: checksum not comparable")
     else:
         r.status, r.error = "mismatch", f"target has fewer rows ({got:,}) than were copied ({want:,})"
 

@@ -112,11 +112,13 @@ class PostgresWriting(PostgresPart, BulkWriter):
     def _batch_refused(self, table: Table, exc: Any) -> CopyError:
         """A refused batch: transient as the connection's fate says (a terminated backend, a
         deadlock: the journal retries), a row error when it is about the data (22) or integrity
-        (23), so the caller can isolate the rows."""
+        (23), so the caller can isolate the rows; 23505 (unique_violation) is a duplicate key."""
+        sqlstate = getattr(exc, "sqlstate", None) or ""
         return CopyError(
             f"writing {table.name}: PostgreSQL refused a batch: {pg_message(exc)}",
             transient=self.is_transient(exc),
-            row_error=(getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23"),
+            row_error=sqlstate[:2] in ("22", "23"),
+            duplicate_key=sqlstate == "23505",
         )
 
 
