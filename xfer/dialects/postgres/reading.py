@@ -81,8 +81,11 @@ class PostgresReading:
             yield
         finally:
             if own_tx:
-                self.conn.rollback()
-                self.conn.autocommit = True
+                try:
+                    self.conn.rollback()
+                    self.conn.autocommit = True
+                except self._psycopg.Error:  # the connection was lost: nothing left to end (the error
+                    pass  # raised in the block says so)
 
     def _cursor_batches(
         self, name: str, sql: str, params: Sequence[Any] | None, table: Table, batch_rows: int
