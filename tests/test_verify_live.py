@@ -5,6 +5,7 @@ differences, and a real difference in the target is still found and named meanwh
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from pathlib import Path
@@ -12,11 +13,13 @@ from typing import Any
 
 import pymysql
 import pytest
+from cdc_harness import start_following
 from conftest import mysql_connect
 from sqlalchemy.engine import make_url
 
 from xfer import api as pipeline
 from xfer.core.options import Options
+from xfer.verification import live
 
 ROWS = 20_000
 HOT = [1, 2, 3, 4, 5]  # the keys the writer keeps updating
@@ -203,3 +206,39 @@ class _Bar:
 
     def close(self) -> None:
         pass
+
+
+def test_with_a_follower_a_lagging_target_is_read_again_once_the_follower_caught_up(
+    binlog_url: str, binlog_conn: Any, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`migrate --follow` runs; it is paused (SIGSTOP) while a source row changes, so the check
+    sees a target that lags and a source row that stays put (a difference in every round). The
+    follower resumes when the check starts waiting for it: the difference is read again once it
+    has applied the source's binlog up to the rounds' end, and is gone; the report says why."""
+    with binlog_conn.cursor() as cur:
+        cur.execute("CREATE TABLE live (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(20)) ENGINE=InnoDB")
+        cur.execute("INSERT INTO live SELECT seq, 0, CONCAT('n', seq) FROM seq_1_to_5000")
+    waited = []
+    wait = live.Follower.wait
+
+    def resume_then_wait(self: live.Follower) -> tuple[bool, str]:
+        waited.append(follower.proc.send_signal(signal.SIGCONT))
+        return wait(self)
+
+    monkeypatch.setattr(live.Follower, "wait", resume_then_wait)
+    with start_following(binlog_url, pg_url, tmp_path) as follower:
+        follower.proc.send_signal(signal.SIGSTOP)
+        try:
+            with binlog_conn.cursor() as cur:
+                cur.execute("UPDATE live SET note = 'late' WHERE id = 777")
+            report = pipeline.verify(binlog_url, pg_url, Options.build(recheck=2))
+        finally:
+            follower.proc.send_signal(signal.SIGCONT)
+        follower.signal(signal.SIGTERM)
+    (t,) = report.tables
+    v = t.verification
+    assert v is not None and waited == [None]
+    assert t.status == "ok", (t.error, t.notes)
+    # the drill and 1 round saw it (the source row unchanged: no second round), then the follower's
+    assert (v.rechecked, v.resolved_on_recheck, v.in_flight, v.recheck_rounds) == (1, 1, 0, 2)
+    assert any(n.startswith("a follower (run ") and "were read again once it had applied" in n for n in t.notes)
