@@ -109,7 +109,7 @@ def test_writes_never_wait_and_keys_in_flight_are_listed_apart(
     assert _ids(v["in_flight_keys"]) == set(HOT) and v["in_flight"] == len(HOT), v
     assert v["changed"] == 0 and v["extra"] == 0
     missing = _ids(v["samples"])
-    assert v["missing"] == len(missing) > 0 and missing <= set(w.inserted)  # real: the target lacks them
+    assert len(missing) == min(v["missing"], 100) > 0 and missing <= set(w.inserted)  # real: the target lacks them
     assert all(s["kind"] == "missing" for s in v["samples"])
     assert result.exit_code == 3, result.output
     assert "live: 5 key(s) changed in the source during the check (not counted as differences):" in result.output

@@ -110,7 +110,8 @@ def follower_of(source: Dialect, target: Dialect) -> Follower | None:
         states = [
             s
             for s in target.follow_states()
-            if s.alive and s.state == "following" and s.source == str(source.url) and s.target == str(target.url)
+            # alive: a follower process holds the run now (its recorded state may not say so yet)
+            if s.alive and s.source == str(source.url) and s.target == str(target.url)
         ]
         return Follower(source, target, states[-1].run_id, source.change_position()) if states else None
     except XferError:  # no journal, no binlog: nobody follows
