@@ -43,6 +43,7 @@ def cutover(
         source, target, state, opts, the_plan = open_followed(source_url, target_url, options, stack)
         assert isinstance(source, ChangeSource) and isinstance(target, ChangeTarget)
         report = RunReport("cutover", str(source.url), str(target.url), run_id=state.run_id)
+        report.behaviour = list(the_plan.behaviour)
         stop_follower(target, state, timeout)
         checked = precheck(source, target, the_plan, opts, state, report)
         if checked:  # what changed during that check, compared at a second snapshot: less left for the hold
