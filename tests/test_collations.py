@@ -263,9 +263,15 @@ def test_plan_and_report_list_the_fidelity_fixtures_behaviour(
         assert what in _behaviour_of(plan.output, where), where
     result = run_cli("migrate", mysql_url, pg_url, "--report", "run.json")
     assert result.exit_code == 0, result.output
-    items = json.loads(Path("run.json").read_text())["behaviour"]
+    report = json.loads(Path("run.json").read_text())
+    items = report["behaviour"]
     assert {(b["table"], b["column"]) for b in items} >= {("all_types", c) for c in ("id", "flag", "dt", "e", "vc")}
     assert all(b["change"] and b["action"] for b in items)
+    # the plan's zero-date counts are the ones the copy then made NULL
+    (table,) = report["tables"]
+    copied = {col: n for col, counts in table["policies"].items() for what, n in counts.items() if "zero" in what}
+    planned = {b["column"]: int(b["change"].split()[0]) for b in items if "zero/partial date" in b["change"]}
+    assert planned == copied and copied
 
 
 @pytest.mark.usefixtures("ISSUE")

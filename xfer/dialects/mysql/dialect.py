@@ -304,7 +304,9 @@ class MySQL(MySQLBinlog, MySQLRanges, BehaviourSource, Dialect):
                 base = split_type(c.native_type)[0]
                 q = self.quote(c.name)
                 if base in ("date", "datetime", "timestamp"):
-                    probes.append((c.name, "zero_dates", f"SUM(CAST({q} AS CHAR) REGEXP '^0000-|-00[- ]|-00$')"))
+                    # what the copy reads as NULL: year, month or day 0 ('0000-00-00', '2021-00-15')
+                    zero = f"SUM(YEAR({q}) = 0 OR MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"
+                    probes.append((c.name, "zero_dates", zero))
                 elif c.meta.get("pad_space") and base in ("varchar", "tinytext", "text", "mediumtext", "longtext"):
                     probes.append((c.name, "trailing_spaces", f"SUM({q} LIKE '% ')"))
             if not probes:
