@@ -8,14 +8,17 @@ test_mysql_catalogue.py), and every family MariaDB ships compares alike on both 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from cdc_harness import start_following, wait_converged
 from conftest import mysql_source
 from sqlfile import run_sql_file
 
+import xfer
 from xfer.core.options import Options
 from xfer.core.typemap import default_map
 from xfer.dialects.capabilities import BehaviourFacts
@@ -198,6 +201,11 @@ def test_binary_gives_the_old_behaviour_and_the_plan_lists_the_columns(mysql_url
     assert "its unique key now accepts 'a' beside 'A'" in behaviour
     assert "users.nick: compares byte-wise here, not as utf8mb4_unicode_ci" in behaviour
     assert "COLLATE" not in plan.output.split("-- DDL", 1)[1].split("==", 1)[0]
+    api = xfer.plan(mysql_url, pg_url, collations="binary")  # the library's option, as the flag
+    assert api.collations == [] and {(b.table, b.column) for b in api.behaviour if "byte-wise" in b.change} == {
+        ("users", "email"),
+        ("users", "nick"),
+    }
     result = run_cli("migrate", "--collations", "binary", mysql_url, pg_url)
     assert result.exit_code == 0, result.output
     with psycopg.connect(pg_url, autocommit=True) as pg:
@@ -294,3 +302,31 @@ def test_a_source_that_is_not_strict_is_said() -> None:
     assert [(b.table, b.column) for b in items] == [(None, None)]
     assert "not strict" in items[0].change and "PostgreSQL refuses them" in items[0].change
     assert find([], BehaviourFacts(sql_mode="STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION"), Options()) == []
+
+
+def test_following_keeps_collations_of_keys_and_added_columns(binlog_url: str, binlog_conn: Any, pg_url: str) -> None:
+    """A case-insensitive primary key whose case changes, a unique key, and a column added while
+    following with a collation the copy did not create: all as on MariaDB."""
+    with binlog_conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE tags (name VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, "
+            "label VARCHAR(20) COLLATE utf8mb4_unicode_ci NOT NULL, UNIQUE KEY uq_label (label))"
+        )
+        cur.execute("INSERT INTO tags VALUES ('alpha', 'One'), ('beta', 'Two')")
+    with start_following(binlog_url, pg_url, Path.cwd()) as run, psycopg.connect(pg_url, autocommit=True) as pg:
+        with binlog_conn.cursor() as cur:
+            cur.execute("UPDATE tags SET name = 'ALPHA' WHERE name = 'alpha'")  # only the case changes
+            cur.execute("UPDATE tags SET label = 'x' WHERE name = 'beta'")
+            cur.execute("UPDATE tags SET label = 'TWO' WHERE name = 'alpha'")  # 'Two' was freed above
+            cur.execute("ALTER TABLE tags ADD COLUMN code VARCHAR(10) COLLATE utf8mb4_uca1400_as_cs")
+            cur.execute("INSERT INTO tags VALUES ('gamma', 'three', 'Abc')")
+        assert wait_converged(binlog_conn, pg, ["tags"], follower=run) == []
+        assert pg.execute("SELECT name FROM tags WHERE name = 'alpha'").fetchall() == [("ALPHA",)]
+        assert pg.execute("SELECT count(*) FROM tags WHERE code = 'abc'").fetchone() == (0,)  # _as_cs: exact
+        collation = pg.execute(
+            "SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation "
+            "WHERE a.attrelid = 'tags'::regclass AND a.attname = 'code'"
+        ).fetchone()
+        assert collation == ("xfer_cs",)
+        assert pg.execute("SELECT count(*) FROM tags WHERE label = 'THREE'").fetchone() == (1,)
+        assert run.signal(signal.SIGTERM) == 0
