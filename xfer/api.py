@@ -315,6 +315,7 @@ def _migrate(
     journal: Journal | None,
 ) -> RunReport:
     report.notes.extend(the_plan.notes)
+    report.behaviour = list(the_plan.behaviour)
     report.renames = [str(rn) for rn in the_plan.renames]
     results = {tp.source.name: TableResult(tp.source.name, tp.target.name) for tp in the_plan.tables}
     report.tables = list(results.values())

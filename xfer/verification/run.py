@@ -88,6 +88,7 @@ def verify(
         target = open_target(target_url, stack, must_exist=True)
         report = RunReport("verify", str(source.url), str(target.url))
         the_plan, live = _plan_against(source, target, options)
+        report.behaviour = list(the_plan.behaviour)
         # --consistency lock: the source tables refuse writes while read, which lets a faster
         # reader (one connection per key range) see exactly what the snapshot sees
         lock = [tp.source.name for tp in the_plan.tables if tp.mapped is None and not tp.skip_verify]
