@@ -181,11 +181,11 @@ def test_the_issue_example_behaves_as_on_mariadb(mysql_url: str, pg_url: str, ru
         assert nicks == ["Ålice", "amy", "Ben", "bob ", "zed"]  # Å with the a's, as MariaDB sorts
         # what cannot be kept: PAD SPACE ('bob' = 'bob ' in MariaDB), said in the report
         assert pg.execute("SELECT count(*) FROM users WHERE nick = 'bob'").fetchone() == (0,)
+    # ... counted by the plan, which reads the data for it (migrate does not scan the tables twice)
+    plan = run_cli("plan", mysql_url, pg_url)
+    assert "1 value(s) end in a space" in _behaviour_of(plan.output, "users.nick"), plan.output
     report = json.loads(Path("report.json").read_text())
     said = {(b["table"], b["column"]): b for b in report["behaviour"]}
-    assert "1 value(s) end in a space" in said[("users", "nick")]["change"] or any(
-        "end in a space" in b["change"] for b in report["behaviour"] if b["column"] == "nick"
-    )
     assert "LIKE" in said[("users", "email")]["change"] and "COLLATE" in said[("users", "email")]["action"]
     verified = run_cli("verify", mysql_url, pg_url)
     assert verified.exit_code == 0, verified.output  # values are still compared exactly

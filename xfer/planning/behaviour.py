@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from xfer.core.options import Options
-from xfer.core.report import Behaviour
+from xfer.core.report import Behaviour, TableResult
 from xfer.core.schema import Column
 from xfer.dialects.base import Dialect, split_type
 from xfer.dialects.capabilities import BehaviourFacts, BehaviourSource
@@ -49,6 +49,28 @@ def find(plan_tables: Sequence[TablePlan], facts: BehaviourFacts, options: Optio
             counts = facts.counts.get((origin.name, sc.name), {})
             out.extend(_column(table, sc, tc, counts, options, tc.name in unique))
     return out
+
+
+def copied(plan_tables: Sequence[TablePlan], results: dict[str, TableResult], options: Options) -> list[Behaviour]:
+    """The items the copy counted itself (zero dates that became NULL), for a plan made
+    without reading the data (`make_plan(scan=False)`)."""
+    out: list[Behaviour] = []
+    for tp in plan_tables:
+        r = results.get(tp.source.name)
+        for column, counts in (r.policies if r is not None else {}).items():
+            if n := counts.get("zero date -> NULL"):
+                out.append(_zero_dates(tp.target.name, column, n, options))
+    return out
+
+
+def _zero_dates(table: str, column: str, n: int, options: Options) -> Behaviour:
+    then = "become NULL" if options.policies.zero_dates == "null" else "are rejected rows"
+    return Behaviour(
+        table,
+        column,
+        f"{n} zero/partial date(s) {then}",
+        "treat NULL as the old zero date, or --zero-dates error to see the rows",
+    )
 
 
 def views_using_like(plan_tables: Sequence[TablePlan], views: Sequence[ViewPlan]) -> list[Behaviour]:
@@ -115,10 +137,7 @@ def _column(
     if "only_0_1" in sc.meta.get("facts", ()) and tc.native_type == "boolean":
         say("tinyint(1) is boolean here: `col = 1` and arithmetic on it fail", "compare with true/false (or col::int)")
     if n := counts.get("zero_dates"):
-        then = "become NULL" if options.policies.zero_dates == "null" else "are rejected rows"
-        say(
-            f"{n} zero/partial date(s) {then}", "treat NULL as the old zero date, or --zero-dates error to see the rows"
-        )
+        items.append(_zero_dates(table, tc.name, n, options))
     labels = sc.meta.get("enum")
     if labels and options.policies.enum == "text" and list(labels) != sorted(labels):
         say(

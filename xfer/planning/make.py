@@ -25,10 +25,18 @@ def source_tables(source: Dialect, options: Options) -> list[Table] | None:
 
 
 def make_plan(
-    source: Dialect, target: Dialect, options: Options, tables: list[Table] | None = None, *, behaviour: bool = True
+    source: Dialect,
+    target: Dialect,
+    options: Options,
+    tables: list[Table] | None = None,
+    *,
+    behaviour: bool = True,
+    scan: bool = True,
 ) -> Plan:
-    """The plan; `behaviour=False` leaves out the behaviour section (and its scan of the data),
-    which only the plan and the reports show."""
+    """The plan; `behaviour=False` leaves out the behaviour section, which only the plan and the
+    reports show; `scan=False` finds its items in the catalogue only, without reading the data
+    (`migrate`: a full scan of every table before the copy would cost as much as reading it; the
+    copy counts the zero dates itself, `behaviour.copied`)."""
     if options.mapping is not None:
         plan = plan_mapping(options.mapping, source, target, options)
         if behaviour:
@@ -51,6 +59,6 @@ def make_plan(
             )
     plan.notes.extend(source.catalogue_notes())
     if behaviour:
-        plan.behaviour = find(plan.tables, source_facts(source, tables), options)
+        plan.behaviour = find(plan.tables, source_facts(source, tables if scan else []), options)
         plan.behaviour += views_using_like(plan.tables, plan.views)
     return plan
