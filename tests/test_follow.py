@@ -195,8 +195,11 @@ def test_cutover_blocks_writes_briefly_and_reports_it_honestly(
     waited = writer.longest_wait(cut_start, cut_end)
     print(f"copy {copy_seconds:.2f} s, cutover {cut_end - cut_start:.2f} s, blocked {blocked} s, waited {waited:.2f} s")
     print(f"phases: {summary.get('phases')}")
-    # promptness is the feature: a generous bound (the benchmark measures the real figure)
-    assert isinstance(blocked, int | float) and 0 < blocked < 10, summary.get("phases")
+    # promptness is the feature: held for less than the full check took while writable (both
+    # slow down alike on a loaded machine), within a generous bound (the benchmark measures it)
+    phases = summary["phases"]
+    assert isinstance(blocked, int | float) and 0 < blocked < 60, phases
+    assert blocked < phases["verify (writable)"], phases
     # while held, each table is compared by the keys that changed, not read whole again
     rows = sum(t["source_rows"] for t in summary["tables"])
     assert 0 < figures["keys_rechecked"] < rows / 20, (figures["keys_rechecked"], rows)

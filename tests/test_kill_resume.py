@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import psycopg
 from conftest import MyConn, PgConn, mysql_source
-from faults import chunks_done, mysql_rows, pg_rows, xfer_process
+from faults import chunks_done, mysql_rows, pg_rows, wait_until, xfer_process
 
 KILLS = 20
 BIG = 200_000
@@ -56,6 +58,11 @@ def _all_copied(pg: PgConn) -> bool:
     return tables == 6 and pending == 0
 
 
+def _copying(pg: PgConn, p: subprocess.Popen[bytes], before: int) -> bool:
+    """This run has committed a chunk (or has ended)."""
+    return chunks_done(pg) > before or p.poll() is not None
+
+
 def test_sigkill_at_random_moments_then_resume(
     source: None, mysql_url: str, mysql_conn: MyConn, pg_url: str, pg_conn: PgConn, tmp_path: Path
 ) -> None:
@@ -71,7 +78,14 @@ def test_sigkill_at_random_moments_then_resume(
         before = chunks_done(pg_conn)
         p = xfer_process(args, tmp_path)
         if kills < KILLS:
-            delay = rng.uniform(0.05, ceiling)
+            # most kills land inside the copy, timed from this run's first committed chunk (on a
+            # loaded machine the start-up alone can outlast any fixed window: every kill then came
+            # before the copy, and no chunk was ever cut); the others at a moment from the start
+            if rng.random() < 0.6 and not _all_copied(pg_conn):
+                wait_until(partial(_copying, pg_conn, p, before), timeout=120)
+                delay = rng.uniform(0.0, 0.3)
+            else:
+                delay = rng.uniform(0.05, ceiling)
             time.sleep(delay)
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)

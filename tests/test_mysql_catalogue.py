@@ -8,6 +8,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from xfer.copy.ddl import collations_sql
 from xfer.core.options import Options
 from xfer.core.schema import Table
 from xfer.core.urls import parse
@@ -60,6 +61,8 @@ MYSQL8 = [
     col("place", "point"),
     col("legacy", "varchar(10)", CHARACTER_SET_NAME="latin1", COLLATION_NAME="latin1_swedish_ci"),
     col("zero", "datetime", COLUMN_DEFAULT="0000-00-00 00:00:00"),
+    col("sku", "varchar(20)", CHARACTER_SET_NAME="utf8mb4", COLLATION_NAME="utf8mb4_0900_as_cs"),
+    col("raw", "varchar(20)", CHARACTER_SET_NAME="utf8mb4", COLLATION_NAME="utf8mb4_0900_bin"),
 ]  # fmt: skip
 
 # MariaDB 10.11 rows: every default printed as SQL, JSON is LONGTEXT + CHECK
@@ -99,6 +102,8 @@ def test_mysql8_columns() -> None:
     assert c["tags"].meta["set"] == ["x", "y"]
     assert c["place"].arrow == pa.binary() and c["place"].meta["geometry"] == "point"
     assert "cp1252" in c["legacy"].meta["policy"]
+    assert (c["name"].meta["collation"], c["name"].meta["pad_space"]) == ("utf8mb4_0900_ai_ci", False)  # NO PAD
+    assert (c["legacy"].meta["collation"], c["legacy"].meta["pad_space"]) == ("latin1_swedish_ci", True)
 
 
 def test_mariadb_columns() -> None:
@@ -191,7 +196,8 @@ def plan_ddl(table: Table, **options: str) -> tuple[list[str], object]:
     target = Postgres(parse("postgresql://postgres@127.0.0.1/x", role="target"))
     plan = build_plan(source, target, [table], Options.build(**options))  # type: ignore[arg-type]
     (tp,) = plan.tables
-    return target.create_table_sql(tp.target) + target.checks_sql(tp.target) + target.post_data_sql(tp.target), plan
+    ddl = target.create_table_sql(tp.target) + target.checks_sql(tp.target) + target.post_data_sql(tp.target)
+    return collations_sql(target, plan) + ddl, plan
 
 
 def test_mysql8_shapes_become_postgres_ddl() -> None:
@@ -204,7 +210,12 @@ def test_mysql8_shapes_become_postgres_ddl() -> None:
         '"n" integer DEFAULT 0',
         '"flag" smallint DEFAULT 1',  # no data read here: no only_0_1 fact, so not boolean
         '"price" numeric(10,2) DEFAULT 0.00',
-        "\"name\" varchar(100) DEFAULT 'it''s'",
+        '"name" varchar(100) COLLATE "public"."xfer_ci_ai" DEFAULT \'it\'\'s\'',  # utf8mb4_0900_ai_ci
+        '"sku" varchar(20) COLLATE "public"."xfer_cs"',  # utf8mb4_0900_as_cs: exact, linguistic order
+        '"raw" varchar(20) COLLATE "C"',  # utf8mb4_0900_bin: byte-wise
+        '"legacy" varchar(10) COLLATE "public"."xfer_sv_ci_ai"',  # latin1_swedish_ci
+        'CREATE COLLATION IF NOT EXISTS "public"."xfer_ci_ai" (provider = icu, locale = \'und-u-ks-level1\', '
+        "deterministic = false)",
         "\"empty\" varchar(10) DEFAULT ''",
         '"b" boolean DEFAULT true',
         '"doc" jsonb',
@@ -235,9 +246,12 @@ def test_mysql8_ddl_runs_on_postgres(pg_conn) -> None:
     ddl, _ = plan_ddl(mysql8_table())
     for sql in ddl:
         pg_conn.execute(sql)
-    pg_conn.execute("INSERT INTO orders (n, name) VALUES (5, 'x')")
+    pg_conn.execute("INSERT INTO orders (n, name, sku, raw) VALUES (5, 'x', 'x', 'x')")
     row = pg_conn.execute("SELECT id, twice, label, code, tags, made IS NOT NULL FROM orders").fetchone()
     assert row == (42, 10, "x 5", "ab", ["x", "y"], True)
+    # as on MySQL 8: _0900_ai_ci ignores case, _0900_as_cs and _0900_bin do not
+    found = pg_conn.execute("SELECT name = 'X', sku = 'X', raw = 'X' FROM orders").fetchone()
+    assert found == (True, False, False)
 
 
 def test_identifiers_preserve_keeps_case() -> None:

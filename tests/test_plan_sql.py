@@ -168,7 +168,12 @@ CASES = [
     pytest.param(
         PARENT_CHILD,
         [],
-        [f"CREATE TABLE {C} (", f"CREATE TABLE {P} ("],
+        [  # parent.name is utf8mb4_general_ci (MariaDB's default): its collation comes first
+            'CREATE COLLATION IF NOT EXISTS "public"."xfer_ci_ai" '
+            "(provider = icu, locale = 'und-u-ks-level1', deterministic = false)",
+            f"CREATE TABLE {C} (",
+            f"CREATE TABLE {P} (",
+        ],
         [
             f'ALTER TABLE {C} ADD PRIMARY KEY ("id")',
             f'CREATE INDEX "ix_parent" ON {C} ("parent_id")',
@@ -183,6 +188,7 @@ CASES = [
             'DROP INDEX IF EXISTS "public"."ix_parent"',
             f"DROP TABLE IF EXISTS {P}",
             f"DROP TABLE IF EXISTS {C}",
+            'DROP COLLATION IF EXISTS "public"."xfer_ci_ai"',
         ],
         id="keys-indexes-identity-foreign-key",
     ),

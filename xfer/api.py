@@ -37,6 +37,7 @@ from xfer.dialects.connect import discard_file, new_embedded_file, open_plan_tar
 from xfer.follow import session
 from xfer.follow.cutover import cutover as cutover_run
 from xfer.follow.follower import FollowResult, check_followable
+from xfer.planning import behaviour
 from xfer.planning.build import Plan
 from xfer.planning.hooks import run_hooks
 from xfer.planning.make import make_plan, source_tables
@@ -240,7 +241,7 @@ def _migrate_run(source_url: str, target_url: str, options: Options, progress: P
             raise UsageError(f"--data-only: {exc.message}", hint="run without --data-only to create it") from None
         report = RunReport("migrate", str(source.url), str(target.url))
         try:
-            the_plan = make_plan(source, target, options, tables)
+            the_plan = make_plan(source, target, options, tables, scan=False)
             if options.run.follow:  # refused here, before anything is created
                 notes = check_followable(source, target, [tp.source for tp in the_plan.tables])
                 assert isinstance(source, ChangeSource)
@@ -315,6 +316,7 @@ def _migrate(
     journal: Journal | None,
 ) -> RunReport:
     report.notes.extend(the_plan.notes)
+    report.behaviour = list(the_plan.behaviour)
     report.renames = [str(rn) for rn in the_plan.renames]
     results = {tp.source.name: TableResult(tp.source.name, tp.target.name) for tp in the_plan.tables}
     report.tables = list(results.values())
@@ -336,6 +338,7 @@ def _migrate(
         if rejects is not None:
             rejects.close()
     report.notes.extend(copied.notes)
+    report.behaviour += behaviour.copied(the_plan.tables, results, options)  # (what the copy counted)
     if not options.copy.schema_only:
         phase = _phase(report, "copy", phase)
     report.reject_file = str(rejects.path) if rejects is not None and rejects.rows else None

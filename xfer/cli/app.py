@@ -35,7 +35,7 @@ from xfer.core.errors import (
     VerificationMismatch,
     XferError,
 )
-from xfer.core.options import CONSISTENCY, ENUMS, IDENTIFIERS, MB, NUL_BYTES, ZERO_DATES, Options
+from xfer.core.options import COLLATIONS, CONSISTENCY, ENUMS, IDENTIFIERS, MB, NUL_BYTES, ZERO_DATES, Options
 from xfer.core.urls import mask
 from xfer.report.formats import render
 from xfer.report.formats import write as write_report
@@ -295,6 +295,13 @@ policies = choice_options(
     ),
     ChoiceFlag(
         "--identifiers", IDENTIFIERS, "lower", "Target names lower-cased (usable unquoted) or kept as in the source."
+    ),
+    ChoiceFlag(
+        "--collations",
+        COLLATIONS,
+        "keep",
+        "keep: each column compares and sorts as in the source (case/accent-insensitive collations); "
+        "binary: byte-wise, PostgreSQL's default.",
     ),
 )
 consistency_opt = choice_options(

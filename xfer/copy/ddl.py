@@ -13,7 +13,7 @@ from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
 from xfer.core.schema import Table
 from xfer.dialects.base import Dialect
-from xfer.dialects.capabilities import ChangeTarget, SQLTranslator
+from xfer.dialects.capabilities import ChangeTarget, CollationTarget, SQLTranslator
 from xfer.planning.build import Plan, TablePlan, ViewPlan, load_order
 
 log = logging.getLogger("xfer")
@@ -46,6 +46,7 @@ def create_tables(
     target.create_schema()
     if options.copy.data_only:
         return
+    _run(target, collations_sql(target, the_plan))  # before the tables whose columns use them
     present = [tp.target.name for tp in load_order(the_plan) if tp.target.name in existing]
     if present and options.copy.if_exists == "truncate":
         log.info("emptying existing tables %s", ", ".join(present))
@@ -90,6 +91,11 @@ def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] 
             log.warning("%s: %s", tp.source.name, note)
             if results is not None:
                 results[tp.source.name].notes.append(note)
+
+
+def collations_sql(target: Dialect, the_plan: Plan) -> list[str]:
+    """The collations the plan's columns use, created once in the target schema (IF NOT EXISTS)."""
+    return target.collation_sql(the_plan.collations) if isinstance(target, CollationTarget) else []
 
 
 def checks_sql(target: Dialect, table: Table) -> list[str]:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xfer.copy.ddl import checks_sql, foreign_keys_sql, view_sql
+from xfer.copy.ddl import checks_sql, collations_sql, foreign_keys_sql, view_sql
 from xfer.core.errors import UsageError
 from xfer.core.options import Options
 from xfer.dialects.base import Dialect
@@ -71,6 +71,8 @@ def migration_sql(target: Dialect, the_plan: Plan, options: Options) -> Migratio
     pre: list[Section] = _hooks(the_plan.before)  # as `migrate`: the mapping's before hooks come first
     if schema := target.schema_sql():  # only when it is missing now: down.sql then drops it
         pre.append(Section("schema", schema))
+    if collations := collations_sql(target, the_plan):  # as `copy.ddl.create_tables`: before the tables
+        pre.append(Section("collations", collations))
     for tp in the_plan.tables:  # as `copy.ddl.create_tables`: each table, then its CHECKs
         pre.append(
             Section(f"table {tp.target.name}", target.create_table_sql(tp.target) + checks_sql(target, tp.target))

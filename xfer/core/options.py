@@ -28,6 +28,7 @@ ZeroDates = Literal["null", "error"]  # zero/partial dates: NULL (counted) or th
 NulBytes = Literal["reject", "strip"]  # NUL characters in text bound for PostgreSQL
 EnumAs = Literal["text", "native"]  # MySQL ENUM -> text + CHECK, or a PostgreSQL enum type
 Identifiers = Literal["lower", "preserve"]  # target names lower-cased (unquoted use works) or kept
+Collations = Literal["keep", "binary"]  # source collations -> equivalent ones, or byte-wise (the target's default)
 VerifyMethod = Literal["auto", "client", "pushdown"]
 #: how `xfer verify` reads: live (no lock, no snapshot; differences re-read in rounds), lock, snapshot
 VerifyConsistency = Literal["live", "lock", "snapshot"]
@@ -38,6 +39,7 @@ ZERO_DATES: tuple[str, ...] = get_args(ZeroDates)
 NUL_BYTES: tuple[str, ...] = get_args(NulBytes)
 ENUMS: tuple[str, ...] = get_args(EnumAs)
 IDENTIFIERS: tuple[str, ...] = get_args(Identifiers)
+COLLATIONS: tuple[str, ...] = get_args(Collations)
 VERIFY_METHODS: tuple[str, ...] = get_args(VerifyMethod)
 VERIFY_CONSISTENCY: tuple[str, ...] = get_args(VerifyConsistency)
 MB = 1024 * 1024
@@ -112,6 +114,7 @@ class Policies:
     nul_bytes: NulBytes = "reject"
     enum: EnumAs = "text"
     identifiers: Identifiers = "lower"
+    collations: Collations = "keep"
     reject_file: str | None = None  # where rejected rows go (JSON lines); default: ./xfer-rejects.jsonl
     max_errors: int = 0  # refused rows a table may have before it is failed
 
@@ -120,6 +123,7 @@ class Policies:
         _choice("nul_bytes", self.nul_bytes, NUL_BYTES)
         _choice("enum", self.enum, ENUMS)
         _choice("identifiers", self.identifiers, IDENTIFIERS)
+        _choice("collations", self.collations, COLLATIONS)
         _at_least("max_errors", self.max_errors, 0)
 
 

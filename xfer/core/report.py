@@ -82,6 +82,25 @@ class Inspection:
 
 
 @dataclass
+class Behaviour:
+    """Something the application will meet after cutover: on `table`.`column` (None: the whole
+    source), what changes, and what to do about it (`xfer plan` and the reports list them)."""
+
+    table: str | None
+    column: str | None
+    change: str
+    action: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "column": self.column, "change": self.change, "action": self.action}
+
+    def where(self) -> str:
+        if self.table is None:
+            return "source"
+        return self.table if self.column is None else f"{self.table}.{self.column}"
+
+
+@dataclass
 class RunReport:
     command: str
     source: str
@@ -98,6 +117,7 @@ class RunReport:
     reject_file: str | None = None
     run_id: str | None = None  # the run's id in the target's journal (xfer runs / rollback)
     cutover: dict[str, Any] | None = None  # xfer cutover: blocked seconds, final position, events
+    behaviour: list[Behaviour] = field(default_factory=list)  # what the application meets after cutover
 
     @property
     def rejected_rows(self) -> int:
@@ -143,6 +163,7 @@ class RunReport:
             "renames": self.renames,
             "views": self.views,
             "triggers": self.triggers,
+            "behaviour": [b.as_dict() for b in self.behaviour],
             "reject_file": self.reject_file,
             "run_id": self.run_id,
             **({"cutover": self.cutover} if self.cutover is not None else {}),

@@ -90,6 +90,7 @@ class Table:
     comment: str | None = None
     checks: list[Check] = field(default_factory=list)
     auto_increment: int | None = None  # the next value the source's counter would hand out
+    collation: str | None = None  # the table's default collation (its text columns each say their own)
 
     def column(self, name: str) -> Column:
         for c in self.columns:

@@ -118,10 +118,43 @@ class TypeRule:
         return re.sub(r"\b[a-z]\b", lambda m: captured.get(m[0], m[0]), self.target)
 
 
+@dataclass(frozen=True)
+class CollationRule:
+    """`source` (a glob on the source collation's name) -> `target` (a collation of the target:
+    "C", or a name in `collation_definitions`)."""
+
+    source: str
+    target: str
+    note: str | None = None  # what the target collation does not reproduce
+
+
+@dataclass(frozen=True)
+class CollationDef:
+    """A collation the target gets created (ICU): `locale` as ICU spells it, `deterministic`
+    False for one that makes different strings equal."""
+
+    name: str
+    locale: str
+    deterministic: bool
+
+
 @dataclass
 class TypeMap:
     rules: list[TypeRule]
     path: str = ""
+    collations: list[CollationRule] = field(default_factory=list)
+    collation_defs: dict[str, CollationDef] = field(default_factory=dict)
+
+    def collation_for(self, source_collation: str) -> str | None:
+        """The target collation for a source one (first rule whose glob matches), None: no rule."""
+        rule = self.collation_rule(source_collation)
+        return rule.target if rule else None
+
+    def collation_rule(self, source_collation: str) -> CollationRule | None:
+        import fnmatch
+
+        name = source_collation.lower()
+        return next((r for r in self.collations if fnmatch.fnmatchcase(name, r.source.lower())), None)
 
     def target_for(self, native: str, facts: set[str] | frozenset[str] = frozenset()) -> tuple[str, TypeRule] | None:
         for rule in self.rules:
@@ -163,7 +196,41 @@ def load(path: str | Path) -> TypeMap:
         raise UsageError(f"cannot read type rules from {p}: {exc}") from None
     if not isinstance(doc, dict) or "types" not in doc:
         raise UsageError(f"{p}: no 'types:' list")
-    return TypeMap(parse_rules(doc["types"], str(p)), str(p))
+    defs = parse_collation_defs(doc.get("collation_definitions") or {}, str(p))
+    coll = parse_collation_rules(doc.get("collations") or [], str(p), set(defs))
+    return TypeMap(parse_rules(doc["types"], str(p)), str(p), coll, defs)
+
+
+def parse_collation_rules(raw: Any, where: str, defined: set[str]) -> list[CollationRule]:
+    """The `collations:` list: {match: {source: GLOB}, target: NAME}; NAME is "C" or defined."""
+    if not isinstance(raw, list):
+        raise UsageError(f"{where}: 'collations' must be a list of {{match: {{source: ...}}, target: ...}} rules")
+    out = []
+    for i, item in enumerate(raw, 1):
+        match = item.get("match") if isinstance(item, dict) else None
+        if (
+            not isinstance(match, dict)
+            or not isinstance(match.get("source"), str)
+            or not isinstance(item.get("target"), str)
+        ):
+            raise UsageError(
+                f'{where}: collation rule {i} must look like {{match: {{source: "*_ci"}}, target: xfer_ci_ai}}'
+            )
+        if item["target"] != "C" and item["target"] not in defined:
+            raise UsageError(f'{where}: collation rule {i}: {item["target"]!r} is not "C" nor in collation_definitions')
+        out.append(CollationRule(match["source"], item["target"], item.get("note")))
+    return out
+
+
+def parse_collation_defs(raw: Any, where: str) -> dict[str, CollationDef]:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: 'collation_definitions' must map names to {{locale: ..., deterministic: ...}}")
+    out = {}
+    for name, d in raw.items():
+        if not isinstance(d, dict) or not isinstance(d.get("locale"), str):
+            raise UsageError(f"{where}: collation {name!r} needs a locale (e.g. und-u-ks-level1)")
+        out[str(name)] = CollationDef(str(name), d["locale"], bool(d.get("deterministic", True)))
+    return out
 
 
 def default_map(source: str, target: str) -> TypeMap | None:

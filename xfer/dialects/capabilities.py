@@ -11,6 +11,8 @@ implementing `Dialect` and whichever of these it can, in one package under `xfer
 | `SQLTranslator` | planning: defaults, generated columns, CHECKs, index expressions | PostgreSQL |
 | `EnumTypes` | planning: `--enum native` | PostgreSQL |
 | `ViewTarget`, `TriggerTarget` | planning and the run: views and triggers created after the data | PostgreSQL |
+| `CollationTarget` | planning and the run: source collations kept per column (`--collations keep`) | PostgreSQL |
+| `BehaviourSource` | planning: the behaviour section (zero dates, trailing spaces, sql_mode) | MySQL/MariaDB |
 | `SQLScripts` | `xfer plan --sql`: the run's DDL as up/down scripts for the engine's own client | PostgreSQL |
 | `RangeReader` | copy: tables cut into key ranges read by parallel workers, one consistent view | MySQL/MariaDB |
 | `BulkWriter` | copy: a batch written in one transaction through the engine's bulk path | PostgreSQL |
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from xfer.core.policies import ValuePolicies
     from xfer.core.retry import RetryPolicy
     from xfer.core.schema import Check, Column, Index, Table
+    from xfer.core.typemap import CollationDef
     from xfer.dialects.base import Dialect
 
 
@@ -95,6 +98,44 @@ class TriggerTarget(ABC):
         self, name: str, table: str, timing: str, event: str, body: str, source: str, namer: Any
     ) -> list[str]:
         """Statements creating the trigger; raises with the reason when the body cannot be translated."""
+
+
+class CollationTarget(ABC):
+    """A target whose text columns take a collation (`column_ddl` writes `meta["collation"]`),
+    with collations of its own made from `collation_definitions` (the default rules file)."""
+
+    @abstractmethod
+    def collations_available(self) -> str | None:
+        """None when the collations can be created here; else why not (the plan says so, and
+        the columns compare byte-wise). Not connected: assumed available."""
+
+    @abstractmethod
+    def collation_sql(self, defs: Iterable[CollationDef]) -> list[str]:
+        """Statements creating the collations `defs` in the target schema (IF NOT EXISTS), run
+        once before the tables."""
+
+    @abstractmethod
+    def collation_ref(self, name: str, created: bool) -> str:
+        """How a column's DDL names the collation `name`: one `collation_sql` creates (`created`),
+        or one the target has ("C", a mapping file's choice)."""
+
+
+@dataclass
+class BehaviourFacts:
+    """What the source's data and settings say about behaviour after cutover: per (table,
+    column) counts (`zero_dates`, `trailing_spaces`), and the server's sql_mode."""
+
+    counts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    sql_mode: str | None = None
+
+
+class BehaviourSource(ABC):
+    """A source whose data and settings are read for the plan's behaviour section."""
+
+    @abstractmethod
+    def behaviour_facts(self, tables: Iterable[Table]) -> BehaviourFacts:
+        """Counts of zero dates and of PAD SPACE text values ending in a space, per column (one
+        scan per table that has such columns; none when `probe_data` is off), and sql_mode."""
 
 
 class SQLScripts(ABC):

@@ -40,9 +40,10 @@ def cutover(
     """Switch over from the source to the target (see the module's docstring)."""
     started = time.monotonic()
     with ExitStack() as stack:
-        source, target, state, opts, the_plan = open_followed(source_url, target_url, options, stack)
+        source, target, state, opts, the_plan = open_followed(source_url, target_url, options, stack, behaviour=True)
         assert isinstance(source, ChangeSource) and isinstance(target, ChangeTarget)
         report = RunReport("cutover", str(source.url), str(target.url), run_id=state.run_id)
+        report.behaviour = list(the_plan.behaviour)
         stop_follower(target, state, timeout)
         checked = precheck(source, target, the_plan, opts, state, report)
         if checked:  # what changed during that check, compared at a second snapshot: less left for the hold

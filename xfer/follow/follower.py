@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from xfer.copy.ddl import collations_sql
 from xfer.core.changes import ChangeBatch, Position, RowsChange, SchemaChange
 from xfer.core.errors import UsageError, XferError
 from xfer.core.options import Options
@@ -240,7 +241,8 @@ class Follower:
     def _add_columns(self, name: str, tp: TablePlan, change: SchemaChange, state: FollowState) -> None:
         """The statement's columns planned through the type rules (the table as the source has
         it now, but only the columns the target has plus these) and added, with the position."""
-        fresh = make_plan(self.source, self.target, self.options, self.source.introspect([name])).tables[0]
+        fresh_plan = make_plan(self.source, self.target, self.options, self.source.introspect([name]), behaviour=False)
+        fresh = fresh_plan.tables[0]
         had = {c.name for c in tp.source.columns}
         pairs = [
             (s, t)
@@ -254,7 +256,12 @@ class Follower:
                 "the column(s) it added (changed again since)",
                 hint="add them to the target by hand, then continue with `xfer follow`",
             )
-        ddl = [sql for c in added for sql in self.applier.add_column_sql(tp.target, c)]
+        # the collations the new columns use, if the copy made none of that kind (IF NOT EXISTS)
+        used = {c.meta.get("collation_kept") for c in added}
+        ddl = collations_sql(
+            self.target, replace(fresh_plan, collations=[d for d in fresh_plan.collations if d.name in used])
+        )
+        ddl += [sql for c in added for sql in self.applier.add_column_sql(tp.target, c)]
         self.applier.apply_changes(state, [], ddl=ddl)
         fresh.source = replace(fresh.source, columns=[s for s, _ in pairs])
         fresh.target = replace(fresh.target, columns=[t for _, t in pairs])

@@ -32,7 +32,12 @@ def record_run(source: Dialect, target: Dialect, run_id: str, options: Options, 
 
 
 def open_followed(
-    source_url: str, target_url: str, options: Options, stack: ExitStack, run_id: str | None = None
+    source_url: str,
+    target_url: str,
+    options: Options,
+    stack: ExitStack,
+    run_id: str | None = None,
+    behaviour: bool = False,  # the plan's behaviour section: for the cutover's report
 ) -> tuple[Dialect, Dialect, FollowState, Options, Plan]:
     source = open_source(source_url, stack)
     target = open_target(target_url, stack, must_exist=True)
@@ -45,7 +50,7 @@ def open_followed(
             hint="a new migration starts with `xfer migrate SOURCE TARGET --follow --if-exists replace`",
         )
     opts = options_of(state, options)
-    the_plan = make_plan(source, target, opts, source_tables(source, opts))
+    the_plan = make_plan(source, target, opts, source_tables(source, opts), behaviour=behaviour)
     check_followable(source, target, [tp.source for tp in the_plan.tables])
     assert isinstance(source, ChangeSource)
     if not source.position_available(Position.from_dict(state.position)):

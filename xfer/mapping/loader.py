@@ -275,6 +275,7 @@ def _column(name: str, spec: dict[str, Any], path: Path, problems: Problems) -> 
         rename=spec.get("rename"),
         exclude=bool(spec.get("exclude")),
         type=spec.get("type"),
+        collation=spec.get("collation"),
         transforms=[] if t is None else [t] if isinstance(t, str) else list(t),
         expr=spec.get("expr"),
         verify=verify,

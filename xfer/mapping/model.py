@@ -21,6 +21,7 @@ class ColumnSpec:
     rename: str | None = None
     exclude: bool = False
     type: str | None = None
+    collation: str | None = None  # the target column's collation ("C", a collation_definitions name, or the target's)
     transforms: list[str] = field(default_factory=list)
     expr: str | None = None
     verify: ColumnVerify = field(default_factory=ColumnVerify)

@@ -19,10 +19,12 @@ from xfer.core import typemap
 from xfer.core.errors import UsageError
 from xfer.core.naming import Namer, Rename, shorten
 from xfer.core.options import Options
+from xfer.core.report import Behaviour
 from xfer.core.schema import Check, Column, ForeignKey, Index, Table, Trigger, View
 from xfer.dialects.base import Dialect
 from xfer.dialects.capabilities import EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
 from xfer.dialects.sqlexpr import tables_in
+from xfer.planning.collations import Collations
 
 if TYPE_CHECKING:
     from xfer.planning.read import MappedRead
@@ -40,6 +42,9 @@ class TablePlan:
     mapped: MappedRead | None = None
     #: the target DDL in the order `migrate` runs it (filled by `xfer.plan()`; empty otherwise)
     ddl: list[str] = field(default_factory=list)
+    #: with a mapping: the source columns (with their catalogue facts) the target's were made from,
+    #: parallel to `target.columns` (`source` then holds labels); None: `source` is that
+    origin: Table | None = None
 
     @property
     def json_columns(self) -> set[str]:
@@ -98,6 +103,10 @@ class Plan:
     views: list[ViewPlan] = field(default_factory=list)
     triggers: list[TriggerPlan] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)  # value policies that apply to the whole run
+    #: collations the target gets before the tables (`typemap.CollationDef`s; --collations keep)
+    collations: list[Any] = field(default_factory=list)
+    #: what the application meets after cutover, per column (`xfer.planning.behaviour`)
+    behaviour: list[Behaviour] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -162,10 +171,23 @@ def build_plan(
     namer = Namer(tables, views, target.max_identifier_length, options.policies.identifiers)
     types = typemap.default_map(source.name, target.name)
     plan.policies = run_policies(target, options)
+    collations = Collations.for_run(target, types, options)
+    if collations.unavailable:
+        plan.notes.append(f"collations not kept: {collations.unavailable}; text columns compare byte-wise")
     for t in tables:
         plan.tables.append(
-            translate(t, target, selected, namer=namer, types=types, options=options, source=source.name)
+            translate(
+                t,
+                target,
+                selected,
+                namer=namer,
+                types=types,
+                options=options,
+                source=source.name,
+                collations=collations,
+            )
         )
+    plan.collations = collations.definitions()
     for ix_rename in [(t.name, ix.name) for t in tables for ix in t.indexes]:
         new = namer.indexes[ix_rename]
         if new != ix_rename[1]:
@@ -200,8 +222,10 @@ def translate(
     types: typemap.TypeMap | None = None,
     options: Options | None = None,
     source: str = "",
+    collations: Collations | None = None,
 ) -> TablePlan:
     options = options or Options()
+    collations = collations or Collations.for_run(target, types, options)
     namer = namer or Namer([table], [], target.max_identifier_length, options.policies.identifiers)
     notes: list[str] = []
     col_notes: dict[str, list[str]] = {}
@@ -222,6 +246,7 @@ def translate(
         meta = {**c.meta, **target.column_meta(native)}
         tc = replace(c, name=renamed[c.name], native_type=native, arrow=target.arrow_type(native), meta=meta)
         _carry_defaults(c, tc, target, source, table.name, namer, why)
+        collations.decide(c, tc, target, why)
         if "decision" in c.meta:
             why.append(c.meta["decision"])
         why.extend(_policies(c, options))

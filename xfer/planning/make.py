@@ -8,6 +8,7 @@ from xfer.core.naming import Namer
 from xfer.core.options import Options
 from xfer.core.schema import Table
 from xfer.dialects.base import Dialect
+from xfer.planning.behaviour import find, source_facts, views_using_like
 from xfer.planning.build import Plan, build_plan, plan_trigger, select_tables
 from xfer.planning.mapped import plan_mapping
 
@@ -23,9 +24,24 @@ def source_tables(source: Dialect, options: Options) -> list[Table] | None:
     return source.introspect(names)
 
 
-def make_plan(source: Dialect, target: Dialect, options: Options, tables: list[Table] | None = None) -> Plan:
+def make_plan(
+    source: Dialect,
+    target: Dialect,
+    options: Options,
+    tables: list[Table] | None = None,
+    *,
+    behaviour: bool = True,
+    scan: bool = True,
+) -> Plan:
+    """The plan; `behaviour=False` leaves out the behaviour section, which only the plan and the
+    reports show; `scan=False` finds its items in the catalogue only, without reading the data
+    (`migrate`: a full scan of every table before the copy would cost as much as reading it; the
+    copy counts the zero dates itself, `behaviour.copied`)."""
     if options.mapping is not None:
-        return plan_mapping(options.mapping, source, target, options)
+        plan = plan_mapping(options.mapping, source, target, options)
+        if behaviour:
+            plan.behaviour = find(plan.tables, source_facts(source, []), options)
+        return plan
     if tables is None:
         tables = source_tables(source, options) or []
     views = source.list_views()
@@ -42,4 +58,7 @@ def make_plan(source: Dialect, target: Dialect, options: Options, tables: list[T
                 f"trigger {tr.name!r} on {tr.table} not migrated: {tr.reason}; recreate it in the target if needed"
             )
     plan.notes.extend(source.catalogue_notes())
+    if behaviour:
+        plan.behaviour = find(plan.tables, source_facts(source, tables if scan else []), options)
+        plan.behaviour += views_using_like(plan.tables, plan.views)
     return plan

@@ -23,6 +23,7 @@ from xfer.mapping.problems import Problems, did_you_mean
 from xfer.mapping.typerules import first_match
 from xfer.planning.build import Plan, TablePlan, run_policies, translate
 from xfer.planning.checks import check_cast, check_type, check_type_rules, probe_filters, verify_settings
+from xfer.planning.collations import Collations
 from xfer.planning.draft import Draft
 from xfer.planning.hooks import bind_hooks
 from xfer.planning.keys import plan_keys
@@ -83,11 +84,14 @@ def plan_mapping(m: Mapping, source: Dialect, target: Dialect, options: Options)
     plan_keys(drafts, problems)
     namer = _namer(drafts, target)
     types = default_map(source.name, target.name)
-    plans = [_translate(d, m, target, drafts, problems, namer, types, options) for d in drafts]
+    collations = Collations.for_run(target, types, options)
+    plans = [_translate(d, m, target, drafts, problems, namer, types, options, collations) for d in drafts]
     problems.raise_if_any()
 
     before, after = bind_hooks(m)  # not notes: `plan` shows them, `migrate` notes each as it runs
-    return Plan(plans, plan_notes, before, after, policies=run_policies(target, options))
+    plan = Plan(plans, plan_notes, before, after, policies=run_policies(target, options))
+    plan.collations = collations.definitions()
+    return plan
 
 
 # -- which tables ---------------------------------------------------------------------------
@@ -268,6 +272,7 @@ def _translate(
     namer: Namer,
     types: TypeMap | None,
     options: Options,
+    collations: Collations,
 ) -> TablePlan:
     vcols = []
     for i, c in enumerate(d.cols):
@@ -295,11 +300,12 @@ def _translate(
     assert d.keys is not None
     virtual = replace(d.keys, columns=vcols, row_estimate=_estimate(d))
     selected = {x.target for x in drafts}
-    tp = translate(virtual, target, selected, namer=namer, types=types, options=options)
+    tp = translate(virtual, target, selected, namer=namer, types=types, options=options, collations=collations)
     for i, (native, _given) in d.overrides.items():
         col = tp.target.columns[i]
+        kept = {k: v for k, v in col.meta.items() if k.startswith("collation")}
         tp.target.columns[i] = replace(
-            col, native_type=native, arrow=target.arrow_type(native), meta=target.column_meta(native)
+            col, native_type=native, arrow=target.arrow_type(native), meta={**target.column_meta(native), **kept}
         )
     for i, c in enumerate(d.cols):
         for src in d.variants.get(c.name, [c.arrow]):
@@ -310,12 +316,15 @@ def _translate(
         d.label, [_label_column(c, vc) for c, vc in zip(d.cols, vcols, strict=True)], row_estimate=virtual.row_estimate
     )
     mapped = MappedRead(d.label, [s.read for s in d.inputs], tp.target.arrow_schema, check)
-    return TablePlan(label, tp.target, d.notes + tp.notes, mapped=mapped)
+    return TablePlan(label, tp.target, d.notes + tp.notes, mapped=mapped, origin=virtual)
 
 
 def _virtual_column(c: OutCol) -> Column:
     if c.column is not None:
-        return replace(c.column, name=c.name, arrow=c.arrow, nullable=c.nullable, meta=dict(c.column.meta))
+        meta = dict(c.column.meta)
+        if c.collation:
+            meta["collation_override"] = c.collation
+        return replace(c.column, name=c.name, arrow=c.arrow, nullable=c.nullable, meta=meta)
     # a computed column has no source type for the default type rules to match
     return Column(c.name, c.label_type, c.arrow, nullable=c.nullable, meta={"computed": True})
 

@@ -27,6 +27,7 @@ class OutCol:
     path: Path  # the spec that made it (or the table's), for messages
     column: Column | None = None  # the source column it comes from, if any
     type: str | None = None  # explicit target type
+    collation: str | None = None  # explicit target collation (a mapping file's `collation:`)
     verify: ColumnVerify = field(default_factory=ColumnVerify)
     nullable: bool = True
     transforms: list[str] = field(default_factory=list)
@@ -84,6 +85,7 @@ def shape(table: Table, sel: Selection, problems: Problems) -> Shaped:
         out = OutCol(target, c.arrow, c.name, c.native_type, conf.path if conf else sel.path, c, nullable=c.nullable)
         if conf is not None:
             out.type, out.verify, out.transforms = conf.type, conf.verify, list(conf.transforms)
+            out.collation = conf.collation
         cols.append(out)
         ops.append(Op(target, "column", transforms=out.transforms))
         renames[c.name] = target

@@ -79,6 +79,10 @@ def blocks(report: RunReport) -> list[Block]:
         out.append(("p", f"Note: {note}"))
     for t in report.tables:
         out.extend(_table_blocks(t))
+    if report.behaviour:  # what the application's team reads before cutover
+        out.append(("h2", "Behaviour after cutover"))
+        rows = [[b.where(), b.change, b.action] for b in report.behaviour]
+        out.append(("table", (["where", "what changes", "what to do"], rows)))
     out += [
         ("h2", "Sign-off"),
         ("table", (["", ""], [["Checked by", ""], ["Role", ""], ["Date", ""], ["Signature", ""]])),

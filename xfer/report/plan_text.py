@@ -5,6 +5,7 @@ triggers, each said to be created (translated) or not, and why."""
 from __future__ import annotations
 
 from xfer.planning.build import Plan, TablePlan
+from xfer.report.text import behaviour_lines
 
 
 def render_plan(plan: Plan) -> str:
@@ -14,6 +15,12 @@ def render_plan(plan: Plan) -> str:
     if plan.policies:  # rules that apply if the data holds such values: not findings
         lines.append("\n== policies")
         lines.extend(f"  {policy}" for policy in plan.policies)
+    if plan.collations:  # created once, before the tables
+        lines.append("\n== collations (created in the target schema)")
+        lines.extend(
+            f"  {d.name}: ICU {d.locale}, {'deterministic' if d.deterministic else 'non-deterministic'}"
+            for d in plan.collations
+        )
     for tp in plan.tables:
         lines.extend(_table_lines(tp))
     if plan.renames:
@@ -35,6 +42,10 @@ def render_plan(plan: Plan) -> str:
                 lines.extend("    " + sql.replace("\n", "\n    ") + ";" for sql in tr.statements)
             else:
                 lines.append(f"  {tr.name} on {tr.table}: NOT created ({tr.reason})")
+    if plan.behaviour:
+        lines.append("")
+        lines.append("== " + behaviour_lines(plan.behaviour)[0].rstrip(":"))
+        lines.extend(behaviour_lines(plan.behaviour)[1:])
     return "".join(line + "\n" for line in lines)
 
 

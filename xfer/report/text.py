@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from xfer.core.report import RunReport, TableResult
+from xfer.core.report import Behaviour, RunReport, TableResult
 
 
 def render_text(report: RunReport) -> str:
@@ -94,6 +94,22 @@ def _policy_lines(report: RunReport) -> list[str]:
     if report.renames:
         out.append(f"renamed: {len(report.renames)} name(s) (listed in the plan and the JSON report)")
     out.extend(f"note: {n}" for n in report.notes)
+    out.extend(behaviour_lines(report.behaviour))
+    return out
+
+
+def behaviour_lines(items: list[Behaviour]) -> list[str]:
+    """The behaviour section: what changes and what to do, once for every column it applies to
+    (the JSON report lists each column's item)."""
+    if not items:
+        return []
+    groups: dict[tuple[str, str], list[str]] = {}
+    for b in items:
+        groups.setdefault((b.change, b.action), []).append(b.where())
+    out = [f"behaviour after cutover ({len(items)}):"]
+    for (change, action), where in groups.items():
+        out.append(f"  {', '.join(where)}: {change}")
+        out.append(f"    do: {action}")
     return out
 
 

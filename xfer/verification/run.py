@@ -83,13 +83,14 @@ def verify(
     source_url: str, target_url: str, options: Options, progress: ProgressFactory | ProgressEvents | None = None
 ) -> RunReport:
     """Counts, checksums and differences of every selected table, source (as the migration maps
-    it) against target. Each side is read in one consistent snapshot."""
+    it) against target, each side read as `options.verify.consistency` says (`live`)."""
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
         target = open_target(target_url, stack, must_exist=True)
         report = RunReport("verify", str(source.url), str(target.url))
         the_plan, live = _plan_against(source, target, options)
+        report.behaviour = list(the_plan.behaviour)
         tables = [tp.source.name for tp in the_plan.tables if tp.mapped is None and not tp.skip_verify]
         mode = options.verify.consistency  # lock | snapshot | live (xfer.verification.live)
         follower = follower_of(source, target) if mode == "live" else None

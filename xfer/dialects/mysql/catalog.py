@@ -84,12 +84,25 @@ def column_from_row(row: Mapping[str, Any], mariadb: bool) -> Column:
         col.default, col.default_kind, col.default_value = parse_default(row, mariadb)
     if "on update current_timestamp" in extra or "on update now" in extra:
         col.on_update = "now"
+    collation = row.get("COLLATION_NAME")
+    if collation and str(row.get("DATA_TYPE") or "").lower() not in ("enum", "set"):
+        col.meta["collation"] = str(collation)
+        col.meta["pad_space"] = pads_space(str(collation))
     charset = row.get("CHARACTER_SET_NAME")
     if charset:
         col.meta["charset"] = charset
         if charset == "latin1":
             col.meta["policy"] = "latin1 decoded as cp1252 (what MySQL's latin1 is)"
     return col
+
+
+def pads_space(collation: str) -> bool:
+    """Whether `collation` compares with PAD SPACE (trailing spaces ignored: 'a' = 'a  '):
+    MariaDB's and MySQL's collations do, except the NO PAD ones: `*_nopad_*`, MySQL 8's
+    `*_0900_*` and `utf8mb4_bin` on MySQL 8 (said by PAD_ATTRIBUTE there; by name here, so
+    recorded rows of either server are read alike). `binary` never pads."""
+    name = collation.lower()
+    return not ("nopad" in name or "_0900_" in name or name == "binary")
 
 
 def indexes_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[list[str], list[Index]]]:

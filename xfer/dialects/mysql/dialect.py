@@ -28,6 +28,7 @@ from xfer.core.policies import ValuePolicies
 from xfer.core.schema import Column, Table, Trigger, View
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect, HashSQL, require, split_type
+from xfer.dialects.capabilities import BehaviourFacts, BehaviourSource
 from xfer.dialects.mysql.auth import credentials, tls_options
 from xfer.dialects.mysql.binlog import MySQLBinlog
 from xfer.dialects.mysql.catalog import checks_from_rows, column_from_row, foreign_keys_from_rows, indexes_from_rows
@@ -74,7 +75,7 @@ CONNECT_ERRORS = {
 }
 
 
-class MySQL(MySQLBinlog, MySQLRanges, Dialect):
+class MySQL(MySQLBinlog, MySQLRanges, BehaviourSource, Dialect):
     name = "mysql"
     max_identifier_length = 64
     has_zero_dates = True
@@ -244,14 +245,15 @@ class MySQL(MySQLBinlog, MySQLRanges, Dialect):
             if tname in tables:
                 tables[tname].checks = t_checks
         for r in self._rows(
-            "SELECT TABLE_NAME, TABLE_ROWS, TABLE_COMMENT, AUTO_INCREMENT FROM information_schema.TABLES "
-            "WHERE TABLE_SCHEMA = DATABASE()"
+            "SELECT TABLE_NAME, TABLE_ROWS, TABLE_COMMENT, AUTO_INCREMENT, TABLE_COLLATION "
+            "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
         ):
             t = tables.get(r["TABLE_NAME"])
             if t is not None:
                 t.row_estimate = r["TABLE_ROWS"]
                 t.comment = r["TABLE_COMMENT"] or None
                 t.auto_increment = int(r["AUTO_INCREMENT"]) if r["AUTO_INCREMENT"] else None
+                t.collation = r.get("TABLE_COLLATION") or None
         self._decide_tinyint_booleans(tables.values())
         return [tables[n] for n in wanted]
 
@@ -291,6 +293,30 @@ class MySQL(MySQLBinlog, MySQLRanges, Dialect):
                     c.meta["decision"] = "tinyint(1) holding only 0/1/NULL -> boolean"
                 else:
                     c.meta["decision"] = "tinyint(1) holding values other than 0/1 -> kept an integer"
+
+    def behaviour_facts(self, tables: Iterable[Table]) -> BehaviourFacts:
+        facts = BehaviourFacts(sql_mode=str(self._query("SELECT @@GLOBAL.sql_mode")[0][0] or ""))
+        if not self.probe_data:
+            return facts
+        for t in tables:
+            probes: list[tuple[str, str, str]] = []
+            for c in t.columns:
+                base = split_type(c.native_type)[0]
+                q = self.quote(c.name)
+                if base in ("date", "datetime", "timestamp"):
+                    # what the copy reads as NULL: year, month or day 0 ('0000-00-00', '2021-00-15')
+                    zero = f"SUM(YEAR({q}) = 0 OR MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"
+                    probes.append((c.name, "zero_dates", zero))
+                elif c.meta.get("pad_space") and base in ("varchar", "tinytext", "text", "mediumtext", "longtext"):
+                    probes.append((c.name, "trailing_spaces", f"SUM({q} LIKE '% ')"))
+            if not probes:
+                continue
+            rows = self._probe(f"SELECT {', '.join(p[2] for p in probes)} FROM {self.quote(t.name)}", t)
+            for i, (col, what, _) in enumerate(probes):
+                n = sum(int(r[i] or 0) for r in rows)
+                if n:
+                    facts.counts.setdefault((t.name, col), {})[what] = n
+        return facts
 
     def _probe(self, sql: str, t: Table) -> list[tuple[Any, ...]]:
         """`sql` (an aggregate over the whole table) once per key range, the ranges on

@@ -44,6 +44,9 @@ SELECT 'type', n.nspname, t.typname, '', t.oid::bigint
   LEFT JOIN pg_class r ON r.oid = t.typrelid
  WHERE (t.typrelid = 0 OR r.relkind = 'c') AND NOT (t.typcategory = 'A' AND t.typelem <> 0) AND {_OWN_SCHEMAS}
 UNION ALL
+SELECT 'collation', n.nspname, co.collname, '', co.oid::bigint
+  FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace WHERE {_OWN_SCHEMAS}
+UNION ALL
 SELECT 'function', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.oid::bigint
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {_OWN_SCHEMAS}
 UNION ALL
@@ -68,6 +71,7 @@ DROP_ORDER = (
     "sequence",
     "function",
     "type",
+    "collation",
     "schema",
 )
 
@@ -119,6 +123,8 @@ class PostgresCatalog:
                 out.append(f"DROP FUNCTION IF EXISTS {q(o.schema)}.{q(o.name)}({o.ident})")
         if names("type"):
             out.append(f"DROP TYPE IF EXISTS {names('type')}")
+        if names("collation"):  # only those the run created: its journal recorded them
+            out.append(f"DROP COLLATION IF EXISTS {names('collation')}")
         for o in objs:
             if o.kind == "schema":
                 out.append(f"DROP SCHEMA IF EXISTS {q(o.name)}")

@@ -16,7 +16,14 @@ import pyarrow as pa
 from xfer.core.naming import shorten
 from xfer.core.schema import Check, Column, Index, Table
 from xfer.dialects.base import split_type
-from xfer.dialects.capabilities import ConcurrentBuilds, EnumTypes, SQLTranslator, TriggerTarget, ViewTarget
+from xfer.dialects.capabilities import (
+    CollationTarget,
+    ConcurrentBuilds,
+    EnumTypes,
+    SQLTranslator,
+    TriggerTarget,
+    ViewTarget,
+)
 from xfer.dialects.postgres.parts import PostgresPart
 from xfer.dialects.sqlexpr import split_top, tables_in, translate
 
@@ -38,7 +45,7 @@ def _precision(native: str) -> int:
 _INDEX = re.compile(r"CREATE (UNIQUE )?INDEX ", re.I)
 
 
-class PostgresDDL(PostgresPart, SQLTranslator, EnumTypes, ViewTarget, ConcurrentBuilds):
+class PostgresDDL(PostgresPart, SQLTranslator, EnumTypes, ViewTarget, ConcurrentBuilds, CollationTarget):
     """DDL methods of the PostgreSQL dialect (needs `quote`, `qualified`, `schema`)."""
 
     # -- columns --------------------------------------------------------------------------
@@ -102,8 +109,29 @@ class PostgresDDL(PostgresPart, SQLTranslator, EnumTypes, ViewTarget, Concurrent
         labels = ", ".join(literal(x) for x in c.meta["enum"])
         return [f"DROP TYPE IF EXISTS {c.native_type} CASCADE", f"CREATE TYPE {c.native_type} AS ENUM ({labels})"]
 
+    # -- collations -------------------------------------------------------------------------
+    def collations_available(self) -> str | None:
+        conn: Any = getattr(self, "conn", None)
+        if conn is None:
+            return None
+        # PostgreSQL built without ICU has no provider 'i' collations (initdb imports them)
+        row = conn.execute("SELECT count(*) FROM pg_collation WHERE collprovider = 'i'").fetchone()
+        return None if row and row[0] else "this PostgreSQL server is built without ICU"
+
+    def collation_sql(self, defs: Any) -> list[str]:
+        return [
+            f"CREATE COLLATION IF NOT EXISTS {self.qualified(d.name)} (provider = icu, locale = {literal(d.locale)}, "
+            f"deterministic = {'true' if d.deterministic else 'false'})"
+            for d in defs
+        ]
+
+    def collation_ref(self, name: str, created: bool) -> str:
+        return self.qualified(name) if created else self.quote(name)
+
     def column_ddl(self, c: Column) -> str:
         ddl = f"{self.quote(c.name)} {c.native_type}"
+        if c.meta.get("collation_ref"):
+            ddl += f" COLLATE {c.meta['collation_ref']}"
         if c.generated:
             ddl += f" GENERATED ALWAYS AS ({c.generated}) STORED"
         elif c.autoincrement and c.native_type.lower() in INTEGER_TYPES:

@@ -21,6 +21,7 @@ _NAME = rf"{_IDENT}(?:\.{_IDENT})?"
 _UNDO: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"CREATE SCHEMA IF NOT EXISTS ({_IDENT})\s*$"), "DROP SCHEMA IF EXISTS {0}"),
     (re.compile(rf"CREATE TYPE ({_NAME}) AS ENUM \("), "DROP TYPE IF EXISTS {0}"),
+    (re.compile(rf"CREATE COLLATION IF NOT EXISTS ({_NAME}) \("), "DROP COLLATION IF EXISTS {0}"),
     (re.compile(rf"CREATE SEQUENCE IF NOT EXISTS ({_NAME})\s*$"), "DROP SEQUENCE IF EXISTS {0}"),
     (re.compile(rf"CREATE TABLE ({_NAME}) \("), "DROP TABLE IF EXISTS {0}"),
     (
