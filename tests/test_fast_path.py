@@ -487,10 +487,11 @@ def test_verify_without_lock_privileges_says_what_to_do(
     mysql_conn: pymysql.connections.Connection, mysql_url: str, select_only_url: str, pg_url: str, run_cli: Any
 ) -> None:
     """verify's --consistency lock needs LOCK TABLES like migrate's: refused, it says to use
-    snapshot (which needs none), and that works."""
+    snapshot (which needs none), and that works; so does live, the default."""
     _make_source(mysql_conn, ROWS[:2])
     assert run_cli("migrate", mysql_url, pg_url, "-q").exit_code == 0
-    result = run_cli("verify", select_only_url, pg_url)
+    assert run_cli("verify", select_only_url, pg_url).exit_code == 0
+    result = run_cli("verify", select_only_url, pg_url, "--consistency", "lock")
     assert result.exit_code == 1
     assert "error: MySQL: could not lock the source tables for reading:" in result.output
     assert "hint: use --consistency snapshot" in result.output and ":pw@" not in result.output

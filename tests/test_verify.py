@@ -305,7 +305,8 @@ def test_postgres_reader_joins_the_run_snapshot(migrated: tuple[str, str], pg_co
             written.append(name)
         return _after_target_read(lambda: None)(name, total)
 
-    report = pipeline.verify(*migrated, Options.build(tables=("rich",)), progress=factory)
+    # (--consistency live, the default, reads no snapshot: this is lock's and snapshot's promise)
+    report = pipeline.verify(*migrated, Options.build(tables=("rich",), consistency="lock"), progress=factory)
     (t,) = report.tables
     assert written and t.status == "ok"  # the snapshot, from before the write
     later = pipeline.verify(*migrated, Options.build(tables=("rich",)))

@@ -9,7 +9,7 @@ import click
 
 from xfer import api
 from xfer.cli import app
-from xfer.core.options import VERIFY_METHODS
+from xfer.core.options import VERIFY_CONSISTENCY, VERIFY_METHODS
 from xfer.report.formats import FORMATS
 
 
@@ -54,7 +54,28 @@ from xfer.report.formats import FORMATS
     "Compare float columns by N significant digits instead of exactly (IEEE bits).",
 )
 @app.number_option("--batch-size", click.IntRange(1), 50_000, "Rows per read batch.")
-@app.consistency_opt
+@app.choice_options(
+    app.ChoiceFlag(
+        "--consistency",
+        VERIFY_CONSISTENCY,
+        "live",
+        "live: no lock, no snapshot (writes never wait), differing keys read again in rounds; "
+        "lock: the source tables refuse writes while read; snapshot: one snapshot per side.",
+        "verify_consistency",
+    )
+)
+@app.number_option(
+    "--recheck",
+    click.IntRange(0),
+    3,
+    "live: rounds the differing keys are read again in, until they are gone or stay (0: none).",
+    metavar="N",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="live: keys still changing in the source after the rounds count as differences (exit 3).",
+)
 @app.retries_opt
 @app.progress_opt
 @app.command
@@ -73,7 +94,9 @@ def verify(
     Per table: exact row counts and checksums on both sides, then, where they differ, the keys
     missing in the target, extra in it, and changed (with the columns and both values). With
     -m FILE the source is compared *as the mapping file maps it* (renamed, filtered,
-    transformed, computed). Exit codes: 0 identical, 3 differences, 1 errors.
+    transformed, computed). The source is read without locks by default (--consistency live):
+    keys still changing in it are listed apart ("changed in the source during the check").
+    Exit codes: 0 identical, 3 differences, 1 errors.
     """
     source, target, opts = app.resolve(source, target, mapping_path, app.options_from(flags))
     with app.interruptible(), app.progress_display(progress_mode, quiet) as events:

@@ -30,6 +30,8 @@ EnumAs = Literal["text", "native"]  # MySQL ENUM -> text + CHECK, or a PostgreSQ
 Identifiers = Literal["lower", "preserve"]  # target names lower-cased (unquoted use works) or kept
 Collations = Literal["keep", "binary"]  # source collations -> equivalent ones, or byte-wise (the target's default)
 VerifyMethod = Literal["auto", "client", "pushdown"]
+#: how `xfer verify` reads: live (no lock, no snapshot; differences re-read in rounds), lock, snapshot
+VerifyConsistency = Literal["live", "lock", "snapshot"]
 
 IF_EXISTS: tuple[str, ...] = get_args(IfExists)
 CONSISTENCY: tuple[str, ...] = get_args(Consistency)
@@ -39,10 +41,11 @@ ENUMS: tuple[str, ...] = get_args(EnumAs)
 IDENTIFIERS: tuple[str, ...] = get_args(Identifiers)
 COLLATIONS: tuple[str, ...] = get_args(Collations)
 VERIFY_METHODS: tuple[str, ...] = get_args(VerifyMethod)
+VERIFY_CONSISTENCY: tuple[str, ...] = get_args(VerifyConsistency)
 MB = 1024 * 1024
 
 
-_FLAGS = {"verify_method": "--method"}  # where the flag is not the option's name
+_FLAGS = {"verify_method": "--method", "verify_consistency": "--consistency"}  # where the flag is not the option's name
 
 
 def _flag(name: str) -> str:
@@ -133,10 +136,16 @@ class VerifyOptions:
     method: VerifyMethod = "auto"  # auto | client | pushdown
     float_digits: int | None = None  # None: floats compared exactly (IEEE bits)
     sample: int = 10  # differing keys shown per table, with both values
+    #: `xfer verify`'s reading (migrate's own check compares with what it copied): see verification.live
+    consistency: VerifyConsistency = "live"
+    recheck: int = 3  # live: rounds the differing keys are read again in (0: none)
+    strict: bool = False  # live: keys still changing in the source after the rounds count as differences
 
     def __post_init__(self) -> None:
         _choice("verify_method", self.method, VERIFY_METHODS)
+        _choice("verify_consistency", self.consistency, VERIFY_CONSISTENCY)
         _at_least("sample", self.sample, 0)
+        _at_least("recheck", self.recheck, 0)
         if self.float_digits is not None:
             _at_least("float_digits", self.float_digits, 1)
 
@@ -165,6 +174,9 @@ FLAT: dict[str, tuple[str, str]] = {
     "verify_method": ("verify", "method"),
     "float_digits": ("verify", "float_digits"),
     "sample": ("verify", "sample"),
+    "verify_consistency": ("verify", "consistency"),
+    "recheck": ("verify", "recheck"),
+    "strict": ("verify", "strict"),
     **{f.name: ("run", f.name) for f in fields(RunOptions)},
 }
 
@@ -201,6 +213,10 @@ class Options:
                     hint=f"options are: {', '.join(sorted([*FLAT, 'mapping']))}",
                 )
             group, attr = FLAT[name]
+            if name == "consistency":  # one word for how the source is read, by the copy and by verify
+                value = _consistency(value, groups)
+                if value is None:
+                    continue
             groups.setdefault(group, {})[attr] = value
         for group, changes in groups.items():
             top[group] = replace(getattr(self, group), **changes)
@@ -209,3 +225,11 @@ class Options:
     def flat(self) -> dict[str, Any]:
         """Every option by its flat name (the run journal records these)."""
         return {name: getattr(getattr(self, group), attr) for name, (group, attr) in FLAT.items()}
+
+
+def _consistency(value: object, groups: dict[str, dict[str, Any]]) -> object:
+    """`consistency=...` sets how both the copy and `verify` read the source: `live` is verify's
+    only (the copy's stays), `none` the copy's only (--follow); lock and snapshot are both's."""
+    if value in VERIFY_CONSISTENCY:
+        groups.setdefault("verify", {})["consistency"] = value
+    return None if value == "live" else value

@@ -30,6 +30,11 @@ class Verification:
     rechecked: int = 0
     resolved_on_recheck: int = 0
     source_changed_during_check: bool = False
+    #: --consistency live: rounds the differing keys were read again in (0: not re-read)
+    recheck_rounds: int = 0
+    #: keys still changing in the source when the rounds ended: not counted in missing/extra/changed
+    in_flight: int = 0
+    in_flight_keys: list[dict[str, Any]] = field(default_factory=list)  # samples, as `samples`
     policies: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # source, target, locate
 

@@ -333,6 +333,13 @@ class Dialect:
         None when the engine needs no lock (its own snapshot covers every reader)."""
         yield None
 
+    @contextmanager
+    def live_reads(self, tables: Sequence[str]) -> Iterator[str | None]:
+        """`--consistency live`: for the block, the verifier reads `tables` as they are, with no
+        lock and no snapshot (writes never wait), so it may read them in pieces on several
+        connections, each piece at its own moment; yields a note for the report, or None."""
+        yield None
+
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Every row of `table` for the verifier, as `read_batches` gives them (the default). An
         engine may override it with a faster bulk path (PostgreSQL: ADBC; MySQL under

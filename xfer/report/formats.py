@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xfer.core import __version__
-from xfer.core.report import RunReport, TableResult
+from xfer.core.report import RunReport, TableResult, Verification
 from xfer.report.text import render_text
 
 FORMATS = ("text", "json", "md", "html")
@@ -95,7 +95,8 @@ def _summary_row(t: TableResult) -> list[str]:
     method = f"{v.method.get('source', '-')} / {v.method.get('target', '-')}" if v else "-"
     counts = [str(v.missing), str(v.extra), str(v.changed)] if v else ["-", "-", "-"]
     result = {"ok": "identical", "mismatch": "DIFFERENCES", "missing": "MISSING TABLE", "failed": "ERROR"}
-    return [t.name, _n(t.source_rows), _n(t.target_rows), *counts, method, result.get(t.status, t.status)]
+    flight = f" ({v.in_flight:,} in flight)" if v and v.in_flight else ""
+    return [t.name, _n(t.source_rows), _n(t.target_rows), *counts, method, result.get(t.status, t.status) + flight]
 
 
 def _table_blocks(t: TableResult) -> list[Block]:
@@ -115,6 +116,7 @@ def _table_blocks(t: TableResult) -> list[Block]:
         ]
         if v.rechecked:
             facts.append(["Re-checked", f"{v.rechecked} key(s), {v.resolved_on_recheck} difference(s) gone"])
+        facts += _in_flight_facts(v)
     out.append(("table", (["", ""], facts)))
     for note in t.notes:
         out.append(("p", f"Note: {note}"))
@@ -125,6 +127,15 @@ def _table_blocks(t: TableResult) -> list[Block]:
     if v and v.policies:
         out.append(("table", (["column", "comparison rule"], [[c, p] for c, p in v.policies.items()])))
     return out
+
+
+def _in_flight_facts(v: Verification) -> list[list[str]]:
+    """--consistency live: the keys still changing in the source when the check ended."""
+    if not v.in_flight:
+        return []
+    keys = "; ".join(_pairs(s.get("key") or {}) for s in v.in_flight_keys)
+    more = f" and {v.in_flight - len(v.in_flight_keys):,} more" if len(v.in_flight_keys) < v.in_flight else ""
+    return [["Changed in the source during the check", f"{v.in_flight:,} key(s), not counted: {keys}{more}"]]
 
 
 def _sample_rows(samples: list[dict[str, Any]]) -> list[list[str]]:

@@ -28,6 +28,7 @@ def render_text(report: RunReport) -> str:
         }.get(t.status, t.status)
         if is_verify:
             v = t.verification
+            check += f" ({v.in_flight:,} in flight)" if v and v.in_flight else ""
             counts = (_n(v.missing), _n(v.extra), _n(v.changed)) if v else ("-", "-", "-")
             rows.append((t.name, _n(t.source_rows), _n(t.target_rows), *counts, f"{t.seconds:.2f}", check))
         else:
@@ -136,8 +137,26 @@ def _details(t: TableResult) -> list[str]:
         cols = s.get("columns") or {}
         diffs = "; ".join(f"{c}: {_val(p['source'])} -> {_val(p['target'])}" for c, p in cols.items())
         out.append(f"  {s['kind']:<8} {who}" + (f"  {diffs}" if diffs else ""))
+    out.extend(_in_flight(t))
     for note in t.notes if t.status != "ok" else []:
         out.append(f"  note: {note}")
+    return out
+
+
+def _in_flight(t: TableResult) -> list[str]:
+    """--consistency live: the keys still changing in the source when the check ended."""
+    v = t.verification
+    if not v or not v.in_flight:
+        return []
+    out = [f"{t.name}: {v.in_flight:,} key(s) changed in the source during the check (not counted as differences):"]
+    for s in v.in_flight_keys:
+        who = ", ".join(f"{k}={_val(x)}" for k, x in (s.get("key") or {}).items())
+        diffs = "; ".join(
+            f"{c}: {_val(p['source'])} -> {_val(p['target'])}" for c, p in (s.get("columns") or {}).items()
+        )
+        out.append(f"  in flight, {s['kind']:<8} {who}" + (f"  {diffs}" if diffs else ""))
+    if len(v.in_flight_keys) < v.in_flight:
+        out.append(f"  ... and {v.in_flight - len(v.in_flight_keys):,} more (--sample)")
     return out
 
 

@@ -56,10 +56,18 @@ class Located:
 
 
 def locate(
-    source: Side, target: Side, cmp: Comparison, buckets: Sequence[int], n_buckets: int, sample: int, batch_rows: int
+    source: Side,
+    target: Side,
+    cmp: Comparison,
+    buckets: Sequence[int],
+    n_buckets: int,
+    sample: int,
+    batch_rows: int,
+    values: bool = False,
 ) -> Store:
-    """Read the rows of `buckets` from both sides into a store (inside the snapshots)."""
-    store = Store(cmp)
+    """Read the rows of `buckets` from both sides into a store (inside the snapshots); with
+    `values`, each row's values too (for samples of differences that are not read again)."""
+    store = Store(cmp, values)
     for side in (source, target):
         store.load(side, _bucket_batches(side, cmp, buckets, n_buckets, batch_rows), buckets)
     return store

@@ -4,8 +4,9 @@ name the rows that differ.
 Per table: both sides are hashed into bucket maps over the key (`checksum`), each side either
 in its database (`pushdown`) or client side over Arrow, whichever pays (see `choose_method`);
 the maps give exact row counts and checksums. Mismatched buckets are drilled into (`diff`) to
-classify rows as missing, extra or changed, naming the columns and showing both values. Each
-side is read in one snapshot; differences are re-read once outside it before being reported.
+classify rows as missing, extra or changed, naming the columns and showing both values. With
+--consistency lock|snapshot each side is read in one snapshot and differences re-read once outside
+it; with live (the default) neither side is held and differences are re-read in rounds (`live`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -51,6 +52,7 @@ from xfer.verification.diff import (
     recheck,
     sample_of,
 )
+from xfer.verification.live import Follower, follower_of, live_note, live_rounds, reading, record_live
 from xfer.verification.pushdown import NotPushable, bucket_map, row_md5
 
 log = logging.getLogger("xfer")
@@ -81,7 +83,7 @@ def verify(
     source_url: str, target_url: str, options: Options, progress: ProgressFactory | ProgressEvents | None = None
 ) -> RunReport:
     """Counts, checksums and differences of every selected table, source (as the migration maps
-    it) against target. Each side is read in one consistent snapshot."""
+    it) against target, each side read as `options.verify.consistency` says (`live`)."""
     started = time.monotonic()
     with ExitStack() as stack:
         source = open_source(source_url, stack)
@@ -89,18 +91,16 @@ def verify(
         report = RunReport("verify", str(source.url), str(target.url))
         the_plan, live = _plan_against(source, target, options)
         report.behaviour = list(the_plan.behaviour)
-        # --consistency lock: the source tables refuse writes while read, which lets a faster
-        # reader (one connection per key range) see exactly what the snapshot sees
-        lock = [tp.source.name for tp in the_plan.tables if tp.mapped is None and not tp.skip_verify]
-        locked = source.read_lock(lock) if options.copy.consistency == "lock" else nullcontext(None)
-        with locked as lock_note, source.snapshot(), target.snapshot():
-            if lock_note:
-                report.notes.append(lock_note)
+        tables = [tp.source.name for tp in the_plan.tables if tp.mapped is None and not tp.skip_verify]
+        mode = options.verify.consistency  # lock | snapshot | live (xfer.verification.live)
+        follower = follower_of(source, target) if mode == "live" else None
+        with reading(source, target, tables, mode) as lock_note:
+            report.notes.extend([lock_note] if lock_note else [live_note(options.verify)] if mode == "live" else [])
             pending = check_tables(source, target, the_plan, live, options, report, as_events(progress))
         for p in pending:  # outside the snapshots: what is true now
             t0 = time.monotonic()
             try:
-                finish(p, options)
+                finish(p, options) if mode != "live" else finish_live(p, options, follower)
             except XferError as exc:
                 p.result.status, p.result.error = "failed", f"re-checking the differences: {exc}"
             p.result.seconds += time.monotonic() - t0
@@ -295,7 +295,8 @@ def check_table(
         return None
     t0 = time.monotonic()
     n_buckets = v.buckets
-    store = locate(s_side, t_side, cmp, mismatched, n_buckets, options.verify.sample, options.copy.batch_size)
+    raw = options.verify.consistency == "live" and not options.verify.recheck  # nothing re-read: keep values
+    store = locate(s_side, t_side, cmp, mismatched, n_buckets, options.verify.sample, options.copy.batch_size, raw)
     found, first = store.differences(RECHECK_LIMIT if cmp.spec.key else options.verify.sample)
     v.seconds["locate"] = time.monotonic() - t0
     if not cmp.spec.key:
@@ -348,6 +349,19 @@ def finish(p: Pending, options: Options) -> None:
     assert p.result.verification is not None
     p.result.verification.seconds["locate"] = p.result.verification.seconds.get("locate", 0) + time.monotonic() - t0
     _record(p.result, p.found)
+
+
+def finish_live(p: Pending, options: Options, follower: Follower | None) -> None:
+    """--consistency live: the differing keys read again in rounds (`live_rounds`)."""
+    t0 = time.monotonic()
+    try:
+        settled = live_rounds(p.source, p.target, p.cmp, p.found, p.first, options.verify, follower)
+    finally:
+        p.store.close()
+    assert p.result.verification is not None
+    p.result.verification.seconds["locate"] = p.result.verification.seconds.get("locate", 0) + time.monotonic() - t0
+    _record(p.result, p.found)
+    record_live(p.result, settled, options.verify)
 
 
 def _record(r: TableResult, found: Located) -> None:

@@ -69,6 +69,7 @@ class MySQLRanges(RangeReader):
     verify_reader: str
     _pymysql: Any
     _locked: bool  # inside read_lock: connectorx may read for the verifier
+    _live: bool = False  # inside live_reads: so may it, each key range at its own moment
     _query: Callable[..., list[tuple[Any, ...]]]
     _open: Callable[..., Any]
     _snapshot_reader: Callable[[], Any]
@@ -247,6 +248,16 @@ class MySQLRanges(RangeReader):
             self._locked = False
             close_quietly(conn)  # closing the session releases the lock
 
+    @contextmanager
+    def live_reads(self, tables: Sequence[str]) -> Iterator[str | None]:
+        """No lock, no snapshot: connectorx reads key ranges as they are, each at its own moment
+        (the verifier reads what differs again: `xfer.verification.live`)."""
+        self._live = True
+        try:
+            yield None
+        finally:
+            self._live = False
+
     def verify_batches(self, table: Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Under `read_lock`, connectorx reads the table in key ranges of about VERIFY_CHUNK_BYTES
         (bounded memory, no per-row Python); otherwise, or when a range cannot be read that
@@ -259,11 +270,12 @@ class MySQLRanges(RangeReader):
             "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
             (table.name,),
         ) or [(0,)]
-        if not self._locked or (key is None and int(size) > VERIFY_CHUNK_BYTES):
-            self.verify_reader = "pymysql, in the snapshot"
+        held = "as they are (no lock)" if self._live else "under the read lock"
+        if not (self._locked or self._live) or (key is None and int(size) > VERIFY_CHUNK_BYTES):
+            self.verify_reader = "pymysql" if self._live else "pymysql, in the snapshot"
             yield from self.read_batches(table, batch_rows)
             return
-        self.verify_reader = "connectorx, in key ranges under the read lock"
+        self.verify_reader = f"connectorx, in key ranges {held}"
         points = cut_points(self._query, table, key, chunk_count(int(size), VERIFY_CHUNK_BYTES)) if key else []
         conds = range_conditions(key, points, self.quote)
         how = kinds(table, self.mariadb)
@@ -285,7 +297,7 @@ class MySQLRanges(RangeReader):
                     if got.transient:
                         raise got
                     log.info("verify: %s; reading %s with pymysql instead", got, table.name)
-                    self.verify_reader = "connectorx and pymysql, in key ranges under the read lock"
+                    self.verify_reader = f"connectorx and pymysql, in key ranges {held}"
                     yield from self.read_batches(table, batch_rows, cond)
                     continue
                 for raw in got.to_batches(batch_rows):

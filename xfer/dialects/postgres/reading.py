@@ -81,8 +81,11 @@ class PostgresReading:
             yield
         finally:
             if own_tx:
-                self.conn.rollback()
-                self.conn.autocommit = True
+                try:
+                    self.conn.rollback()
+                    self.conn.autocommit = True
+                except self._psycopg.Error:  # the connection was lost: nothing left to end (the error
+                    pass  # raised in the block says so)
 
     def _cursor_batches(
         self, name: str, sql: str, params: Sequence[Any] | None, table: Table, batch_rows: int
@@ -110,18 +113,23 @@ class PostgresReading:
         `COPY (SELECT …) TO STDOUT (FORMAT csv)` through psycopg parsed by Arrow's CSV reader.
         Types neither handles go through `read_batches`."""
         exprs = [pg_adbc.select_expr(self, c) for c in table.columns]
+        held = self._held()
         if pg_adbc.available() and None not in exprs:
             sql = f"SELECT {', '.join(e for e in exprs if e)} FROM {self.qualified(table.name)}"
             with self._read_transaction():
                 # the driver's own session joins this transaction's snapshot
                 snapshot = self._export_snapshot(table)
                 try:
-                    self.verify_reader = "ADBC (binary COPY), in the snapshot"
+                    self.verify_reader = f"ADBC (binary COPY), {held}"
                     yield from pg_adbc.read(self._params(), snapshot, sql, table, batch_rows)
                     return
                 except pg_adbc.NotStarted as exc:  # e.g. the driver's libpq cannot log in as psycopg did
                     log.info("verify: %s; reading with psycopg instead", exc)
         yield from self._csv_verify_batches(table, batch_rows)
+
+    def _held(self) -> str:
+        """How the verifier's read sees the table, for the report (`snapshot()` turns autocommit off)."""
+        return "in the snapshot" if not self.conn.autocommit else "as it is (no snapshot held)"
 
     def _export_snapshot(self, table: Table) -> str:
         try:
@@ -138,10 +146,10 @@ class PostgresReading:
         days / microseconds), bytea as hex."""
         plan = [_copy_column(self, c) for c in table.columns]
         if any(p is None for p in plan):
-            self.verify_reader = "psycopg (cursor), in the snapshot"
+            self.verify_reader = f"psycopg (cursor), {self._held()}"
             yield from self.read_batches(table, batch_rows)
             return
-        self.verify_reader = "psycopg (COPY … CSV), in the snapshot"
+        self.verify_reader = f"psycopg (COPY … CSV), {self._held()}"
         exprs = ", ".join(p[0] for p in plan if p)
         sql = f"COPY (SELECT {exprs} FROM {self.qualified(table.name)}) TO STDOUT (FORMAT csv)"
         names = [f"c{i}" for i in range(len(plan))]
