@@ -22,6 +22,16 @@ def test_verify_benchmark_small(mysql_url: str, pg_url: str, tmp_path: Path, cap
     assert 0 < figures["buckets_mismatched"] <= 10 < figures["buckets"]
     printed = capsys.readouterr().out
     assert "verify, clean" in printed and "located all: True" in printed
+    # side by side (separate processes): xfer names every changed row, the double changed in its
+    # 15th digit included; reladiff (when installed) finds none that xfer misses
+    sbs, clean = figures["side_by_side"], figures["side_by_side_clean"]
+    assert len(sbs["expected"]) == 11 and sbs["xfer"]["found"] == sbs["expected"] and not sbs["xfer"]["missed"]
+    assert clean["expected"] == [] and clean["xfer"]["found"] == [] and clean["xfer"]["peak_rss_mb"] > 0
+    if sbs["reladiff"] is not None:
+        assert set(sbs["reladiff"]["found"]) < set(sbs["xfer"]["found"])
+        assert clean["reladiff"]["found"] == []
+    assert "side by side" in printed
     # a second run reuses the table
-    assert bench.main(["--rows", "3000", "--mysql", mysql_url, "--pg", pg_url, "--json", str(out)]) == 0
+    argv = ["--rows", "3000", "--mysql", mysql_url, "--pg", pg_url, "--json", str(out), "--no-side-by-side"]
+    assert bench.main(argv) == 0
     assert json.loads(out.read_text())["table_built"] is False

@@ -15,6 +15,7 @@ import verify_data
 
 from xfer import api as pipeline
 from xfer.core.options import Options
+from xfer.dialects.mysql import ranges as mysql_ranges
 from xfer.dialects.postgres import adbc as pg_adbc
 
 TABLES = ["keyless", "negkey", "rich", "textkey", "ubig"]
@@ -113,20 +114,34 @@ EXPECTED_CHANGED = {
 }
 
 
-def _readers(kind: str, monkeypatch: Any) -> tuple[dict[str, str], list[str]]:
-    """(environment, extra arguments) for each way of reading the two sides."""
+def _readers(kind: str, monkeypatch: Any) -> tuple[dict[str, str], list[str], list[int]]:
+    """(environment, extra arguments, the connectorx reads counted) for each way of reading the
+    two sides."""
     if kind == "fast":  # connectorx under the read lock, ADBC joining the snapshot
-        return {}, []
+        return {}, [], []
+    if kind == "small ranges":  # connectorx in many key ranges, the heap trimmed after each
+        monkeypatch.setattr("xfer.dialects.mysql.ranges.VERIFY_CHUNK_BYTES", 4 << 10)
+        real_cx, ranges = mysql_ranges.read_chunk_cx, []
+        monkeypatch.setattr(mysql_ranges, "read_chunk_cx", lambda *a, **k: ranges.append(1) or real_cx(*a, **k))
+        monkeypatch.setattr(pg_adbc, "BATCH_HINT_BYTES", 16 << 10)  # and PostgreSQL in small batches
+        return {}, [], ranges
     if kind == "fallback":  # no native reader, no ADBC: pymysql in one snapshot, psycopg's COPY
-        return {"XFER_PG_READER": "psycopg", "XFER_MYSQL_READER": "pymysql"}, ["--consistency", "snapshot"]
+        return {"XFER_PG_READER": "psycopg", "XFER_MYSQL_READER": "pymysql"}, ["--consistency", "snapshot"], []
     # ADBC cannot log in (here: a port nothing listens on): psycopg reads instead
     real = pg_adbc.conninfo
     monkeypatch.setattr(pg_adbc, "conninfo", lambda params: real({**params, "port": 1}))
-    return {}, ["--debug"]  # the fallback is logged
+    return {}, ["--debug"], []  # the fallback is logged
 
 
 @pytest.mark.parametrize(
-    "method, readers", [("client", "fast"), ("pushdown", "fast"), ("client", "fallback"), ("client", "broken ADBC")]
+    "method, readers",
+    [
+        ("client", "fast"),
+        ("pushdown", "fast"),
+        ("client", "small ranges"),
+        ("client", "fallback"),
+        ("client", "broken ADBC"),
+    ],
 )
 def test_every_injected_difference_is_found_and_located(
     migrated: tuple[str, str],
@@ -139,7 +154,7 @@ def test_every_injected_difference_is_found_and_located(
     readers: str,
 ) -> None:
     _corrupt(pg_conn, mysql_conn)
-    env, extra = _readers(readers, monkeypatch)
+    env, extra, cx_reads = _readers(readers, monkeypatch)
     path = tmp_path / "report.json"
     result = run_cli("verify", *migrated, "--method", method, "--report", path, "--sample", "50", *extra, env=env)
     tables = {t["name"]: t for t in json.loads(path.read_text())["tables"]}
@@ -181,8 +196,11 @@ def test_every_injected_difference_is_found_and_located(
         "fast": ("connectorx", "ADBC"),
         "fallback": ("pymysql", "psycopg"),
         "broken ADBC": ("connectorx", "psycopg"),
+        "small ranges": ("connectorx, in key ranges", "ADBC"),
     }
     assert want[readers][0] in how["source"] and want[readers][1] in how["target"], how
+    if readers == "small ranges":  # the source was read range by range, and nothing was lost
+        assert len(cx_reads) > 5, cx_reads
 
 
 def test_text_table_and_sign_off_documents(

@@ -22,14 +22,13 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any
 
 import pyarrow as pa
 
 from xfer.copy.chunk import ChunkStats, ChunkTask, Session, Started, run_chunk, run_task, start_chunk
 from xfer.copy.journaled import journaled_tasks, run_journaled
 from xfer.copy.rows import CopyJob, nul_columns
-from xfer.core import interrupt
+from xfer.core import heap, interrupt
 from xfer.core.checksum import BucketMap, KeySpec
 from xfer.core.errors import XferError
 from xfer.core.journal import ChunkState
@@ -183,7 +182,7 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
             log.error("%s: %s", name, exc)
             return
         finally:
-            _trim_heap()
+            heap.trim()
             with lock:
                 span = spans.setdefault(name, [t0, t0])
                 span[0], span[1] = min(span[0], t0), max(span[1], time.monotonic())
@@ -217,7 +216,7 @@ def copy_all(job: CopyJob, ordered: bool = False) -> tuple[dict[str, BucketMap],
                 started.pipe.close()
 
     readers: list[Dialect | None] = []
-    # Arrow's buffers from the C heap, which _trim_heap returns to the OS after each chunk
+    # Arrow's buffers from the C heap, which heap.trim returns to the OS after each chunk
     # (mimalloc, pyarrow's default, keeps freed pages per thread: +25 MB peak RSS measured)
     arrow_pool = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
@@ -317,25 +316,6 @@ def _levels(the_plan: Plan) -> list[list[TablePlan]]:
     for tp in the_plan.tables:
         out[level[tp.target.name]].append(tp)
     return out
-
-
-def _trim_heap() -> None:
-    """Give freed C heap back to the OS. The native reader allocates each chunk with glibc's
-    malloc from several threads; without this, fragmentation grows RSS ~5 MB per chunk read
-    (measured), so memory would grow with the table."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            import ctypes
-
-            _LIBC = ctypes.CDLL("libc.so.6")
-        except OSError:  # not glibc: nothing to trim
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
-
-
-_LIBC: Any = None
 
 
 def _add(r: TableResult, stats: ChunkStats) -> None:

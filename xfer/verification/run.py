@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from xfer.core import interrupt
+from xfer.core import heap, interrupt
 from xfer.core.checksum import BucketMap, MapHasher
 from xfer.core.conform import conform
 from xfer.core.errors import XferError
@@ -86,6 +86,7 @@ def verify(
     it) against target, each side read as `options.verify.consistency` says (`live`)."""
     started = time.monotonic()
     with ExitStack() as stack:
+        stack.enter_context(heap.system_arrow_pool())  # freed batches go back to the OS (`heap`)
         source = open_source(source_url, stack)
         target = open_target(target_url, stack, must_exist=True)
         report = RunReport("verify", str(source.url), str(target.url))
@@ -211,11 +212,12 @@ def compare_targets(
     live = {t.name: t for t in target.introspect([tp.target.name for tp in todo])}
     events = events or ProgressEvents()
     events.phase_started("verify", len(todo))
-    for tp in todo:
-        r = results[tp.source.name]
-        if tp.target.name in live and tp.source.name in sums:
-            _compare_one(target, tp, live[tp.target.name], r, sums[tp.source.name], options, source, events)
-        events.phase_step()
+    with heap.system_arrow_pool():
+        for tp in todo:
+            r = results[tp.source.name]
+            if tp.target.name in live and tp.source.name in sums:
+                _compare_one(target, tp, live[tp.target.name], r, sums[tp.source.name], options, source, events)
+            events.phase_step()
 
 
 def _compare_one(
@@ -450,6 +452,7 @@ def side_map(
     events = events or ProgressEvents()
     shown = f"{side.table.name} ({side.role})"
     events.table_started(shown, side.table.row_estimate)
+    trim = heap.Trimmer()  # memory stays flat however long the table (`heap`)
     try:
         batches = side.dialect.verify_batches(side.table, options.copy.batch_size)
         for batch in prefetch(batches) if side.dialect.reads_in_any_thread else batches:
@@ -457,6 +460,8 @@ def side_map(
                 raise Stopped(f"{side.role} side stopped: the other side failed")
             hasher.update(batch)
             events.table_rows(shown, batch.num_rows, batch.nbytes)
+            del batch
+            trim()
         if side.dialect.verify_reader:
             reason += f"; rows read by {side.dialect.verify_reader}"
         return SideMap(hasher.map, method, reason, time.monotonic() - t0)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from xfer.core import heap
 from xfer.core.errors import CopyError, XferError
 from xfer.core.options import CopyOptions
 from xfer.core.policies import ValuePolicies
@@ -48,7 +49,7 @@ from xfer.dialects.mysql.fast import (
 
 log = logging.getLogger("xfer")
 
-VERIFY_CHUNK_BYTES = 24 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
+VERIFY_CHUNK_BYTES = 8 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
 
 
 def close_quietly(thing: Any) -> None:
@@ -303,6 +304,7 @@ class MySQLRanges(RangeReader):
                 for raw in got.to_batches(batch_rows):
                     yield neutral_batch(raw, table, how, None, flags="none")
                 del got
+                heap.trim()  # the range's buffers back to the OS: memory stays flat (`heap`)
 
 
 def _spent(tally: Tally, stage: str, since: float) -> None:

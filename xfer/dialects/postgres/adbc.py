@@ -25,7 +25,7 @@ from xfer.core.schema import Column, Table
 from xfer.core.urls import redact
 
 READER_ENV = "XFER_PG_READER"  # auto (default) | psycopg
-BATCH_HINT_BYTES = 8 << 20  # the driver's batches (its default, 16 MB, held two at a time here)
+BATCH_HINT_BYTES = 4 << 20  # the driver's batches (its default, 16 MB, held two at a time here)
 
 
 class NotStarted(CopyError):
