@@ -18,6 +18,7 @@ from xfer.core.errors import ConnectError, XferError
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect, HashSQL, TargetTypes, require, split_type
+from xfer.dialects.capabilities import BatchedDDL
 from xfer.dialects.postgres.apply import PostgresApply
 from xfer.dialects.postgres.catalog import PostgresCatalog
 from xfer.dialects.postgres.ddl import PostgresDDL, PostgresTriggers
@@ -55,6 +56,7 @@ class Postgres(
     PostgresDDL,
     PostgresTriggers,
     PostgresScripts,
+    BatchedDDL,
     Dialect,
 ):
     name = "postgres"
@@ -165,13 +167,26 @@ class Postgres(
 
     def execute(self, sql: str) -> None:
         if self.ddl_hook is not None:  # a journaled run: the statement is a recorded step
-            self.ddl_hook(self, sql)
+            self.ddl_hook(self, [sql])
             return
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql)
         except self._psycopg.Error as exc:
             raise self.refused(sql, exc) from None
+
+    def execute_together(self, statements: list[str]) -> None:
+        if len(statements) == 1:
+            self.execute(statements[0])
+            return
+        if self.ddl_hook is not None:  # recorded steps, in the statements' one transaction
+            self.ddl_hook(self, statements)
+            return
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                cur.execute(";\n".join(statements))  # one round trip (no parameters: simple query)
+        except self._psycopg.Error as exc:
+            raise self.refused(f"{len(statements)} statements run together ({statements[0][:80]} ...)", exc) from None
 
     def refused(self, sql: str, exc: Exception) -> XferError:
         """A driver error on `sql` as the error xfer reports (transient or not)."""
