@@ -48,6 +48,7 @@ from xfer.dialects.mysql.fast import (
 
 log = logging.getLogger("xfer")
 
+SMALL_TABLE_BYTES = 256 << 10  # a table this small is read by pymysql (see table_reader)
 VERIFY_CHUNK_BYTES = 24 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
 
 
@@ -81,6 +82,7 @@ class MySQLRanges(RangeReader):
 
     _coordinator: Any = None  # the session holding the copy's lock (or lining snapshots up)
     _coordinator_locks = False
+    _verify_sizes: dict[str, int] | None = None  # table sizes, read once for the verifier
 
     # -- planning the ranges ---------------------------------------------------------------
     def table_sizes(self) -> dict[str, int]:
@@ -103,6 +105,8 @@ class MySQLRanges(RangeReader):
     def table_reader(self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions) -> tuple[str, int]:
         if reader == "connectorx" and not splits and size > options.chunk_bytes:
             reader = "pymysql"  # one connectorx call would hold the whole table in memory
+        if reader == "connectorx" and size <= SMALL_TABLE_BYTES:
+            reader = "pymysql"  # over a kept connection: connectorx connects anew for every read
         if reader != "pymysql":
             return reader, options.batch_size
         # the pymysql reader holds a batch as Python objects first: size it in bytes too
@@ -254,12 +258,12 @@ class MySQLRanges(RangeReader):
         from xfer.dialects.mysql.fast import integer_key
 
         key = integer_key(table)
-        ((size,),) = self._query(
-            "SELECT COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES "
-            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-            (table.name,),
-        ) or [(0,)]
-        if not self._locked or (key is None and int(size) > VERIFY_CHUNK_BYTES):
+        if self._verify_sizes is None:  # every table's size in one catalogue query, not one per table
+            self._verify_sizes = self.table_sizes()
+        size = self._verify_sizes.get(table.name, 0)
+        # a small table: the snapshot's connection, not a connectorx connection of its own per table
+        small = size <= SMALL_TABLE_BYTES
+        if not self._locked or small or (key is None and int(size) > VERIFY_CHUNK_BYTES):
             self.verify_reader = "pymysql, in the snapshot"
             yield from self.read_batches(table, batch_rows)
             return
