@@ -169,10 +169,14 @@ class RangeReader(ABC):
         "snapshot"), for the run's notes and the tasks."""
 
     @abstractmethod
-    def table_reader(self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions) -> tuple[str, int]:
+    def table_reader(
+        self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions, tables: int = 1
+    ) -> tuple[str, int]:
         """(reader, rows per batch) for the ranges of `table` (`size` bytes; `splits`: it has a
         chunk key), starting from `reader`: a reader holding a range whole is not used for a
-        table that cannot be cut and is bigger than `options.chunk_bytes`."""
+        table that cannot be cut and is bigger than `options.chunk_bytes`. `tables`: how many
+        tables the run copies (a reader that connects anew for each range costs little next to
+        a few tables, and most of the run next to thousands of small ones)."""
 
     @abstractmethod
     def begin_consistent(

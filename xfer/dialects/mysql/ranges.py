@@ -48,7 +48,8 @@ from xfer.dialects.mysql.fast import (
 
 log = logging.getLogger("xfer")
 
-SMALL_TABLE_BYTES = 256 << 10  # a table this small is read by pymysql (see table_reader)
+SMALL_TABLE_BYTES = 256 << 10  # a table this small, in a run of more than MANY_TABLES, is read by pymysql
+MANY_TABLES = 50
 VERIFY_CHUNK_BYTES = 24 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
 
 
@@ -102,10 +103,12 @@ class MySQLRanges(RangeReader):
         connection, which only pymysql can do."""
         return reader_choice(self.url) if consistency in ("lock", "none") else "pymysql"
 
-    def table_reader(self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions) -> tuple[str, int]:
+    def table_reader(
+        self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions, tables: int = 1
+    ) -> tuple[str, int]:
         if reader == "connectorx" and not splits and size > options.chunk_bytes:
             reader = "pymysql"  # one connectorx call would hold the whole table in memory
-        if reader == "connectorx" and size <= SMALL_TABLE_BYTES:
+        if reader == "connectorx" and tables > MANY_TABLES and size <= SMALL_TABLE_BYTES:
             reader = "pymysql"  # over a kept connection: connectorx connects anew for every read
         if reader != "pymysql":
             return reader, options.batch_size
@@ -261,9 +264,7 @@ class MySQLRanges(RangeReader):
         if self._verify_sizes is None:  # every table's size in one catalogue query, not one per table
             self._verify_sizes = self.table_sizes()
         size = self._verify_sizes.get(table.name, 0)
-        # a small table: the snapshot's connection, not a connectorx connection of its own per table
-        small = size <= SMALL_TABLE_BYTES
-        if not self._locked or small or (key is None and int(size) > VERIFY_CHUNK_BYTES):
+        if not self._locked or (key is None and int(size) > VERIFY_CHUNK_BYTES):
             self.verify_reader = "pymysql, in the snapshot"
             yield from self.read_batches(table, batch_rows)
             return

@@ -19,6 +19,7 @@ from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect, HashSQL, TargetTypes, require, split_type
 from xfer.dialects.capabilities import BatchedDDL
+from xfer.dialects.postgres import adbc as pg_adbc
 from xfer.dialects.postgres.apply import PostgresApply
 from xfer.dialects.postgres.catalog import PostgresCatalog
 from xfer.dialects.postgres.ddl import PostgresDDL, PostgresTriggers
@@ -70,6 +71,7 @@ class Postgres(
     def connect(self) -> None:
         self._psycopg = require("psycopg", "PostgreSQL")
         self.conn = self._open()
+        self._adbc_idle: list[Any] = []
 
     def _params(self) -> dict[str, Any]:
         """libpq connection keywords (psycopg's, and ADBC's for `pg_adbc`)."""
@@ -148,6 +150,7 @@ class Postgres(
             raise ConnectError(f"PostgreSQL database {self.url.database!r} has no schema {self.schema!r}")
 
     def close(self) -> None:
+        pg_adbc.close_idle(getattr(self, "_adbc_idle", []))
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()

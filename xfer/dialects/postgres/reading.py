@@ -21,7 +21,6 @@ from xfer.dialects.postgres import adbc as pg_adbc
 from xfer.dialects.postgres.errors import pg_message
 
 log = logging.getLogger("xfer")
-SMALL_TABLE_BYTES = 256 << 10  # the verifier reads a table this small over its own connection
 
 
 class PostgresReading:
@@ -35,8 +34,7 @@ class PostgresReading:
     is_transient: Any
     _query: Any
     _params: Any
-    schema: Any
-    _sizes: dict[str, int] | None = None  # table name -> bytes, read once by `_small`
+    _adbc_idle: list[Any]  # ADBC sessions a finished read left for the next one (`pg_adbc.read`)
 
     # -- reading --------------------------------------------------------------------------
     @contextmanager
@@ -113,35 +111,18 @@ class PostgresReading:
         `COPY (SELECT …) TO STDOUT (FORMAT csv)` through psycopg parsed by Arrow's CSV reader.
         Types neither handles go through `read_batches`."""
         exprs = [pg_adbc.select_expr(self, c) for c in table.columns]
-        # ADBC's session of its own pays a connection and a read of the type catalogue: a small
-        # table is read faster on this connection (thousands of them: minutes faster)
-        if pg_adbc.available() and None not in exprs and not self._small(table.name):
+        if pg_adbc.available() and None not in exprs:
             sql = f"SELECT {', '.join(e for e in exprs if e)} FROM {self.qualified(table.name)}"
             with self._read_transaction():
                 # the driver's own session joins this transaction's snapshot
                 snapshot = self._export_snapshot(table)
                 try:
                     self.verify_reader = "ADBC (binary COPY), in the snapshot"
-                    yield from pg_adbc.read(self._params(), snapshot, sql, table, batch_rows)
+                    yield from pg_adbc.read(self._params(), snapshot, sql, table, batch_rows, self._adbc_idle)
                     return
                 except pg_adbc.NotStarted as exc:  # e.g. the driver's libpq cannot log in as psycopg did
                     log.info("verify: %s; reading with psycopg instead", exc)
         yield from self._csv_verify_batches(table, batch_rows)
-
-    def _small(self, name: str) -> bool:
-        """Whether the table's file is at most SMALL_TABLE_BYTES: every table's size read once
-        (one catalogue query however many tables are verified); a table made since: not small."""
-        if self._sizes is None:
-            self._sizes = {
-                n: int(size)
-                for n, size in self._query(
-                    "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
-                    (self.schema,),
-                )
-            }
-        size = self._sizes.get(name)
-        return size is not None and size <= SMALL_TABLE_BYTES
 
     def _export_snapshot(self, table: Table) -> str:
         try:
