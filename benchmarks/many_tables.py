@@ -98,10 +98,31 @@ def ensure_schema(url: Any, tables: int, log: Any) -> bool:
         return True
 
 
-def xfer_run(servers: c.Servers, schema: str, verify: bool, report: Path, extra: list[str]) -> Run:
+def drop_schema(servers: c.Servers, schema: str) -> None:
+    """Drop `schema` a few hundred tables at a time (one DROP SCHEMA ... CASCADE of 10,000
+    tables runs out of lock slots: max_locks_per_transaction)."""
+    with servers.pg_connect() as conn:
+        while True:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind = 'r' LIMIT 300",
+                    (schema,),
+                )
+            ]
+            if not names:
+                break
+            conn.execute("DROP TABLE " + ", ".join(f'"{schema}"."{n}"' for n in names) + " CASCADE")
     servers.reset_schema(schema, create=False)
+
+
+def xfer_run(servers: c.Servers, schema: str, verify: bool, report: Path, extra: list[str]) -> Run:
+    drop_schema(servers, schema)
     argv = [sys.executable, "-m", "xfer", "migrate", servers.mysql_url(), servers.pg_url(schema), "--stats"]
-    argv += ["--report", str(report), "--progress", "none", *extra]
+    # --quiet: the summary of 10,000 tables would fill the pipe nobody reads until the end (the
+    # phases come from the report)
+    argv += ["--report", str(report), "--progress", "none", "--quiet", *extra]
     if not verify:
         argv.append("--no-verify")
     r = run("xfer", argv)
@@ -119,7 +140,7 @@ PGLOADER_LOAD = """LOAD DATABASE
 
 def pgloader_run(servers: c.Servers, work: Path) -> Run:
     schema = SCHEMAS["pgloader"]
-    servers.reset_schema(schema, create=False)
+    drop_schema(servers, schema)
     m = servers.mysql
     mysql = f"mysql://{m.username or 'root'}{':' + m.password if m.password else ''}@{m.host or '127.0.0.1'}"
     mysql += f":{m.port or 3306}/{m.database}"
@@ -212,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["output"] = r.output[-2000:]
         figures["runs"][name] = entry
         if not a.keep:
-            servers.reset_schema(SCHEMAS[name], create=False)
+            drop_schema(servers, SCHEMAS[name])
     print(render(figures, pgloader_missing))
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / f"many-tables-{a.tables}-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -24,7 +24,9 @@ from benchmarks.many_tables import ROWS, table_ddl, table_name, table_rows
 from xfer.core.progress import ProgressEvents
 
 # a query that reads the database's catalogue (what tables, columns, indexes, objects there are)
-CATALOGUE = re.compile(r"\b(information_schema|pg_class|pg_namespace|pg_attribute|pg_index|pg_type|pg_constraint)\b", re.I)
+CATALOGUE = re.compile(
+    r"\b(information_schema|pg_class|pg_namespace|pg_attribute|pg_index|pg_type|pg_constraint)\b", re.I
+)
 
 
 def with_schema(url: str, schema: str) -> str:
