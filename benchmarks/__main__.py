@@ -4,6 +4,7 @@
     python -m benchmarks cdc [--rows N --events E]   # change capture: see benchmarks/cdc.py
     python -m benchmarks interrupt [--rows N]        # Ctrl-C to exit, then --resume: benchmarks/interrupt.py
     python -m benchmarks verify [--rows N]           # xfer verify, and next to reladiff: benchmarks/verify.py
+    python -m benchmarks many-tables [--tables N]     # a wide schema: see benchmarks/many_tables.py
 
 Creates (or reuses) the deterministic 12-column table `bench` of N rows in MariaDB, then, in each
 of `--repeat` rounds, loads it into PostgreSQL with each contender (each into its own schema):
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import verify
 
         return verify.main(argv[1:])
+    if argv[:1] == ["many-tables"]:  # a wide schema: see benchmarks/many_tables.py
+        from . import many_tables
+
+        return many_tables.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=2_000_000, help="rows in the table (default 2,000,000)")
     p.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported (default 3)")

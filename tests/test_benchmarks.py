@@ -107,3 +107,20 @@ def test_cdc_lag_is_the_age_of_the_oldest_commit_the_target_lacks() -> None:
     samples = [(9.0, 0), (10.05, 0), (10.15, 100), (10.25, 300), (10.3, 250)]
     # before any commit; 0.05 s after id 100's commit; id 200's commit is 0.05 s old; all in; 300 missing
     assert lag_samples(commits, samples) == pytest.approx([0.0, 0.05, 0.05, 0.0, 0.1])
+
+
+def test_many_tables_benchmark_migrates_every_table(mysql_url: str, pg_url: str, tmp_path: Path) -> None:
+    """`python -m benchmarks many-tables` at a dozen tables: it builds the schema, runs both xfer
+    runs into their own schemas and checks every table and row arrived."""
+    from benchmarks.__main__ import main as bench_main
+
+    args = ["many-tables", "--tables", "12", "--mysql", mysql_url, "--postgres", pg_url, "--out", str(tmp_path)]
+    assert bench_main([*args, "--pgloader"]) == 0
+    (path,) = tmp_path.glob("many-tables-12-*.json")
+    figures = json.loads(path.read_text())
+    runs = figures["runs"]
+    assert set(runs) >= {"xfer --no-verify", "xfer"}
+    for name in ("xfer --no-verify", "xfer"):
+        assert (runs[name]["exit"], runs[name]["target_tables"], runs[name]["target_rows"]) == (0, 12, 240)
+    assert set(runs["xfer"]["phases_s"]) == {"create", "copy", "index", "verify"}
+    assert ("pgloader" in runs) == bool(shutil.which("pgloader"))

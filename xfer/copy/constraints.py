@@ -7,7 +7,7 @@ import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from xfer.copy.ddl import foreign_keys_sql, run_constraint
+from xfer.copy.ddl import foreign_keys_sql, groups_of, run_constraints
 from xfer.core import interrupt
 from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
@@ -52,19 +52,19 @@ def build_constraints_parallel(
             opened.append(d)
             conns.put(d)
 
-        def run(item: tuple[str, str]) -> None:
+        def run(group: list[tuple[str, str]]) -> None:
             d = conns.get()
             try:
-                run_constraint(d, item[1], results[item[0]], level=logging.ERROR, stage="index")
+                run_constraints(d, group, results, level=logging.ERROR, stage="index", events=events)
             finally:
                 conns.put(d)
-                events.phase_step()
 
         # workers shielded from signals, a timed wait: Ctrl-C reaches the main thread (#16)
         pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="xfer-index", initializer=interrupt.shield)
         futures = []
         try:
-            futures = [pool.submit(run, b) for b in builds]
+            # big tables' builds one by one (side by side), small tables' together (#18)
+            futures = [pool.submit(run, group) for group in groups_of(builds, plans)]
             interrupt.wait_all(futures)
             for f in futures:
                 f.result()
@@ -80,10 +80,7 @@ def build_constraints_parallel(
     finally:
         for d in opened:
             d.close()
-    for name, sql in after:
-        if results[name].status != "failed":
-            run_constraint(target, sql, results[name], level=logging.ERROR, stage="index")
-        events.phase_step()
-    for name, sql in fks:
-        run_constraint(target, sql, results[name], level=logging.ERROR, stage="index")
-        events.phase_step()
+    for group in groups_of(after, plans):  # in their order (a table that failed: left out)
+        run_constraints(target, group, results, level=logging.ERROR, stage="index", events=events, skip_failed=True)
+    for group in groups_of(fks, plans):
+        run_constraints(target, group, results, level=logging.ERROR, stage="index", events=events)

@@ -13,10 +13,15 @@ from xfer.core.progress import ProgressEvents
 from xfer.core.report import TableResult
 from xfer.core.schema import Table
 from xfer.dialects.base import Dialect
-from xfer.dialects.capabilities import ChangeTarget, CollationTarget, SQLTranslator
+from xfer.dialects.capabilities import BatchedDDL, ChangeTarget, CollationTarget, SQLTranslator
 from xfer.planning.build import Plan, TablePlan, ViewPlan, load_order
 
 log = logging.getLogger("xfer")
+
+#: a table this small has its DDL sent together with other small tables' (`BatchedDDL`)
+SMALL_TABLE_ROWS = 100_000
+#: statements sent together at most
+GROUP_STATEMENTS = 200
 
 
 def preflight(target: Dialect, the_plan: Plan, options: Options) -> set[str]:
@@ -57,27 +62,73 @@ def create_tables(
             log.info("dropping existing table %s", name)
             target.drop_table(name)
             existing.discard(name)
-    for tp in the_plan.tables:
-        name = tp.target.name
-        if name in existing:
-            continue  # truncate / append: the table keeps its own shape, keys and indexes
-        try:
-            _run(target, target.create_table_sql(tp.target))
-        except XferError as exc:
-            generated = [c for c in tp.target.columns if c.generated]
-            if not generated:
-                raise
-            # PostgreSQL refused a translated generation expression (e.g. a function that is
-            # not IMMUTABLE there): keep the columns as plain ones holding the copied values.
-            for c in generated:
-                c.generated = None
-            note = f"generated column(s) {', '.join(c.name for c in generated)} created as plain columns: {exc}"
-            log.warning("%s: %s", tp.source.name, note)
-            if results is not None:
-                results[tp.source.name].notes.append(note)
-            target.drop_table(name)
-            _run(target, target.create_table_sql(tp.target))
-        _add_checks(target, tp, results)
+    fresh = [tp for tp in the_plan.tables if tp.target.name not in existing]  # truncate / append: kept as is
+    if isinstance(target, BatchedDDL):  # many tables: their statements together, in few round trips
+        groups = grouped([(tp, target.create_table_sql(tp.target) + checks_sql(target, tp.target)) for tp in fresh])
+        for group in groups:
+            if not _together(target, [sql for _tp, statements in group for sql in statements]):
+                for tp, _statements in group:  # one refused (or one too many): table by table, as below
+                    _create_table(target, tp, results)
+        return
+    for tp in fresh:
+        _create_table(target, tp, results)
+
+
+def grouped(items: list[tuple[TablePlan, list[str]]]) -> list[list[tuple[TablePlan, list[str]]]]:
+    """Tables with their statements, in groups of at most GROUP_STATEMENTS statements sent
+    together; a table of more than SMALL_TABLE_ROWS rows (as estimated) is a group of its own."""
+    out: list[list[tuple[TablePlan, list[str]]]] = []
+    size = GROUP_STATEMENTS
+    for tp, statements in items:
+        if (tp.source.row_estimate or 0) > SMALL_TABLE_ROWS:
+            out.append([(tp, statements)])
+            size = GROUP_STATEMENTS  # the next small table starts a group
+            continue
+        if size + len(statements) > GROUP_STATEMENTS:
+            out.append([])
+            size = 0
+        out[-1].append((tp, statements))
+        size += len(statements)
+    return out
+
+
+def _together(target: Dialect, statements: list[str]) -> bool:
+    """Run `statements` together (all or none); False when the target refused one of them (the
+    caller runs them again one by one to tell which)."""
+    if not statements:
+        return True
+    if len(statements) == 1 or not isinstance(target, BatchedDDL):
+        return False
+    try:
+        target.execute_together(statements)
+        return True
+    except XferError as exc:
+        if exc.transient:
+            raise
+        log.debug("statements run together were refused (%s): one by one", exc)
+        return False
+
+
+def _create_table(target: Dialect, tp: TablePlan, results: dict[str, TableResult] | None) -> None:
+    """One table, with its checks; a refused generated column is created as a plain one."""
+    name = tp.target.name
+    try:
+        _run(target, target.create_table_sql(tp.target))
+    except XferError as exc:
+        generated = [c for c in tp.target.columns if c.generated]
+        if not generated:
+            raise
+        # PostgreSQL refused a translated generation expression (e.g. a function that is
+        # not IMMUTABLE there): keep the columns as plain ones holding the copied values.
+        for c in generated:
+            c.generated = None
+        note = f"generated column(s) {', '.join(c.name for c in generated)} created as plain columns: {exc}"
+        log.warning("%s: %s", tp.source.name, note)
+        if results is not None:
+            results[tp.source.name].notes.append(note)
+        target.drop_table(name)
+        _run(target, target.create_table_sql(tp.target))
+    _add_checks(target, tp, results)
 
 
 def _add_checks(target: Dialect, tp: TablePlan, results: dict[str, TableResult] | None) -> None:
@@ -179,9 +230,60 @@ def build_constraints(
     steps += [(tp, sql) for tp in fresh for sql in foreign_keys_sql(target, tp.target, follow)]
     events = events or ProgressEvents()
     events.phase_started("index", len(steps))
-    for tp, sql in steps:
-        run_constraint(target, sql, results[tp.source.name])
-        events.phase_step()
+    for group in groups_of([(tp.source.name, sql) for tp, sql in steps], fresh):
+        run_constraints(target, group, results, events=events)
+
+
+def run_constraints(
+    target: Dialect,
+    items: list[tuple[str, str]],
+    results: dict[str, TableResult],
+    *,
+    level: int = logging.DEBUG,
+    stage: str | None = None,
+    events: ProgressEvents | None = None,
+    skip_failed: bool = False,
+) -> None:
+    """(source table, statement) pairs as `run_constraint` runs each, but sent together
+    (`BatchedDDL`, all or none) when they are several; when the target refuses one of them, they
+    are run again one by one, so the refused one fails its table alone. `skip_failed`: the
+    statements of a table that failed (before, or meanwhile) are left out."""
+    if skip_failed:
+        if events is not None:
+            events.phase_step(sum(results[name].status == "failed" for name, _sql in items))
+        items = [(name, sql) for name, sql in items if results[name].status != "failed"]
+    t0 = time.perf_counter()
+    if len(items) > 1 and _together(target, [sql for _name, sql in items]):
+        if stage is not None:  # the group's seconds, shared out between its statements
+            share = (time.perf_counter() - t0) / len(items)
+            for name, _sql in items:
+                r = results[name]
+                r.stages[stage] = r.stages.get(stage, 0.0) + share
+        if events is not None:
+            events.phase_step(len(items))
+        return
+    for name, sql in items:
+        if not (skip_failed and results[name].status == "failed"):
+            run_constraint(target, sql, results[name], level=level, stage=stage)
+        if events is not None:
+            events.phase_step()
+
+
+def groups_of(items: list[tuple[str, str]], plans: list[TablePlan]) -> list[list[tuple[str, str]]]:
+    """(source table, statement) pairs in groups to send together: the statements of small
+    tables (SMALL_TABLE_ROWS) up to GROUP_STATEMENTS a group, each of a big table's alone."""
+    rows = {tp.source.name: tp.source.row_estimate or 0 for tp in plans}
+    out: list[list[tuple[str, str]]] = []
+    small: list[tuple[str, str]] = []
+    for name, sql in items:
+        if rows.get(name, 0) > SMALL_TABLE_ROWS:
+            out.append([(name, sql)])
+            continue
+        if len(small) >= GROUP_STATEMENTS:
+            out.append(small)
+            small = []
+        small.append((name, sql))
+    return out + ([small] if small else [])
 
 
 def run_constraint(

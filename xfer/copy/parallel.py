@@ -70,7 +70,9 @@ def make_tasks(source: Dialect, target: Dialect, the_plan: Plan, options: Option
         verified = options.verify.enabled and not tp.skip_verify
         cmp = plan_comparison(source, tp, options.verify.float_digits, scheme=scheme) if verified else None
         n = max(1, math.ceil(size / max(copy_options.chunk_bytes, 1))) if key else 1
-        table_reader, batch_rows = reading.table_reader(reader, t, size, key is not None, copy_options)
+        table_reader, batch_rows = reading.table_reader(
+            reader, t, size, key is not None, copy_options, len(the_plan.tables)
+        )
         points = reading.split_points(t, key, n) if key and n > 1 else []
         bounds = [None, *points, None]
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):

@@ -25,8 +25,10 @@ whole row (its rows are then compared as a multiset).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -188,6 +190,27 @@ def rows_sql(canons: list[Canon], spec: KeySpec, relation: str = "xfer_hash") ->
     return f"SELECT {bucket_sql(canons, spec)} AS b, {hex_int('m', 1)} AS h1, {hex_int('m', 16)} AS h2 FROM ({inner})"
 
 
+_duck: Any = None  # the one in-memory DuckDB database every hasher connects to
+_duck_lock = threading.Lock()
+
+
+def _hashing_connection() -> Any:
+    """A connection of its own (registered batches are per connection) to one shared in-memory
+    DuckDB: a database of its own per hasher cost ~50 ms to open and close, per table and side,
+    which thousands of small tables felt (#18)."""
+    global _duck
+    import duckdb
+
+    with _duck_lock:
+        if _duck is None:
+            _duck = duckdb.connect()
+            # One thread: hashers run side by side (both sides of a verify, the copy's workers),
+            # each next to a reader and a database server; more threads only contend (measured:
+            # ~0.2 CPU-s less per 2M-row verify).
+            _duck.execute("SET threads = 1")
+        return _duck.cursor()
+
+
 class MapHasher:
     """Feed one side's batches with `update`; `map` holds the bucket checksums so far."""
 
@@ -203,11 +226,7 @@ class MapHasher:
         self.canons = canons
         self.table = table
         self.map = BucketMap(spec)
-        self._con = duckdb.connect()
-        # One thread: hashers run side by side (both sides of a verify, the copy's workers), each
-        # next to a reader and a database server; more threads only contend (measured: ~0.2 CPU-s
-        # less per 2M-row verify).
-        self._con.execute("SET threads = 1")
+        self._con = _hashing_connection()
         self._sql = f"SELECT b, count(*), sum(h1)::VARCHAR, sum(h2)::VARCHAR FROM ({rows_sql(canons, spec)}) GROUP BY b"
 
     def update(self, batch: pa.RecordBatch) -> None:

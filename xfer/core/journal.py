@@ -115,7 +115,7 @@ class CatalogObject:
 class HasDDLHook(Protocol):
     """What `Journal.attach` needs of a dialect: the hook its `execute` sends DDL through."""
 
-    ddl_hook: Callable[[Any, str], None] | None
+    ddl_hook: Callable[[Any, list[str]], None] | None
 
 
 DDLTarget = TypeVar("DDLTarget", bound=HasDDLHook)
@@ -182,7 +182,8 @@ class Journal(ABC):
     @abstractmethod
     def attach(self, d: DDLTarget) -> DDLTarget:
         """Route `d`'s DDL through the journal: each statement its `execute` runs becomes a
-        recorded step (done once per run, with the record of what it created)."""
+        recorded step (done once per run, with the record of what it created); statements run
+        together (`BatchedDDL`) are recorded together, in their one transaction."""
 
     @abstractmethod
     def finish(self, status: str, error: str | None = None) -> None:

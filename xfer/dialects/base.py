@@ -76,7 +76,8 @@ class Dialect:
     supports_foreign_keys: ClassVar[bool] = True
 
     #: set by a journaled run (xfer.journal): every DDL statement `execute` runs goes through it
-    ddl_hook: Callable[[Dialect, str], None] | None = None
+    #: (statements that run together, `BatchedDDL.execute_together`, go through it at once)
+    ddl_hook: Callable[[Dialect, list[str]], None] | None = None
 
     def __init__(self, url: Url) -> None:
         self.url = url

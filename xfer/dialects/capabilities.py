@@ -17,6 +17,7 @@ implementing `Dialect` and whichever of these it can, in one package under `xfer
 | `RangeReader` | copy: tables cut into key ranges read by parallel workers, one consistent view | MySQL/MariaDB |
 | `BulkWriter` | copy: a batch written in one transaction through the engine's bulk path | PostgreSQL |
 | `ConcurrentBuilds` | copy: keys and indexes built at once on several connections | PostgreSQL |
+| `BatchedDDL` | copy: many small tables' DDL sent together, one round trip and transaction | PostgreSQL |
 | `JournalStore` | runs: the run journal (resume, exactly-once chunks, rollback) | PostgreSQL |
 | `ChangeSource` | follow: the change log read from a position, writes held for the cutover | MySQL/MariaDB |
 | `ChangeTarget` | follow: changes applied with their position in one transaction; follower state | PostgreSQL |
@@ -209,10 +210,14 @@ class RangeReader(ABC):
         "snapshot"), for the run's notes and the tasks."""
 
     @abstractmethod
-    def table_reader(self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions) -> tuple[str, int]:
+    def table_reader(
+        self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions, tables: int = 1
+    ) -> tuple[str, int]:
         """(reader, rows per batch) for the ranges of `table` (`size` bytes; `splits`: it has a
         chunk key), starting from `reader`: a reader holding a range whole is not used for a
-        table that cannot be cut and is bigger than `options.chunk_bytes`."""
+        table that cannot be cut and is bigger than `options.chunk_bytes`. `tables`: how many
+        tables the run copies (a reader that connects anew for each range costs little next to
+        a few tables, and most of the run next to thousands of small ones)."""
 
     @abstractmethod
     def begin_consistent(
@@ -269,6 +274,18 @@ class ConcurrentBuilds(ABC):
     def build_steps(self, table: Table) -> tuple[list[str], list[str]]:
         """`post_data_sql(table)` as (statements that may run at the same time as each other and
         as other tables', statements to run after all of those, one by one in their order)."""
+
+
+class BatchedDDL(ABC):
+    """A target that runs several DDL statements together, atomically: in one transaction (and
+    one round trip), recorded together by a journaled run. Thousands of small tables are then
+    created and indexed in a few hundred round trips instead of tens of thousands."""
+
+    @abstractmethod
+    def execute_together(self, statements: list[str]) -> None:
+        """Run `statements` in their order, all or none: an error (XferError, naming the first
+        statement when there are several) leaves none of them done, so the caller can run them
+        again one by one to find the one refused."""
 
 
 # -- runs: JournalStore (used by xfer.runs) --------------------------------------------------------

@@ -50,6 +50,7 @@ from xfer.dialects.mysql.types import (
     text_batch,
 )
 
+IDLE_READERS = 4  # streaming connections kept between reads (thousands of small tables: not as many connects)
 PROBE_SPLIT_ROWS = 500_000  # a table this big has its data probes split into key ranges
 log = logging.getLogger("xfer")
 
@@ -84,6 +85,7 @@ class MySQL(MySQLBinlog, MySQLRanges, BehaviourSource, Dialect):
         self._pymysql = require("pymysql", "MySQL")
         self.meta = self._open(streaming=False)
         self.reader: Any = None
+        self._idle: list[Any] = []  # streaming connections a finished read left for the next one
         self._locked = False  # inside read_lock: connectorx may read for the verifier
         version = str(self._query("SELECT VERSION()")[0][0])
         self.mariadb = "mariadb" in version.lower()
@@ -158,7 +160,8 @@ class MySQL(MySQLBinlog, MySQLRanges, BehaviourSource, Dialect):
             self.reader = self._snapshot_reader()
 
     def close(self) -> None:
-        for conn in (getattr(self, "meta", None), getattr(self, "reader", None)):
+        idle = getattr(self, "_idle", [])
+        for conn in (getattr(self, "meta", None), getattr(self, "reader", None), *idle):
             if conn is not None:
                 try:
                     conn.close()
@@ -438,8 +441,9 @@ class MySQL(MySQLBinlog, MySQLRanges, BehaviourSource, Dialect):
         a streaming one of its own, parsed column-wise; zero dates flagged for `policies`."""
         conn = self.reader
         own = conn is None
-        if own:
-            conn = self._open(streaming=True)
+        if own:  # a streaming connection of its own, kept for the next read when this one ends well
+            conn = self._idle.pop() if self._idle else self._open(streaming=True)
+        clean = False
         cols = ", ".join(self.select_expr(c) for c in table.columns)
         schema = table.arrow_schema
         cur = conn.cursor()
@@ -452,6 +456,7 @@ class MySQL(MySQLBinlog, MySQLRanges, BehaviourSource, Dialect):
                 if not rows:
                     break
                 yield text_batch(table.columns, schema, zip(*rows, strict=True), policies)
+            clean = True
         except self._pymysql.err.MySQLError as exc:
             raise CopyError(
                 f"reading {table.name}: {redact(str(exc), self.secret)}", transient=self.is_transient(exc)
@@ -462,7 +467,9 @@ class MySQL(MySQLBinlog, MySQLRanges, BehaviourSource, Dialect):
             raise CopyError(f"reading {table.name}: lost connection to the server", transient=True) from None
         finally:
             close_quietly(cur)
-            if own:
+            if own and clean and len(self._idle) < IDLE_READERS:
+                self._idle.append(conn)  # list.append/pop are atomic: workers share the list
+            elif own:
                 close_quietly(conn)
 
     # -- verification (added for xfer verify; see Dialect.canonical_sql) --------------------

@@ -49,6 +49,8 @@ from xfer.dialects.mysql.fast import (
 
 log = logging.getLogger("xfer")
 
+SMALL_TABLE_BYTES = 256 << 10  # a table this small, in a run of more than MANY_TABLES, is read by pymysql
+MANY_TABLES = 50
 VERIFY_CHUNK_BYTES = 8 << 20  # a connectorx read holds its key range whole (two at a time): bounds memory
 
 
@@ -83,6 +85,7 @@ class MySQLRanges(RangeReader):
 
     _coordinator: Any = None  # the session holding the copy's lock (or lining snapshots up)
     _coordinator_locks = False
+    _verify_sizes: dict[str, int] | None = None  # table sizes, read once for the verifier
 
     # -- planning the ranges ---------------------------------------------------------------
     def table_sizes(self) -> dict[str, int]:
@@ -102,9 +105,13 @@ class MySQLRanges(RangeReader):
         connection, which only pymysql can do."""
         return reader_choice(self.url) if consistency in ("lock", "none") else "pymysql"
 
-    def table_reader(self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions) -> tuple[str, int]:
+    def table_reader(
+        self, reader: str, table: Table, size: int, splits: bool, options: CopyOptions, tables: int = 1
+    ) -> tuple[str, int]:
         if reader == "connectorx" and not splits and size > options.chunk_bytes:
             reader = "pymysql"  # one connectorx call would hold the whole table in memory
+        if reader == "connectorx" and tables > MANY_TABLES and size <= SMALL_TABLE_BYTES:
+            reader = "pymysql"  # over a kept connection: connectorx connects anew for every read
         if reader != "pymysql":
             return reader, options.batch_size
         # the pymysql reader holds a batch as Python objects first: size it in bytes too
@@ -266,11 +273,9 @@ class MySQLRanges(RangeReader):
         from xfer.dialects.mysql.fast import integer_key
 
         key = integer_key(table)
-        ((size,),) = self._query(
-            "SELECT COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES "
-            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-            (table.name,),
-        ) or [(0,)]
+        if self._verify_sizes is None:  # every table's size in one catalogue query, not one per table
+            self._verify_sizes = self.table_sizes()
+        size = self._verify_sizes.get(table.name, 0)
         held = "as they are (no lock)" if self._live else "under the read lock"
         if not (self._locked or self._live) or (key is None and int(size) > VERIFY_CHUNK_BYTES):
             self.verify_reader = "pymysql" if self._live else "pymysql, in the snapshot"

@@ -1,9 +1,10 @@
 """PostgreSQL catalogue snapshots and the DDL that undoes a run (`xfer rollback`).
 
-A journaled run records what each of its DDL statements created by comparing the catalogue
-before and after the statement inside the statement's own REPEATABLE READ transaction: both
-snapshots see the same committed state of other sessions, so the difference is exactly what
-the statement made. Objects are recorded with their OID, so a rollback never drops a
+A journaled run records what each of its DDL steps created inside the step's own REPEATABLE
+READ transaction: the objects whose OID is above the catalogue's highest OID read before the
+step (every object the snapshot sees that is newer is the step's: other sessions' later commits
+are not in it), or, for a step that may drop objects, the difference between the whole
+catalogue before and after it. Objects are recorded with their OID, so a rollback never drops a
 same-named object that someone (or a later run) created after them.
 
 A mixin of the `Postgres` dialect; its `JournalStore` (`xfer.dialects.postgres.journal`) builds on it.
@@ -24,7 +25,8 @@ _OWN_SCHEMAS = (
 )
 
 CATALOG_SQL = f"""
-SELECT 'schema', n.nspname, n.nspname, '', n.oid::bigint FROM pg_namespace n WHERE {_OWN_SCHEMAS}
+SELECT 'schema', n.nspname, n.nspname, '', n.oid::bigint FROM pg_namespace n
+ WHERE n.oid > %(above)s::oid AND {_OWN_SCHEMAS}
 UNION ALL
 SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
          WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table'
@@ -37,26 +39,36 @@ SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 
                     AND d.refclassid = 'pg_class'::regclass AND c.relkind = 'S' LIMIT 1), ''),
        c.oid::bigint
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND {_OWN_SCHEMAS}
+ WHERE c.oid > %(above)s::oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND {_OWN_SCHEMAS}
 UNION ALL
 SELECT 'type', n.nspname, t.typname, '', t.oid::bigint
   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
   LEFT JOIN pg_class r ON r.oid = t.typrelid
- WHERE (t.typrelid = 0 OR r.relkind = 'c') AND NOT (t.typcategory = 'A' AND t.typelem <> 0) AND {_OWN_SCHEMAS}
+ WHERE t.oid > %(above)s::oid AND (t.typrelid = 0 OR r.relkind = 'c')
+   AND NOT (t.typcategory = 'A' AND t.typelem <> 0) AND {_OWN_SCHEMAS}
 UNION ALL
 SELECT 'collation', n.nspname, co.collname, '', co.oid::bigint
   FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace WHERE {_OWN_SCHEMAS}
 UNION ALL
 SELECT 'function', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.oid::bigint
-  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {_OWN_SCHEMAS}
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid > %(above)s::oid AND {_OWN_SCHEMAS}
 UNION ALL
 SELECT 'trigger', n.nspname, tg.tgname, c.relname, tg.oid::bigint
   FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE NOT tg.tgisinternal AND {_OWN_SCHEMAS}
+ WHERE tg.oid > %(above)s::oid AND NOT tg.tgisinternal AND {_OWN_SCHEMAS}
 UNION ALL
 SELECT 'constraint', n.nspname, co.conname, c.relname, co.oid::bigint
   FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE {_OWN_SCHEMAS}
+ WHERE co.oid > %(above)s::oid AND {_OWN_SCHEMAS}
+"""
+
+# The highest OID of the catalogues above, each read off its OID index (a few page reads,
+# however many objects there are). An object created after it was read gets a higher OID
+# (the counter only grows, until it wraps around at 2^32: see `PostgresJournal`).
+WATERMARK_SQL = """
+SELECT GREATEST((SELECT max(oid) FROM pg_namespace), (SELECT max(oid) FROM pg_class),
+                (SELECT max(oid) FROM pg_type), (SELECT max(oid) FROM pg_proc),
+                (SELECT max(oid) FROM pg_trigger), (SELECT max(oid) FROM pg_constraint))::bigint
 """
 
 # The order a rollback drops things in: dependents before what they depend on.
@@ -81,10 +93,16 @@ class PostgresCatalog:
 
     quote: Any
 
-    def catalog_objects(self, cur: Any) -> set[CatalogObject]:
-        """Every user object of the database (outside the journal's schema), read on `cur`."""
-        cur.execute(CATALOG_SQL, {"journal": JOURNAL_SCHEMA})
+    def catalog_objects(self, cur: Any, above: int = 0) -> set[CatalogObject]:
+        """Every user object of the database (outside the journal's schema), read on `cur`;
+        with `above`, only those whose OID is higher (found through the OID indexes)."""
+        cur.execute(CATALOG_SQL, {"journal": JOURNAL_SCHEMA, "above": above})
         return {CatalogObject(*row) for row in cur.fetchall()}
+
+    def catalog_watermark(self, cur: Any) -> int:
+        """The highest OID among the objects `catalog_objects` reads (see WATERMARK_SQL)."""
+        cur.execute(WATERMARK_SQL)
+        return int(cur.fetchone()[0])
 
     def drop_objects_sql(self, objects: Iterable[CatalogObject]) -> list[str]:
         """Statements dropping `objects` (and nothing else: no CASCADE), dependents first.

@@ -18,6 +18,8 @@ from xfer.core.errors import ConnectError, XferError
 from xfer.core.schema import Column, ForeignKey, Index, Table
 from xfer.core.urls import redact
 from xfer.dialects.base import Dialect, HashSQL, TargetTypes, require, split_type
+from xfer.dialects.capabilities import BatchedDDL
+from xfer.dialects.postgres import adbc as pg_adbc
 from xfer.dialects.postgres.apply import PostgresApply
 from xfer.dialects.postgres.catalog import PostgresCatalog
 from xfer.dialects.postgres.ddl import PostgresDDL, PostgresTriggers
@@ -55,6 +57,7 @@ class Postgres(
     PostgresDDL,
     PostgresTriggers,
     PostgresScripts,
+    BatchedDDL,
     Dialect,
 ):
     name = "postgres"
@@ -68,6 +71,7 @@ class Postgres(
     def connect(self) -> None:
         self._psycopg = require("psycopg", "PostgreSQL")
         self.conn = self._open()
+        self._adbc_idle: list[Any] = []
 
     def _params(self) -> dict[str, Any]:
         """libpq connection keywords (psycopg's, and ADBC's for `pg_adbc`)."""
@@ -146,6 +150,7 @@ class Postgres(
             raise ConnectError(f"PostgreSQL database {self.url.database!r} has no schema {self.schema!r}")
 
     def close(self) -> None:
+        pg_adbc.close_idle(getattr(self, "_adbc_idle", []))
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()
@@ -165,13 +170,26 @@ class Postgres(
 
     def execute(self, sql: str) -> None:
         if self.ddl_hook is not None:  # a journaled run: the statement is a recorded step
-            self.ddl_hook(self, sql)
+            self.ddl_hook(self, [sql])
             return
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql)
         except self._psycopg.Error as exc:
             raise self.refused(sql, exc) from None
+
+    def execute_together(self, statements: list[str]) -> None:
+        if len(statements) == 1:
+            self.execute(statements[0])
+            return
+        if self.ddl_hook is not None:  # recorded steps, in the statements' one transaction
+            self.ddl_hook(self, statements)
+            return
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                cur.execute(";\n".join(statements))  # one round trip (no parameters: simple query)
+        except self._psycopg.Error as exc:
+            raise self.refused(f"{len(statements)} statements run together ({statements[0][:80]} ...)", exc) from None
 
     def refused(self, sql: str, exc: Exception) -> XferError:
         """A driver error on `sql` as the error xfer reports (transient or not)."""

@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -268,6 +269,26 @@ class PostgresJournalStore(PostgresCatalog, JournalStore, Dialect):
             raise XferError(err.message + (f" ({'; '.join(detail.splitlines())})" if detail else "")) from None
 
 
+# Statements that may drop objects (their steps compare the whole catalogue before and after),
+# and statements that always create one.
+_MAY_DROP = re.compile(r"\b(DROP|TRUNCATE|CASCADE|REPLACE)\b|\bALTER\b.*\bTYPE\b", re.I | re.S)
+_CREATES = re.compile(r"\s*CREATE\s+(UNIQUE\s+)?(TABLE|INDEX|SEQUENCE|TYPE|SCHEMA|VIEW)\s+(?!IF\s+NOT\s+EXISTS)", re.I)
+
+
+class _OidsWrapped(Exception):
+    """A step found nothing above the OID watermark although it created something."""
+
+
+def _first(todo: dict[str, str]) -> str:
+    """The step an object is recorded under (the first of the statements run together)."""
+    return next(iter(todo))
+
+
+def _several(todo: dict[str, str]) -> str:
+    first = next(iter(todo.values())).splitlines()[0][:80]
+    return f"{len(todo)} statements run together ({first} ...)"
+
+
 def _store(d: object) -> PostgresJournalStore:
     """`d` as the PostgreSQL dialect it is: a run's chunks and steps run on its connection."""
     if not isinstance(d, PostgresJournalStore):
@@ -287,6 +308,7 @@ class PostgresJournal(Journal):
         self._steps: set[str] = set()
         self._specs: dict[str, KeySpec] = {}
         self._chunks: dict[str, list[ChunkState]] = {}
+        self._full_diff = False  # set once the OID counter is seen to have wrapped around
         self._lock()
         self._load()
         self.kept_chunks = sum(c.done for cs in self._chunks.values() for c in cs)
@@ -381,7 +403,10 @@ class PostgresJournal(Journal):
                 raise self.d.refused("INSERT INTO _xfer.chunks", exc) from None
 
         self.retry.run(f"journal of run {self.run_id}", insert, self._reconnect)
-        self._load()
+        # kept as recorded, without reading the journal back (that grew with every table)
+        if spec is not None:
+            self._specs[table] = spec
+        self._chunks[table] = [ChunkState(table, i, k, lo, hi) for i, (k, lo, hi) in enumerate(ranges)]
         return self._chunks[table]
 
     def set_table(self, table: str, state: str, error: str | None = None) -> None:
@@ -464,54 +489,82 @@ class PostgresJournal(Journal):
         d.ddl_hook = self.step
         return d
 
-    def step(self, d: object, sql: str) -> None:
-        """Run one DDL statement on `d` as a recorded step: skipped when this run has done it
-        already; otherwise run with the record of what it created, in one transaction."""
+    def step(self, d: object, statements: list[str]) -> None:
+        """Run DDL `statements` on `d` as recorded steps, together in one transaction (and one
+        round trip) with the record of what they created: those this run has done already are
+        skipped. An error leaves none of them done."""
         pg = _store(d)
-        key = hashlib.sha1(sql.encode()).hexdigest()
-        if key in self._steps:
-            log.debug("already done in run %s: %s", self.run_id, sql.splitlines()[0][:120])
+        todo: dict[str, str] = {}
+        for sql in statements:
+            key = hashlib.sha1(sql.encode()).hexdigest()
+            if key in self._steps:
+                log.debug("already done in run %s: %s", self.run_id, sql.splitlines()[0][:120])
+            else:
+                todo.setdefault(key, sql)
+        if not todo:
             return
-        what = "DDL step"  # the error message quotes the statement
 
         def reconnect() -> None:
             pg.reconnect()
-            # the statement may have committed just before the connection was lost
-            got = self.d._query(f"SELECT step FROM {S}.steps WHERE run_id = %s AND step = %s", (self.run_id, key))
-            if got:
-                self._steps.add(key)
+            # the statements may have committed just before the connection was lost
+            got = self.d._query(
+                f"SELECT step FROM {S}.steps WHERE run_id = %s AND step = ANY(%s)", (self.run_id, list(todo))
+            )
+            self._steps.update(r[0] for r in got)
 
         def once() -> None:
-            if key not in self._steps:
-                self._step_once(pg, sql, key)
+            left = {k: sql for k, sql in todo.items() if k not in self._steps}
+            if left:
+                self._step_once(pg, left)
 
-        self.retry.run(what, once, reconnect)
-        self._steps.add(key)
+        self.retry.run("DDL step", once, reconnect)  # the error message quotes the statement
+        self._steps.update(todo)
 
-    def _step_once(self, d: PostgresJournalStore, sql: str, key: str) -> None:
-        conn = d.conn
-        log.debug("%s", sql)
+    def _step_once(self, d: PostgresJournalStore, todo: dict[str, str]) -> None:
+        full = self._full_diff or any(_MAY_DROP.search(sql) for sql in todo.values())
         try:
-            with conn.transaction(), conn.cursor() as cur:
-                # one snapshot for both catalogue reads: the difference is this statement's doing
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self._record_step(d, todo, full)
+        except _OidsWrapped:
+            log.info("the OID counter has wrapped around: each DDL step now reads the whole catalogue")
+            self._full_diff = True
+            self._record_step(d, todo, True)
+        except d._psycopg.Error as exc:
+            raise d.refused(next(iter(todo.values())) if len(todo) == 1 else _several(todo), exc) from None
+
+    def _record_step(self, d: PostgresJournalStore, todo: dict[str, str], full: bool) -> None:
+        """The statements and the record of what they made, in one REPEATABLE READ transaction:
+        one snapshot for the catalogue reads, so what they find is the statements' doing."""
+        conn = d.conn
+        sql = ";\n".join(todo.values())
+        log.debug("%s", sql)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if full:
                 before = d.catalog_objects(cur)
                 cur.execute(sql)
                 after = d.catalog_objects(cur)
                 changes = [("created", o) for o in sorted(after - before)]
                 changes += [("dropped", o) for o in sorted(before - after)]
-                if changes:
-                    cur.executemany(
-                        f"INSERT INTO {S}.objects (run_id, action, kind, schema_name, name, ident, oid, step) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        [(self.run_id, a, o.kind, o.schema, o.name, o.ident, o.oid, key) for a, o in changes],
-                    )
-                cur.execute(
-                    f"INSERT INTO {S}.steps (run_id, step, statement) VALUES (%s, %s, %s)",
-                    (self.run_id, key, sql[:2000]),
+            else:
+                # A statement that drops nothing: what it made is what has a higher OID than
+                # anything the snapshot saw before it (found on the OID indexes, not by listing
+                # the catalogue twice), unless the OID counter wrapped around and hands out
+                # low numbers again: a CREATE that seems to make nothing says so.
+                above = d.catalog_watermark(cur)
+                cur.execute(sql)
+                changes = [("created", o) for o in sorted(d.catalog_objects(cur, above))]
+                if not changes and any(_CREATES.match(s) for s in todo.values()):
+                    raise _OidsWrapped
+            if changes:
+                cur.executemany(
+                    f"INSERT INTO {S}.objects (run_id, action, kind, schema_name, name, ident, oid, step) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(self.run_id, a, o.kind, o.schema, o.name, o.ident, o.oid, _first(todo)) for a, o in changes],
                 )
-        except d._psycopg.Error as exc:
-            raise d.refused(sql, exc) from None
+            cur.executemany(
+                f"INSERT INTO {S}.steps (run_id, step, statement) VALUES (%s, %s, %s)",
+                [(self.run_id, key, stmt[:2000]) for key, stmt in todo.items()],
+            )
 
     # -- the end -----------------------------------------------------------------------------------
     def finish(self, status: str, error: str | None = None) -> None:

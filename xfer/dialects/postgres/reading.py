@@ -34,6 +34,7 @@ class PostgresReading:
     is_transient: Any
     _query: Any
     _params: Any
+    _adbc_idle: list[Any]  # ADBC sessions a finished read left for the next one (`pg_adbc.read`)
 
     # -- reading --------------------------------------------------------------------------
     @contextmanager
@@ -121,7 +122,7 @@ class PostgresReading:
                 snapshot = self._export_snapshot(table)
                 try:
                     self.verify_reader = f"ADBC (binary COPY), {held}"
-                    yield from pg_adbc.read(self._params(), snapshot, sql, table, batch_rows)
+                    yield from pg_adbc.read(self._params(), snapshot, sql, table, batch_rows, self._adbc_idle)
                     return
                 except pg_adbc.NotStarted as exc:  # e.g. the driver's libpq cannot log in as psycopg did
                     log.info("verify: %s; reading with psycopg instead", exc)

@@ -47,7 +47,7 @@ class PostgresWriting(PostgresPart, BulkWriter):
         tables = ", ".join(self.qualified(n) for n in names)
         try:
             if self.ddl_hook is not None:  # a journaled step: a resumed run must not empty them again
-                self.ddl_hook(self, f"TRUNCATE {tables}")
+                self.ddl_hook(self, [f"TRUNCATE {tables}"])
                 return
             with self.conn.cursor() as cur:
                 cur.execute(f"TRUNCATE {tables}")
