@@ -144,6 +144,9 @@ def test_converges_under_load_and_cutover_says_identical(
         assert tables[name]["status"] == "ok" and tables[name]["source_rows"] == tables[name]["target_rows"]
     figures = _cutover_figures(summary)
     assert figures["events_applied"] > 0
+    # the behaviour section the application's team reads before the switch (#20)
+    said = {(b["table"], b["column"]): b["change"] for b in summary["behaviour"]}
+    assert "AUTO_INCREMENT is an identity here" in said[("parent", "id")], said
     assert {"file", "pos"} <= set(figures["final_position"])
 
     # independently of xfer: the target equals the source, row for row, every value

@@ -12,10 +12,8 @@ it; with live (the default) neither side is held and differences are re-read in 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -53,6 +51,7 @@ from xfer.verification.diff import (
     sample_of,
 )
 from xfer.verification.live import Follower, follower_of, live_note, live_rounds, reading, record_live
+from xfer.verification.prefetch import prefetch
 from xfer.verification.pushdown import NotPushable, bucket_map, row_md5
 
 log = logging.getLogger("xfer")
@@ -479,41 +478,6 @@ def mapped_source_map(source: Dialect, tp: TablePlan, cmp: Comparison, options: 
         return hasher.map
     finally:
         hasher.close()
-
-
-def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
-    """Read the next batches in a thread while this one is hashed (the driver and DuckDB both
-    spend much of their time outside the GIL)."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce() -> None:
-        interrupt.shield()  # signals go to the main thread (xfer.core.interrupt)
-        try:
-            for b in batches:
-                if stop.is_set():
-                    break
-                q.put(b)
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    worker = threading.Thread(target=produce, name="xfer-verify-read", daemon=True)
-    worker.start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # let the reader finish (or notice `stop`) and release its connection
-            try:
-                q.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        worker.join()
 
 
 def choose_method(side: Side, cmp: Comparison, requested: str) -> tuple[str, str]:

@@ -48,7 +48,8 @@ SELECT 'type', n.nspname, t.typname, '', t.oid::bigint
    AND NOT (t.typcategory = 'A' AND t.typelem <> 0) AND {_OWN_SCHEMAS}
 UNION ALL
 SELECT 'collation', n.nspname, co.collname, '', co.oid::bigint
-  FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace WHERE {_OWN_SCHEMAS}
+  FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
+ WHERE co.oid > %(above)s::oid AND {_OWN_SCHEMAS}
 UNION ALL
 SELECT 'function', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.oid::bigint
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid > %(above)s::oid AND {_OWN_SCHEMAS}
@@ -68,7 +69,8 @@ SELECT 'constraint', n.nspname, co.conname, c.relname, co.oid::bigint
 WATERMARK_SQL = """
 SELECT GREATEST((SELECT max(oid) FROM pg_namespace), (SELECT max(oid) FROM pg_class),
                 (SELECT max(oid) FROM pg_type), (SELECT max(oid) FROM pg_proc),
-                (SELECT max(oid) FROM pg_trigger), (SELECT max(oid) FROM pg_constraint))::bigint
+                (SELECT max(oid) FROM pg_trigger), (SELECT max(oid) FROM pg_constraint),
+                (SELECT max(oid) FROM pg_collation))::bigint
 """
 
 # The order a rollback drops things in: dependents before what they depend on.
