@@ -170,20 +170,26 @@ def parse_rules(raw: Any, where: str) -> list[TypeRule]:
         raise UsageError(f"{where}: 'types' must be a list of {{match: {{source: ...}}, target: ...}} rules")
     rules = []
     for i, item in enumerate(raw, 1):
-        match = item.get("match") if isinstance(item, dict) else None
-        if (
-            not isinstance(match, dict)
-            or not isinstance(match.get("source"), str)
-            or not isinstance(item.get("target"), str)
-        ):
-            raise UsageError(
-                f'{where}: type rule {i} must look like {{match: {{source: "int unsigned"}}, target: bigint}}'
-            )
+        match = _match(
+            item, f'{where}: type rule {i} must look like {{match: {{source: "int unsigned"}}, target: bigint}}'
+        )
         unknown = (set(item) - {"match", "target", "note"}) | (set(match) - {"source", "data"})
         if unknown:
             raise UsageError(f"{where}: type rule {i}: unknown key(s) {', '.join(sorted(unknown))}")
         rules.append(TypeRule(match["source"], item["target"], match.get("data")))
     return rules
+
+
+def _match(item: Any, wrong: str) -> dict[str, Any]:
+    """A rule's `match:` ({source: str, ...}), with a `target:` string beside it; else `wrong`."""
+    match = item.get("match") if isinstance(item, dict) else None
+    if (
+        not isinstance(match, dict)
+        or not isinstance(match.get("source"), str)
+        or not isinstance(item.get("target"), str)
+    ):
+        raise UsageError(wrong)
+    return match
 
 
 def load(path: str | Path) -> TypeMap:
@@ -207,15 +213,9 @@ def parse_collation_rules(raw: Any, where: str, defined: set[str]) -> list[Colla
         raise UsageError(f"{where}: 'collations' must be a list of {{match: {{source: ...}}, target: ...}} rules")
     out = []
     for i, item in enumerate(raw, 1):
-        match = item.get("match") if isinstance(item, dict) else None
-        if (
-            not isinstance(match, dict)
-            or not isinstance(match.get("source"), str)
-            or not isinstance(item.get("target"), str)
-        ):
-            raise UsageError(
-                f'{where}: collation rule {i} must look like {{match: {{source: "*_ci"}}, target: xfer_ci_ai}}'
-            )
+        match = _match(
+            item, f'{where}: collation rule {i} must look like {{match: {{source: "*_ci"}}, target: xfer_ci_ai}}'
+        )
         if item["target"] != "C" and item["target"] not in defined:
             raise UsageError(f'{where}: collation rule {i}: {item["target"]!r} is not "C" nor in collation_definitions')
         out.append(CollationRule(match["source"], item["target"], item.get("note")))
